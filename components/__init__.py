@@ -1,0 +1,1 @@
+"""The six steps of the headstart pipeline, each a KFP-free core plus a thin KFP component."""

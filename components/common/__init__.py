@@ -1,0 +1,1 @@
+"""Code shared by the steps: image decoding, record formats, storage, the joined model."""

@@ -1,0 +1,1 @@
+"""Extract features: run the frozen base network once over every split."""

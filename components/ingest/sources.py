@@ -1,0 +1,171 @@
+"""The sources ingest understands, each turned into a stream of `SourceImage`.
+
+- a class-per-folder tree `ROOT/<class>/*.jpg`, or with explicit splits `ROOT/<split>/<class>/`
+- a CSV manifest with `uri,label` rows (relative URIs are relative to the manifest)
+- `tfds:NAME` or `tfds:NAME/CONFIG` through tensorflow-datasets
+- `demo:digits`, the offline demo
+"""
+
+import csv
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from components.common.images import is_image_file
+from components.common.records import SPLITS
+
+logger = logging.getLogger(__name__)
+
+# tensorflow-datasets split names and the pipeline's.
+TFDS_SPLITS = {"train": "train", "validation": "eval", "test": "test"}
+
+
+class SourceError(ValueError):
+    """The source does not exist, is empty, or is malformed."""
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One image of a source: how to read its bytes, its label, where it came from."""
+
+    read: Callable[[], bytes]
+    label: str
+    origin: str
+    split: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed source: the images and which splits it gives explicitly."""
+
+    images: Iterator[SourceImage]
+    explicit_splits: tuple[str, ...]
+
+
+def _file_reader(path: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    return read
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def _class_folders(root: str) -> list[str]:
+    return sorted(
+        name for name in os.listdir(root)
+        if os.path.isdir(os.path.join(root, name)) and not name.startswith(".")
+    )
+
+
+def _iter_class_tree(root: str, split: str) -> Iterator[SourceImage]:
+    for label in _class_folders(root):
+        class_dir = os.path.join(root, label)
+        for directory, subdirs, files in os.walk(class_dir):
+            subdirs.sort()
+            for name in sorted(files):
+                if is_image_file(name):
+                    path = os.path.join(directory, name)
+                    yield SourceImage(_file_reader(path), label, path, split)
+
+
+def folder_source(root: str) -> Source:
+    """A class-per-folder tree; `train/`, `test/` and `eval/` folders mark explicit splits."""
+    folders = _class_folders(root)
+    explicit = tuple(split for split in SPLITS if split in folders)
+    if not explicit:
+        return Source(_iter_class_tree(root, ""), ())
+    if "train" not in explicit:
+        raise SourceError(f"{root}: has split folders {list(explicit)} but no train/ folder")
+
+    def images() -> Iterator[SourceImage]:
+        for split in explicit:
+            yield from _iter_class_tree(os.path.join(root, split), split)
+
+    return Source(images(), explicit)
+
+
+def csv_source(manifest: str) -> Source:
+    """A CSV manifest of `uri,label` rows; a first row `uri,label` is taken as a header."""
+    base = os.path.dirname(os.path.abspath(manifest))
+
+    def images() -> Iterator[SourceImage]:
+        with open(manifest, newline="", encoding="utf-8") as f:
+            for line_number, row in enumerate(csv.reader(f), start=1):
+                if not row or (line_number == 1 and [c.strip().lower() for c in row[:2]] == ["uri", "label"]):
+                    continue
+                if len(row) < 2 or not row[0].strip() or not row[1].strip():
+                    raise SourceError(f"{manifest}:{line_number}: expected 'uri,label', got {row!r}")
+                uri, label = row[0].strip(), row[1].strip()
+                path = uri if os.path.isabs(uri) else os.path.join(base, uri)
+                yield SourceImage(_file_reader(path), label, path)
+
+    return Source(images(), ())
+
+
+def tfds_source(name: str, data_dir: str | None = None) -> Source:
+    """A tensorflow-datasets data set with an image and a class label (its supervised keys)."""
+    import tensorflow_datasets as tfds  # imported here: slow, and only this source needs it
+    import tensorflow as tf
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.info.supervised_keys:
+        raise SourceError(f"tfds:{name} has no (image, label) supervised keys")
+    image_key, label_key = builder.info.supervised_keys[:2]
+    label_names = builder.info.features[label_key].names
+    splits = [s for s in builder.info.splits if s in TFDS_SPLITS]
+    if not splits:
+        raise SourceError(f"tfds:{name} has none of the splits {sorted(TFDS_SPLITS)}")
+
+    def images() -> Iterator[SourceImage]:
+        for tfds_split in splits:
+            dataset = builder.as_dataset(split=tfds_split, shuffle_files=False)
+            for index, example in enumerate(tfds.as_numpy(dataset)):
+                image = example[image_key]
+                if image.shape[-1] == 1:
+                    image = image.repeat(3, axis=-1)
+                png = tf.io.encode_png(image).numpy()
+                label = label_names[int(example[label_key])]
+                yield SourceImage(
+                    _constant(png), label, f"tfds:{name}/{tfds_split}/{index}", TFDS_SPLITS[tfds_split]
+                )
+
+    return Source(images(), tuple(sorted({TFDS_SPLITS[s] for s in splits}, key=SPLITS.index)))
+
+
+def demo_source(name: str) -> Source:
+    """The built-in offline demo data sets."""
+    if name != "digits":
+        raise SourceError(f"unknown demo 'demo:{name}'; the built-in demo is 'demo:digits'")
+    from components.ingest.demo_digits import iter_target_task
+
+    def images() -> Iterator[SourceImage]:
+        for png, label, origin, split in iter_target_task():
+            yield SourceImage(_constant(png), label, origin, split)
+
+    return Source(images(), ("train", "test"))
+
+
+def open_source(uri: str) -> Source:
+    """Parses a source URI into a `Source`.
+
+    Raises:
+        SourceError: the URI names nothing readable.
+    """
+    if uri.startswith("tfds:"):
+        return tfds_source(uri[len("tfds:"):])
+    if uri.startswith("demo:"):
+        return demo_source(uri[len("demo:"):])
+    if uri.startswith("gs://"):
+        raise SourceError(f"{uri}: gs:// sources are not supported yet; copy the data to local disk")
+    if not os.path.exists(uri):
+        raise SourceError(f"source {uri!r} does not exist")
+    if os.path.isdir(uri):
+        return folder_source(uri)
+    if uri.lower().endswith(".csv"):
+        return csv_source(uri)
+    raise SourceError(f"source {uri!r} is neither a folder, a .csv manifest, tfds:NAME nor demo:NAME")

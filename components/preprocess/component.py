@@ -1,0 +1,30 @@
+"""KFP component for preprocess: maps artifacts to `components.preprocess.core.run`."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output
+
+from components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def preprocess(
+    raw_examples: Input[Dataset],
+    image_size: int,
+    train_fraction: float,
+    eval_fraction: float,
+    beam_args: list,
+    examples: Output[Dataset],
+):
+    """Decodes, resizes and splits the raw examples with Apache Beam."""
+    from components.common.logs import setup_step_logging
+
+    setup_step_logging()
+    from components.preprocess import core
+
+    result = core.run(
+        raw_dir=raw_examples.path, output_dir=examples.path, image_size=image_size,
+        train_fraction=train_fraction, eval_fraction=eval_fraction, beam_args=beam_args,
+    )
+    examples.metadata.update(
+        {"counts": result.counts, "rejected": result.rejected, "image_size": result.image_size}
+    )

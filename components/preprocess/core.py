@@ -1,0 +1,208 @@
+"""Preprocess core: the Beam pipeline from raw examples to decoded, resized examples per split.
+
+Output directory layout:
+    train-*.tfrecord, eval-*.tfrecord, test-*.tfrecord   processed examples
+    rejects-*.jsonl     one JSON line per record that could not be decoded, with the reason
+    counts.jsonl        [split, label, count] per split and class
+    labels.txt          the label vocabulary, carried over from ingest
+    stats.json          counts per split and class, rejects, image size
+"""
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from components.common import storage
+from components.common.records import SPLITS, RawExample, serialize_processed
+from components.ingest import core as ingest_core
+from components.preprocess.splits import SplitPolicy
+
+logger = logging.getLogger(__name__)
+
+STATS = "stats.json"
+REJECTS_PREFIX = "rejects"
+COUNTS = "counts.jsonl"
+
+
+class PreprocessError(ValueError):
+    """Too little usable data remains after preprocessing."""
+
+
+@dataclass(frozen=True)
+class PreprocessResult:
+    """What preprocess produced: counts per split and class, and how many records were rejected."""
+
+    counts: dict[str, dict[str, int]]
+    rejected: int
+    image_size: int
+
+
+class DecodeAndResize(beam.DoFn):
+    """Decodes a raw example and resizes it; undecodable records go to the rejects output."""
+
+    REJECTS = "rejects"
+
+    def __init__(self, image_size: int, labels: Sequence[str], policy: SplitPolicy):
+        self._image_size = image_size
+        self._label_index = {label: index for index, label in enumerate(labels)}
+        self._policy = policy
+        self._decode = None
+
+    def setup(self):
+        import tensorflow as tf
+
+        from components.common.images import decode_and_resize
+
+        self._errors = (tf.errors.InvalidArgumentError, tf.errors.UnknownError)
+        self._decode = tf.function(
+            lambda data: decode_and_resize(data, self._image_size),
+            input_signature=[tf.TensorSpec([], tf.string)],
+        )
+
+    def process(self, serialized: bytes) -> Iterable[Any]:
+        example = RawExample.parse(serialized)
+        try:
+            pixels = self._decode(example.image).numpy()
+        except self._errors as error:
+            reason = error.message.strip().splitlines()[0] if error.message else type(error).__name__
+            yield beam.pvalue.TaggedOutput(
+                self.REJECTS,
+                {"origin": example.origin, "label": example.label, "digest": example.digest,
+                 "reason": f"cannot decode image: {reason}"},
+            )
+            return
+        split = self._policy.assign(example.digest, example.split)
+        yield split, example.label, serialize_processed(
+            pixels, example.label, self._label_index[example.label], example.origin, example.digest
+        )
+
+
+class PreprocessImages(beam.PTransform):
+    """Raw example records in; a dict of processed records per split, plus rejects, out."""
+
+    def __init__(self, image_size: int, labels: Sequence[str], policy: SplitPolicy):
+        super().__init__()
+        self._decode = DecodeAndResize(image_size, labels, policy)
+
+    def expand(self, raw_records):
+        decoded = raw_records | "DecodeAndResize" >> beam.ParDo(self._decode).with_outputs(
+            DecodeAndResize.REJECTS, main="examples"
+        )
+        by_split = decoded.examples | "PartitionBySplit" >> beam.Partition(
+            lambda element, _: SPLITS.index(element[0]), len(SPLITS)
+        )
+        outputs = {split: by_split[index] for index, split in enumerate(SPLITS)}
+        outputs["rejects"] = decoded[DecodeAndResize.REJECTS]
+        outputs["examples"] = decoded.examples
+        return outputs
+
+
+def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size: int,
+          labels: Sequence[str], policy: SplitPolicy) -> None:
+    """Adds the preprocessing steps, reads and writes included, to a Beam pipeline."""
+    raw = pipeline | "ReadRawExamples" >> beam.io.ReadFromTFRecord(
+        os.path.join(raw_dir, ingest_core.EXAMPLES_PATTERN)
+    )
+    outputs = raw | "PreprocessImages" >> PreprocessImages(image_size, labels, policy)
+    for split in SPLITS:
+        (
+            outputs[split]
+            | f"Serialized{split.title()}" >> beam.Map(lambda element: element[2])
+            | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
+                os.path.join(output_dir, split), file_name_suffix=".tfrecord"
+            )
+        )
+    (
+        outputs["rejects"]
+        | "RejectsToJson" >> beam.Map(lambda reject: json.dumps(reject, sort_keys=True))
+        | "WriteRejects" >> beam.io.WriteToText(
+            os.path.join(output_dir, REJECTS_PREFIX), file_name_suffix=".jsonl"
+        )
+    )
+    (
+        outputs["examples"]
+        | "SplitAndLabel" >> beam.Map(lambda element: (element[0], element[1]))
+        | "CountPerSplitAndLabel" >> beam.combiners.Count.PerElement()
+        | "CountsToJson" >> beam.Map(lambda kv: json.dumps([kv[0][0], kv[0][1], kv[1]]))
+        | "WriteCounts" >> beam.io.WriteToText(
+            os.path.join(output_dir, COUNTS), shard_name_template=""
+        )
+    )
+
+
+def _read_counts(output_dir: str) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
+    path = os.path.join(output_dir, COUNTS)
+    for line in storage.read_lines(path) if os.path.exists(path) else []:
+        split, label, count = json.loads(line)
+        counts[split][label] = count
+    return counts
+
+
+def _count_rejects(output_dir: str) -> int:
+    return sum(
+        len(storage.read_lines(path))
+        for path in storage.sorted_glob(os.path.join(output_dir, f"{REJECTS_PREFIX}-*.jsonl"))
+    )
+
+
+def _check_usable(counts: dict[str, dict[str, int]], labels: Sequence[str]) -> None:
+    train_classes = [label for label, count in counts["train"].items() if count > 0]
+    if len(train_classes) < 2:
+        raise PreprocessError(
+            f"the train split has {len(train_classes)} class(es) with usable images "
+            f"({train_classes}); at least two are needed"
+        )
+    missing = sorted(set(labels) - set(train_classes))
+    if missing:
+        raise PreprocessError(f"classes with no usable training image: {missing}")
+    if not sum(counts["test"].values()):
+        raise PreprocessError("the test split is empty: add test images or use more data")
+
+
+def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float = 0.8,
+        eval_fraction: float = 0.1, beam_args: Sequence[str] = (),
+        test_pipeline: beam.Pipeline | None = None) -> PreprocessResult:
+    """Runs the Beam preprocessing pipeline over ingest's output.
+
+    Args:
+        raw_dir: ingest's output directory.
+        output_dir: the artifact directory to fill.
+        image_size: side of the square images the base network takes.
+        train_fraction: share of train when the source gives no splits.
+        eval_fraction: share of eval, carved from train when the source gives no eval split.
+        beam_args: runner flags passed through to Beam (default: DirectRunner).
+        test_pipeline: a TestPipeline to run in, for tests.
+
+    Raises:
+        PreprocessError: fewer than two classes, a class without training images, or no test.
+    """
+    if image_size < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    manifest = storage.read_json(os.path.join(raw_dir, ingest_core.MANIFEST))
+    labels = manifest["labels"]
+    policy = SplitPolicy(train_fraction, eval_fraction, tuple(manifest["explicit_splits"]))
+    os.makedirs(output_dir, exist_ok=True)
+    pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    with pipeline:
+        build(pipeline, raw_dir=raw_dir, output_dir=output_dir, image_size=image_size,
+              labels=labels, policy=policy)
+
+    counts = _read_counts(output_dir)
+    rejected = _count_rejects(output_dir) + manifest["rejected"]
+    storage.write_lines(os.path.join(output_dir, ingest_core.LABELS), labels)
+    storage.write_json(
+        os.path.join(output_dir, STATS),
+        {"counts": counts, "rejected": rejected, "image_size": image_size, "labels": labels},
+    )
+    logger.info(
+        "preprocess: %s, %d rejected",
+        ", ".join(f"{split} {sum(counts[split].values())}" for split in SPLITS), rejected,
+    )
+    _check_usable(counts, labels)
+    return PreprocessResult(counts, rejected, image_size)

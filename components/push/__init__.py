@@ -1,0 +1,1 @@
+"""Push: export a blessed model as a versioned SavedModel in the TF Serving layout."""

@@ -1,0 +1,49 @@
+"""The serving export: a SavedModel that takes raw encoded image bytes.
+
+Signatures:
+    serving_default(image_bytes: string[N]) -> probabilities, class_id, class_name, class_names
+    serving_images(images: float32[N, S, S, 3] in [0, 255]) -> the same outputs
+The bytes signature runs `decode_and_resize`, the very function preprocess used, so a client
+sends a JPEG and the model sees the pixels it was trained on.
+"""
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from components.common.images import decode_and_resize
+from components.common.modeling import class_probabilities
+
+
+def export_serving_model(model: keras.Model, labels: Sequence[str], image_size: int, export_dir: str) -> None:
+    """Writes `model` (float images in [0, 255] to head outputs) as a serving SavedModel."""
+    class_names = tf.constant(list(labels))
+    image_spec = tf.TensorSpec([image_size, image_size, 3], tf.uint8)
+
+    def predict(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = class_probabilities(model(images, training=False))
+        class_id = tf.argmax(probabilities, axis=1, output_type=tf.int32)
+        return {
+            "probabilities": probabilities,
+            "class_id": class_id,
+            "class_name": tf.gather(class_names, class_id),
+            "class_names": tf.tile(class_names[tf.newaxis], [tf.shape(probabilities)[0], 1]),
+        }
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve_bytes(image_bytes):
+        images = tf.map_fn(
+            lambda data: decode_and_resize(data, image_size), image_bytes, fn_output_signature=image_spec
+        )
+        return predict(tf.cast(images, tf.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")])
+    def serve_images(images):
+        return predict(images)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serve_bytes)
+    archive.add_endpoint("serving_images", serve_images)
+    archive.write_out(export_dir, verbose=False)

@@ -1,0 +1,1 @@
+"""Train head: a small MLP trained on the cached feature vectors."""

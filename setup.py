@@ -1,0 +1,35 @@
+"""Packaging for headstart: the components, the pipeline and the `headstart` command."""
+
+from setuptools import find_packages, setup
+
+# Ranges, not pins: these resolve together (with protobuf 6) and leave patch releases free.
+INSTALL_REQUIRES = [
+    "kfp>=2.17,<2.18",
+    "tensorflow>=2.21,<2.22",
+    "keras>=3.10,<4",
+    "apache-beam>=2.77,<2.78",
+    "tensorflow-datasets>=4.9,<5",
+    "google-cloud-storage>=3,<4",
+    "protobuf>=6,<7",
+    "numpy>=1.26,<3",
+    "pillow>=10,<13",
+    # The offline demo: scikit-learn ships the handwritten digits data set.
+    "scikit-learn>=1.4,<2",
+]
+
+TEST_REQUIRES = [
+    "pytest>=8,<10",
+    "pyyaml>=6,<7",
+]
+
+setup(
+    name="headstart",
+    version="0.1.0",
+    description="Transfer-learning image classification pipeline in the Kubeflow style",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["components", "components.*", "pipeline", "pipeline.*"]),
+    package_data={"pipeline": ["pipeline.yaml"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+    entry_points={"console_scripts": ["headstart=pipeline.cli:main"]},
+)
