@@ -5,6 +5,8 @@ from setuptools import find_packages, setup
 # Ranges, not pins: these resolve together (with protobuf 6) and leave patch releases free.
 INSTALL_REQUIRES = [
     "kfp>=2.17,<2.18",
+    # kfp.local imports the Docker SDK even for its SubprocessRunner.
+    "docker>=7,<8",
     "tensorflow>=2.21,<2.22",
     "keras>=3.10,<4",
     "apache-beam>=2.77,<2.78",
@@ -20,13 +22,14 @@ INSTALL_REQUIRES = [
 TEST_REQUIRES = [
     "pytest>=8,<10",
     "pyyaml>=6,<7",
+    "ruff>=0.6",
 ]
 
 setup(
     name="headstart",
     version="0.1.0",
     description="Transfer-learning image classification pipeline in the Kubeflow style",
-    python_requires=">=3.11,<3.12",
+    python_requires=">=3.10",
     packages=find_packages(include=["components", "components.*", "pipeline", "pipeline.*"]),
     package_data={"pipeline": ["pipeline.yaml"]},
     install_requires=INSTALL_REQUIRES,

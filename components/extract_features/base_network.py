@@ -131,8 +131,9 @@ def build_feature_extractor(spec: BaseNetworkSpec) -> keras.Model:
     features = _user_model(spec, images) if spec.is_user_model else _application(spec, images)
     extractor = keras.Model(images, _pool(features, spec.pooling), name="feature_extractor")
     extractor.trainable = False
+    weights = "its own weights" if spec.is_user_model and spec.weights == "imagenet" else f"weights {spec.weights}"
     logger.info(
-        "base network: %s (weights %s), %d parameters, %d features per image",
-        spec.name, spec.weights, extractor.count_params(), extractor.output_shape[-1],
+        "base network: %s (%s), %d parameters, %d features per image",
+        spec.name, weights, extractor.count_params(), extractor.output_shape[-1],
     )
     return extractor

@@ -71,10 +71,17 @@ class TrainResult:
     history: dict[str, list[float]] = field(repr=False)
 
 
-def build_head(dim: int, num_classes: int, config: HeadConfig) -> keras.Model:
-    """An MLP head: sigmoid with one output for two classes, softmax otherwise."""
+def build_head(dim: int, num_classes: int, config: HeadConfig, train_features: tf.data.Dataset) -> keras.Model:
+    """An MLP head: sigmoid with one output for two classes, softmax otherwise.
+
+    The first layer standardizes the features with the training split's mean and variance:
+    pooled activations of a frozen base have very different scales per channel, and without
+    this the head trains slowly and unevenly on small data.
+    """
     features = keras.Input(shape=(dim,), name="features")
-    x = features
+    standardize = keras.layers.Normalization(name="standardize")
+    standardize.adapt(train_features.map(lambda vectors, _: vectors))
+    x = standardize(features)
     for index, units in enumerate(config.hidden_units):
         x = keras.layers.Dropout(config.dropout, seed=config.seed + index)(x)
         x = keras.layers.Dense(units, activation="relu", name=f"hidden_{index}")(x)
@@ -97,9 +104,15 @@ def _dataset(features_dir: str, split: str, dim: int, config: HeadConfig, shuffl
 
 
 class _ProgressLog(keras.callbacks.Callback):
-    """One log line per epoch, for the command line's progress view."""
+    """About ten log lines over the whole training, for the command line's progress view."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self._every = max(1, epochs // 10)
 
     def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self._every:
+            return
         shown = ", ".join(f"{key} {value:.4f}" for key, value in sorted((logs or {}).items()))
         logger.info("train_head: epoch %d: %s", epoch + 1, shown)
 
@@ -112,15 +125,15 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     keras.utils.set_random_seed(config.seed)
     binary = len(labels) == 2
     strategy = choose_strategy()
+    train = _dataset(features_dir, "train", dim, config, shuffle=True)
     with strategy.scope():
-        head = build_head(dim, len(labels), config)
+        head = build_head(dim, len(labels), config, train)
         metric = keras.metrics.BinaryAccuracy(name="accuracy") if binary else keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         head.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
             loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
             metrics=[metric],
         )
-    train = _dataset(features_dir, "train", dim, config, shuffle=True)
     has_eval = counts.get("eval", 0) > 0
     monitor = "val_loss" if has_eval else "loss"
     if not has_eval:
@@ -132,7 +145,7 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
         verbose=0,
         callbacks=[
             keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True),
-            _ProgressLog(),
+            _ProgressLog(config.epochs),
         ],
     )
     losses = history.history[monitor]

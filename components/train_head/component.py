@@ -1,0 +1,33 @@
+"""KFP component for head training: maps artifacts to `components.train_head.core.run`."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+from components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train_head(
+    features: Input[Dataset],
+    hidden_units: list,
+    dropout: float,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    patience: int,
+    seed: int,
+    head: Output[Model],
+):
+    """Trains the MLP head on the cached features."""
+    from components.common.logs import setup_step_logging
+
+    setup_step_logging()
+    from components.train_head import core
+
+    config = core.HeadConfig(
+        hidden_units=tuple(int(units) for units in hidden_units), dropout=dropout, learning_rate=learning_rate,
+        epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+    )
+    result = core.run(features_dir=features.path, head_model_dir=head.path, config=config)
+    head.metadata.update({"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+                          "hidden_units": list(config.hidden_units)})

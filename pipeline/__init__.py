@@ -1,0 +1,1 @@
+"""The headstart pipeline: its definition, typed configuration, local runner and command line."""

@@ -1,0 +1,201 @@
+"""The `headstart` command: run the pipeline locally, compile it, predict with a pushed model."""
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Sequence
+
+from components.common.logs import import_tensorflow_quietly, quiet_tensorflow
+
+DEFAULT_YAML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pipeline.yaml")
+DEFAULT_PIPELINE_ROOT = "runs"
+
+
+def _add_run_parser(commands) -> None:
+    run = commands.add_parser(
+        "run", help="run the whole pipeline on this machine (kfp.local)",
+        description="Compile the pipeline and run every step on this machine through kfp.local. "
+        "With no --source, runs the built-in offline demo (digits).",
+    )
+    run.add_argument("--source", default="demo:digits",
+                     help="class-per-folder tree, CSV manifest (uri,label), tfds:NAME or demo:digits "
+                     "(default: %(default)s)")
+    run.add_argument("--base-model", help="keras.applications name (mobilenet, mobilenet_v2, vgg16, "
+                     "resnet50, efficientnet_b0) or a .keras file (default: mobilenet; the demo's own "
+                     "pretrained base for demo:digits)")
+    run.add_argument("--alpha", type=float, default=1.0, help="MobileNet width multiplier (default: 1.0)")
+    run.add_argument("--base-weights", default="imagenet",
+                     help="imagenet, none, or a path to a weights file (default: imagenet)")
+    run.add_argument("--image-size", type=int, help="input side in pixels (default: 224; 32 for the demo)")
+    run.add_argument("--pooling", choices=["avg", "flatten"], default="avg",
+                     help="how the base's feature map becomes a vector (default: avg)")
+    run.add_argument("--hidden-units", type=int, nargs="*", default=[128],
+                     help="hidden layer sizes of the head (default: 128; none for a logistic head)")
+    run.add_argument("--dropout", type=float, default=0.2, help="head dropout (default: 0.2)")
+    run.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default: 0.001)")
+    run.add_argument("--epochs", type=int, help="the most training epochs (default: 20; 60 for the demo)")
+    run.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
+    run.add_argument("--patience", type=int, help="early-stopping patience (default: 5; 10 for the demo)")
+    run.add_argument("--seed", type=int, default=42, help="random seed of head training (default: 42)")
+    run.add_argument("--accuracy-threshold", type=float, default=0.8,
+                     help="the least test accuracy that blesses the model (default: 0.8)")
+    run.add_argument("--serving-root", default="serving",
+                     help="where blessed models are pushed, <root>/<model-name>/<version>/ (default: serving)")
+    run.add_argument("--model-name", default="headstart", help="model name under the serving root")
+    run.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT,
+                     help="where each run's artifacts and log go (default: %(default)s)")
+    run.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
+                     help="a flag passed to the Beam runner, e.g. --beam-arg=--direct_num_workers=2")
+    run.add_argument("--summary", help="also write the run summary as JSON to this path")
+    run.add_argument("--verbose", action="store_true", help="show every step's full output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headstart",
+        description="Transfer-learning image classification pipeline (Kubeflow Pipelines v2).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(commands)
+    compile_parser = commands.add_parser("compile", help="write the pipeline's KFP IR YAML")
+    compile_parser.add_argument("--output", default=DEFAULT_YAML, help="where to write it (default: %(default)s)")
+    predict = commands.add_parser("predict", help="classify images with a pushed model")
+    predict.add_argument("--model", required=True,
+                         help="a pushed version directory, or the model directory (its newest version)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, BMP)")
+    return parser
+
+
+def _absolute_if_path(value: str) -> str:
+    """Local paths become absolute (steps may run elsewhere); names and URIs stay as they are."""
+    return os.path.abspath(value) if os.path.exists(value) else value
+
+
+def _config_from_args(args):
+    """The validated pipeline configuration for `headstart run`'s arguments.
+
+    Options left unset take the pipeline's defaults, except for the built-in demo, which brings
+    its own pretrained base network, image size and a longer head training.
+    """
+    from components.ingest.demo_digits import DEMO_IMAGE_SIZE
+    from pipeline.config import PipelineConfig
+    from pipeline.demo import DEMO_EPOCHS, DEMO_PATIENCE, DEMO_SOURCE, prepare_demo_base
+
+    defaults = PipelineConfig.__dataclass_fields__
+    unset = {name: defaults[name].default for name in ("base_model", "image_size", "epochs", "patience")}
+    if args.source == DEMO_SOURCE and args.base_model is None:
+        print("Pretraining the demo base network on digits 0-4 (once) ...", flush=True)
+        unset = {
+            "base_model": prepare_demo_base(os.path.join(args.pipeline_root, "demo")),
+            "image_size": DEMO_IMAGE_SIZE,
+            "epochs": DEMO_EPOCHS,
+            "patience": DEMO_PATIENCE,
+        }
+    chosen = {name: getattr(args, name) if getattr(args, name) is not None else default
+              for name, default in unset.items()}
+    return PipelineConfig(
+        source=_absolute_if_path(args.source),
+        base_model=_absolute_if_path(chosen["base_model"]),
+        base_weights=_absolute_if_path(args.base_weights),
+        alpha=args.alpha,
+        image_size=chosen["image_size"],
+        pooling=args.pooling,
+        beam_args=tuple(args.beam_args),
+        hidden_units=tuple(args.hidden_units),
+        dropout=args.dropout,
+        learning_rate=args.learning_rate,
+        epochs=chosen["epochs"],
+        batch_size=args.batch_size,
+        patience=chosen["patience"],
+        seed=args.seed,
+        accuracy_threshold=args.accuracy_threshold,
+        serving_root=os.path.abspath(args.serving_root),
+        model_name=args.model_name,
+    )
+
+
+def _print_summary(summary: dict) -> None:
+    print("\nSummary")
+    for name, step in summary["steps"].items():
+        print(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s")
+    metrics = summary["metrics"]
+    if metrics:
+        shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall")
+                          if key in metrics)
+        print(f"  test metrics: {shown} ({metrics.get('count', 0)} images)")
+    if summary["counts"]:
+        print("  images: " + ", ".join(f"{split} {sum(c.values())}" for split, c in summary["counts"].items())
+              + f", rejected {summary['rejected']}")
+    print(f"  blessed: {'yes' if summary['blessed'] else 'no'}"
+          + (f" ({summary['blessing_reason']})" if summary["blessing_reason"] else ""))
+    print(f"  served model: {summary['pushed_uri'] or 'none, ' + (summary['push_reason'] or 'push did not run')}")
+    print(f"  artifacts: {summary['run_dir']}\n  log: {summary['log']}")
+
+
+def _run(args) -> int:
+    os.makedirs(os.path.join(args.pipeline_root, "logs"), exist_ok=True)
+    import_tensorflow_quietly(os.path.join(args.pipeline_root, "logs", "headstart.log"))
+    from pipeline.local_run import run_locally
+
+    try:
+        config = _config_from_args(args)
+    except ValueError as error:
+        print(f"headstart run: invalid parameter: {error}", file=sys.stderr)
+        return 2
+    print(f"Running the pipeline on {config.source} with base {os.path.basename(config.base_model)} "
+          f"({config.image_size}x{config.image_size})", flush=True)
+    outcome = run_locally(config, args.pipeline_root, verbose=args.verbose)
+    _print_summary(outcome.summary)
+    if args.summary:
+        from components.common import storage
+
+        storage.write_json(args.summary, outcome.summary)
+        print(f"  summary: {os.path.abspath(args.summary)}")
+    if not outcome.succeeded:
+        print(f"\nheadstart run failed: {outcome.error}\nThe whole output is in {outcome.log_path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _compile(args) -> int:
+    from kfp import compiler
+
+    from pipeline.pipeline import headstart_pipeline
+
+    compiler.Compiler().compile(headstart_pipeline, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _predict(args) -> int:
+    import_tensorflow_quietly(os.devnull)
+    from pipeline.predict import predict_files, resolve_model_dir
+
+    try:
+        model_dir = resolve_model_dir(args.model)
+    except ValueError as error:
+        print(f"headstart predict: {error}", file=sys.stderr)
+        return 2
+    failures = 0
+    for path, prediction in predict_files(model_dir, args.images):
+        if isinstance(prediction, str):
+            failures += 1
+            print(f"{path}: error: {prediction}")
+        else:
+            class_name, probability = prediction
+            print(f"{path}: {class_name} ({probability:.4f})")
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_tensorflow()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    handlers = {"run": _run, "compile": _compile, "predict": _predict}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

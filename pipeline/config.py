@@ -1,0 +1,80 @@
+"""The pipeline's typed configuration, with the same defaults as the pipeline's parameters.
+
+Building a `PipelineConfig` validates every parameter before any step runs, so a bad value fails
+at once with its name, not twenty minutes into a run.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+from components.extract_features.base_network import BaseNetworkSpec
+from components.preprocess.splits import SplitPolicy
+from components.train_head.core import HeadConfig
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every parameter of the pipeline.
+
+    Attributes:
+        source: folder tree, CSV manifest, `tfds:NAME` or `demo:digits`.
+        base_model: keras.applications name or path to a `.keras` base model.
+        base_weights: `imagenet`, `none`, or a path to a weights file.
+        alpha: MobileNet width multiplier.
+        image_size: side of the square images the base network takes.
+        pooling: `avg` or `flatten`.
+        train_fraction: share of train when the source gives no splits.
+        eval_fraction: share of eval (carved from train when the source gives no eval split).
+        beam_args: runner flags passed to Beam (DirectRunner by default).
+        hidden_units: hidden layer sizes of the head.
+        dropout: head dropout rate.
+        learning_rate: Adam's learning rate.
+        epochs: the most epochs of head training.
+        batch_size: batch size of feature extraction, training and evaluation.
+        patience: early-stopping patience, in epochs.
+        seed: seeds the head's training.
+        accuracy_threshold: the least test accuracy that blesses a model.
+        serving_root: where blessed models go, `<serving_root>/<model_name>/<version>/`.
+        model_name: the model's name under the serving root.
+    """
+
+    source: str = "demo:digits"
+    base_model: str = "mobilenet"
+    base_weights: str = "imagenet"
+    alpha: float = 1.0
+    image_size: int = 224
+    pooling: str = "avg"
+    train_fraction: float = 0.8
+    eval_fraction: float = 0.1
+    beam_args: tuple[str, ...] = ()
+    hidden_units: tuple[int, ...] = (128,)
+    dropout: float = 0.2
+    learning_rate: float = 1e-3
+    epochs: int = 20
+    batch_size: int = 32
+    patience: int = 5
+    seed: int = 42
+    accuracy_threshold: float = 0.8
+    serving_root: str = "serving"
+    model_name: str = "headstart"
+    # Checked parts, built in __post_init__ so that construction validates everything.
+    _checked: tuple = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not self.source:
+            raise ValueError("source must not be empty")
+        BaseNetworkSpec(self.base_model, self.base_weights, self.alpha, self.image_size, self.pooling)
+        SplitPolicy(self.train_fraction, self.eval_fraction)
+        HeadConfig(self.hidden_units, self.dropout, self.learning_rate, self.epochs, self.batch_size,
+                   self.patience, self.seed)
+        if not 0 <= self.accuracy_threshold <= 1:
+            raise ValueError(f"accuracy_threshold must be in [0, 1], got {self.accuracy_threshold}")
+        if not self.model_name or "/" in self.model_name or self.model_name.startswith("."):
+            raise ValueError(f"model_name must be a plain directory name, got {self.model_name!r}")
+
+    def to_arguments(self) -> dict:
+        """The pipeline's arguments, as `headstart_pipeline(**arguments)` takes them."""
+        arguments = asdict(self)
+        arguments.pop("_checked")
+        arguments["beam_args"] = list(self.beam_args)
+        arguments["hidden_units"] = list(self.hidden_units)
+        return arguments

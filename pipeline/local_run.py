@@ -1,0 +1,73 @@
+"""Runs the compiled pipeline on this machine through kfp.local and summarizes the run."""
+
+import datetime
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from kfp import local
+
+from components.common.logs import quiet_tensorflow
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import PIPELINE_NAME, headstart_pipeline
+from pipeline.progress import ProgressView
+from pipeline.summary import STEP_NAMES, collect_summary
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A finished local run: its summary, whether every step succeeded, and where the log is."""
+
+    summary: dict[str, Any]
+    succeeded: bool
+    error: str | None
+    log_path: str
+
+
+def _new_run_dir(pipeline_root: str, before: set[str]) -> str | None:
+    created = sorted(
+        name for name in set(os.listdir(pipeline_root)) - before
+        if name.startswith(PIPELINE_NAME + "-") and os.path.isdir(os.path.join(pipeline_root, name))
+    )
+    return os.path.join(pipeline_root, created[-1]) if created else None
+
+
+def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO = sys.stdout,
+                verbose: bool = False) -> RunOutcome:
+    """Runs every step with kfp.local's SubprocessRunner in this Python environment.
+
+    Args:
+        config: the validated pipeline parameters.
+        pipeline_root: where kfp.local puts each run's artifacts; created if missing.
+        terminal: where progress is shown.
+        verbose: show every line of every step, not only progress.
+    """
+    pipeline_root = os.path.abspath(pipeline_root)
+    os.makedirs(os.path.join(pipeline_root, "logs"), exist_ok=True)
+    # Steps inherit this environment: keep TensorFlow's start-up chatter out of their output.
+    quiet_tensorflow()
+    # kfp.local warns that the steps name a container image it will not use: that is the point
+    # of the SubprocessRunner, and the image has the same package this environment has.
+    warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, raise_on_error=False)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    log_path = os.path.join(pipeline_root, "logs", f"run-{stamp}.log")
+    before = set(os.listdir(pipeline_root))
+    with open(log_path, "w", encoding="utf-8") as log:
+        view = ProgressView(log, terminal, STEP_NAMES, verbose)
+        original_stdout = sys.stdout
+        sys.stdout = view
+        try:
+            headstart_pipeline(**config.to_arguments())
+        finally:
+            sys.stdout = original_stdout
+    steps = {name: {"status": record.status, "seconds": record.seconds} for name, record in view.steps.items()}
+    summary = collect_summary(_new_run_dir(pipeline_root, before), steps)
+    summary["log"] = log_path
+    failed = [name for name, step in summary["steps"].items() if step["status"] != "SUCCESS"]
+    error = None
+    if failed:
+        error = f"step {failed[0]} did not succeed: {view.failure_excerpt()}"
+    return RunOutcome(summary, not failed, error, log_path)

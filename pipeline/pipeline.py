@@ -1,0 +1,64 @@
+"""The headstart pipeline: six components chained into one KFP v2 pipeline."""
+
+from kfp import dsl
+
+from components.evaluate.component import evaluate
+from components.extract_features.component import extract_features
+from components.ingest.component import ingest
+from components.preprocess.component import preprocess
+from components.push.component import push
+from components.train_head.component import train_head
+
+PIPELINE_NAME = "headstart"
+
+
+@dsl.pipeline(
+    name=PIPELINE_NAME,
+    description="Transfer learning for image classification: a frozen pretrained base network, "
+    "a trained MLP head, evaluated, blessed and pushed to serving.",
+)
+def headstart_pipeline(
+    source: str = "demo:digits",
+    base_model: str = "mobilenet",
+    base_weights: str = "imagenet",
+    alpha: float = 1.0,
+    image_size: int = 224,
+    pooling: str = "avg",
+    train_fraction: float = 0.8,
+    eval_fraction: float = 0.1,
+    beam_args: list = [],
+    hidden_units: list = [128],
+    dropout: float = 0.2,
+    learning_rate: float = 0.001,
+    epochs: int = 20,
+    batch_size: int = 32,
+    patience: int = 5,
+    seed: int = 42,
+    accuracy_threshold: float = 0.8,
+    serving_root: str = "serving",
+    model_name: str = "headstart",
+) -> dsl.Artifact:
+    """The parameters are documented on `pipeline.config.PipelineConfig`, which mirrors them."""
+    ingest_task = ingest(source=source)
+    preprocess_task = preprocess(
+        raw_examples=ingest_task.outputs["raw_examples"], image_size=image_size,
+        train_fraction=train_fraction, eval_fraction=eval_fraction, beam_args=beam_args,
+    )
+    extract_task = extract_features(
+        examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights,
+        alpha=alpha, image_size=image_size, pooling=pooling, batch_size=batch_size,
+    )
+    train_task = train_head(
+        features=extract_task.outputs["features"], hidden_units=hidden_units, dropout=dropout,
+        learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+    )
+    evaluate_task = evaluate(
+        examples=preprocess_task.outputs["examples"], base_network=extract_task.outputs["base_network"],
+        head=train_task.outputs["head"], accuracy_threshold=accuracy_threshold, batch_size=batch_size,
+    )
+    push_task = push(
+        evaluation=evaluate_task.outputs["evaluation"], examples=preprocess_task.outputs["examples"],
+        base_network=extract_task.outputs["base_network"], head=train_task.outputs["head"],
+        serving_root=serving_root, model_name=model_name,
+    )
+    return push_task.outputs["push_result"]

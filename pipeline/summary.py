@@ -1,0 +1,48 @@
+"""The run summary: what each step did, the test metrics, the blessing and the pushed model.
+
+It is read from the artifacts a local run left under its run directory
+(`<pipeline_root>/<run_id>/<task>/<output>/`), so it reports what happened, not what was meant.
+"""
+
+import os
+from typing import Any
+
+from components.common import storage
+from components.evaluate.core import BLESSING, METRICS
+from components.preprocess.core import STATS
+from components.push.core import PUSH_RESULT
+
+# The pipeline's tasks in run order, as KFP names them.
+STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "evaluate", "push"]
+_REPORTED_METRICS = ("accuracy", "auc", "precision", "recall", "count", "confusion_matrix", "labels")
+
+
+def _read(run_dir: str, task: str, output: str, name: str) -> Any:
+    path = os.path.join(run_dir, task, output, name)
+    return storage.read_json(path) if os.path.exists(path) else None
+
+
+def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Builds the summary of one run.
+
+    Args:
+        run_dir: the run's directory under the pipeline root (None if it never started).
+        steps: status and seconds per task, as observed while it ran.
+    """
+    found = (lambda *parts: _read(run_dir, *parts)) if run_dir else (lambda *parts: None)
+    stats = found("preprocess", "examples", STATS) or {}
+    metrics = found("evaluate", "evaluation", METRICS) or {}
+    blessing = found("evaluate", "evaluation", BLESSING) or {}
+    pushed = found("push", "push_result", PUSH_RESULT) or {}
+    return {
+        "run_id": os.path.basename(run_dir) if run_dir else None,
+        "run_dir": run_dir,
+        "steps": {name: steps.get(name, {"status": "NOT_RUN", "seconds": 0.0}) for name in STEP_NAMES},
+        "metrics": {key: metrics[key] for key in _REPORTED_METRICS if key in metrics},
+        "counts": stats.get("counts", {}),
+        "rejected": stats.get("rejected", 0),
+        "blessed": bool(blessing.get("blessed", False)),
+        "blessing_reason": blessing.get("reason"),
+        "pushed_uri": pushed.get("uri"),
+        "push_reason": pushed.get("reason"),
+    }
