@@ -112,14 +112,22 @@ def tfds_source(name: str, data_dir: str | None = None) -> Source:
     import tensorflow_datasets as tfds  # imported here: slow, and only this source needs it
     import tensorflow as tf
 
-    builder = tfds.builder(name, data_dir=data_dir)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # tfds raises several types for unknown names
+        raise SourceError(f"tfds:{name}: {error}") from error
     if not builder.info.supervised_keys:
         raise SourceError(f"tfds:{name} has no (image, label) supervised keys")
     image_key, label_key = builder.info.supervised_keys[:2]
     label_names = builder.info.features[label_key].names
-    splits = [s for s in builder.info.splits if s in TFDS_SPLITS]
+    # A data set not prepared yet knows no splits until it is: take the usual ones then.
+    splits = [s for s in (builder.info.splits or ("train", "test")) if s in TFDS_SPLITS]
     if not splits:
         raise SourceError(f"tfds:{name} has none of the splits {sorted(TFDS_SPLITS)}")
+    try:
+        builder.download_and_prepare()
+    except Exception as error:
+        raise SourceError(f"tfds:{name} could not be prepared (is it downloaded?): {error}") from error
 
     def images() -> Iterator[SourceImage]:
         for tfds_split in splits:

@@ -1,0 +1,69 @@
+"""Shared test setup: the three tiers, the shared fixtures, tiny generated images."""
+
+import os
+import pathlib
+
+# Before TensorFlow is imported anywhere in the test process.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+MOBILENET_WEIGHTS = SHARED_FIXTURES / "mobilenet_2_5_224_tf_no_top.h5"
+CATS_DOGS = SHARED_FIXTURES / "cats_dogs"
+
+TIERS = {
+    "unit": "a step's core on tiny generated data",
+    "integration": "Beam TestPipeline, the compiled pipeline YAML, the CLI's argument checks",
+    "e2e": "the whole pipeline through kfp.local",
+}
+
+
+def pytest_configure(config):
+    for tier, text in TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: {text}")
+
+
+def pytest_collection_modifyitems(items):
+    """Each test is marked with its tier, taken from its folder, so `-m unit` selects it."""
+    for item in items:
+        tier = pathlib.Path(str(item.fspath)).parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> pathlib.Path:
+    if not MOBILENET_WEIGHTS.exists() or not CATS_DOGS.exists():
+        pytest.skip(f"{SHARED_FIXTURES} is absent: the real photos and MobileNet weights live there")
+    return SHARED_FIXTURES
+
+
+def make_image(color: tuple[int, int, int], size: tuple[int, int] = (40, 30), seed: int = 0) -> np.ndarray:
+    """A small noisy image of one dominant color: two colors make two separable classes."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(-30, 30, size=(size[1], size[0], 3))
+    return np.clip(np.array(color) + noise, 0, 255).astype(np.uint8)
+
+
+def write_image(path: pathlib.Path, pixels: np.ndarray) -> pathlib.Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+CLASS_COLORS = {"red": (200, 40, 40), "blue": (40, 40, 200)}
+
+
+@pytest.fixture
+def image_tree(tmp_path) -> pathlib.Path:
+    """A class-per-folder tree of 2 x 20 small images, JPEG and PNG, without split folders."""
+    root = tmp_path / "images"
+    for label, color in CLASS_COLORS.items():
+        for index in range(20):
+            suffix = "png" if index % 2 else "jpg"
+            write_image(root / label / f"{label}_{index}.{suffix}", make_image(color, seed=index + 100 * len(label)))
+    return root

@@ -1,0 +1,101 @@
+"""Preprocess: the Beam pipeline decodes, resizes, splits, and routes bad records to rejects."""
+
+import glob
+import hashlib
+import io
+import os
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from PIL import Image
+
+from components.common import storage
+from components.common.records import RawExample, parse_processed
+from components.ingest import core as ingest_core
+from components.preprocess import core
+from components.preprocess.splits import SplitPolicy
+from tests.conftest import make_image
+
+
+def encoded(pixels, fmt="PNG"):
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def raw(data, label, origin, split=""):
+    return RawExample(data, label, origin, hashlib.sha256(data).hexdigest(), split)
+
+
+GOOD = [
+    raw(encoded(make_image((200, 0, 0), size=(50, 20), seed=1)), "red", "a.png", "train"),
+    raw(encoded(make_image((0, 0, 200), size=(20, 50), seed=2), "JPEG"), "blue", "b.jpg", "test"),
+    raw(encoded(make_image((0, 0, 200), size=(64, 64), seed=3).astype(np.uint8)[:, :, 0]), "blue", "gray.png", "train"),
+]
+BAD = [
+    raw(b"this is a text file, not a jpeg", "red", "text.jpg", "train"),
+    raw(encoded(make_image((1, 2, 3), seed=4), "JPEG")[:200], "red", "truncated.jpg", "train"),
+    raw(b"", "blue", "empty.png", "test"),
+]
+
+
+def test_preprocess_transform_routes_every_record():
+    policy = SplitPolicy(explicit_splits=("train", "eval", "test"))
+    with TestPipeline() as pipeline:
+        outputs = (
+            pipeline
+            | beam.Create([example.serialize() for example in GOOD + BAD])
+            | core.PreprocessImages(image_size=16, labels=["blue", "red"], policy=policy)
+        )
+        assert_that(
+            outputs["examples"] | "SplitLabel" >> beam.Map(lambda e: (e[0], e[1])),
+            equal_to([("train", "red"), ("test", "blue"), ("train", "blue")]),
+            label="Examples",
+        )
+        assert_that(
+            outputs["rejects"] | "Origins" >> beam.Map(lambda r: (r["origin"], r["reason"].startswith("cannot decode"))),
+            equal_to([("text.jpg", True), ("truncated.jpg", True), ("empty.png", True)]),
+            label="Rejects",
+        )
+        assert_that(
+            outputs["train"] | "TrainPixels" >> beam.Map(
+                lambda e: parse_processed(tf.constant(e[2]), 16)["pixels"].shape.as_list()
+            ),
+            equal_to([[16, 16, 3], [16, 16, 3]]),
+            label="TrainShapes",
+        )
+
+
+def write_raw_dir(path, examples, explicit_splits):
+    os.makedirs(path)
+    with tf.io.TFRecordWriter(os.path.join(path, "examples-00000.tfrecord")) as writer:
+        for example in examples:
+            writer.write(example.serialize())
+    labels = sorted({e.label for e in examples})
+    storage.write_lines(os.path.join(path, ingest_core.LABELS), labels)
+    storage.write_json(os.path.join(path, ingest_core.MANIFEST),
+                       {"labels": labels, "explicit_splits": explicit_splits, "rejected": 1})
+
+
+def test_run_writes_splits_rejects_and_counts(tmp_path):
+    write_raw_dir(str(tmp_path / "raw"), GOOD + BAD, ["train", "eval", "test"])
+
+    result = core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "out"), image_size=8)
+
+    assert result.counts == {"train": {"red": 1, "blue": 1}, "eval": {}, "test": {"blue": 1}}
+    assert result.rejected == 3 + 1  # three undecodable here, one unreadable at ingest
+    stats = storage.read_json(str(tmp_path / "out" / core.STATS))
+    assert stats["counts"] == result.counts and stats["image_size"] == 8
+    train_files = glob.glob(str(tmp_path / "out" / "train-*.tfrecord"))
+    assert sum(1 for _ in tf.data.TFRecordDataset(train_files)) == 2
+
+
+def test_too_few_classes_fail_with_one_clear_message(tmp_path):
+    write_raw_dir(str(tmp_path / "raw"), [GOOD[0], BAD[0], GOOD[1]], ["train", "test"])
+
+    with pytest.raises(core.PreprocessError, match="at least two are needed"):
+        core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "out"), image_size=8)

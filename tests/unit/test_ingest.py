@@ -1,0 +1,109 @@
+"""Ingest: every kind of source becomes deduplicated raw examples with a label vocabulary."""
+
+import glob
+import os
+
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from components.common import storage
+from components.common.records import RawExample
+from components.ingest import core
+from components.ingest.sources import SourceError
+from tests.conftest import CLASS_COLORS, make_image, write_image
+
+
+def read_examples(output_dir):
+    files = sorted(glob.glob(os.path.join(output_dir, core.EXAMPLES_PATTERN)))
+    return [RawExample.parse(record.numpy()) for record in tf.data.TFRecordDataset(files)]
+
+
+def test_folder_tree_without_splits(image_tree, tmp_path):
+    result = core.run(source=str(image_tree), output_dir=str(tmp_path / "out"), records_per_shard=15)
+
+    examples = read_examples(tmp_path / "out")
+    assert result.count == len(examples) == 40
+    assert result.labels == ("blue", "red")
+    assert {e.label for e in examples} == {"blue", "red"}
+    assert all(e.split == "" for e in examples)
+    assert len(glob.glob(str(tmp_path / "out" / core.EXAMPLES_PATTERN))) == 3  # 15 + 15 + 10
+    assert storage.read_lines(str(tmp_path / "out" / core.LABELS)) == ["blue", "red"]
+    example = examples[0]
+    assert example.digest == __import__("hashlib").sha256(example.image).hexdigest()
+
+
+def test_explicit_split_folders_are_kept(tmp_path):
+    root = tmp_path / "tree"
+    for split in ("train", "test"):
+        for label, color in CLASS_COLORS.items():
+            for index in range(3):
+                write_image(root / split / label / f"{index}.png", make_image(color, seed=hash((split, index)) % 1000))
+
+    result = core.run(source=str(root), output_dir=str(tmp_path / "out"))
+
+    assert result.explicit_splits == ("train", "test")
+    examples = read_examples(tmp_path / "out")
+    assert sorted(e.split for e in examples) == ["test"] * 6 + ["train"] * 6
+
+
+def test_duplicates_are_dropped_by_content(image_tree, tmp_path):
+    duplicate = image_tree / "red" / "copy_of_red_0.jpg"
+    duplicate.write_bytes((image_tree / "red" / "red_0.jpg").read_bytes())
+
+    result = core.run(source=str(image_tree), output_dir=str(tmp_path / "out"))
+
+    assert (result.count, result.duplicates) == (40, 1)
+
+
+def test_csv_manifest_with_relative_paths(image_tree, tmp_path):
+    manifest = image_tree / "manifest.csv"
+    manifest.write_text("uri,label\nred/red_0.jpg,warm\nblue/blue_1.png,cold\nmissing.png,cold\n")
+
+    result = core.run(source=str(manifest), output_dir=str(tmp_path / "out"))
+
+    assert result.count == 2 and result.labels == ("cold", "warm")
+    assert result.rejected == 1
+    [reject] = storage.read_lines(str(tmp_path / "out" / core.REJECTS))
+    assert "missing.png" in reject and "unreadable" in reject
+
+
+def test_csv_manifest_with_a_blank_label_names_the_line(image_tree, tmp_path):
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text(f"{image_tree}/red/red_0.jpg,\n")
+
+    with pytest.raises(SourceError, match=r"bad.csv:1"):
+        core.run(source=str(manifest), output_dir=str(tmp_path / "out"))
+
+
+def test_tfds_source_offline_with_mock_data(tmp_path):
+    with tfds.testing.mock_data(num_examples=6):
+        result = core.run(source="tfds:mnist", output_dir=str(tmp_path / "out"))
+
+    examples = read_examples(tmp_path / "out")
+    assert result.count == len(examples) > 0
+    assert set(result.explicit_splits) == {"train", "test"}
+    assert all(e.label in [str(d) for d in range(10)] for e in examples)
+    assert tf.io.decode_png(examples[0].image).shape[-1] == 3
+
+
+def test_demo_digits_is_the_target_task(tmp_path):
+    result = core.run(source="demo:digits", output_dir=str(tmp_path / "out"))
+
+    assert result.labels == tuple(f"digit_{d}" for d in range(5, 10))
+    examples = read_examples(tmp_path / "out")
+    train = [e for e in examples if e.split == "train"]
+    assert len(train) == 5 * 40  # few labels per class; the rest is test
+    assert result.count > 800
+
+
+@pytest.mark.parametrize("source", ["/no/such/folder", "demo:nothing"])
+def test_missing_sources_fail_clearly(source, tmp_path):
+    with pytest.raises(SourceError, match="nothing|does not exist"):
+        core.run(source=source, output_dir=str(tmp_path / "out"))
+
+
+def test_a_folder_without_images_fails(tmp_path):
+    (tmp_path / "empty" / "cats").mkdir(parents=True)
+    with pytest.raises(SourceError, match="no image"):
+        core.run(source=str(tmp_path / "empty"), output_dir=str(tmp_path / "out"))
