@@ -1,0 +1,38 @@
+"""The command line: invalid parameters fail before any step runs, naming the parameter."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
+
+
+@pytest.mark.parametrize(
+    "flags, name",
+    [
+        (["--epochs", "-1"], "epochs"),
+        (["--base-model", "alexnet"], "base_model"),
+        (["--accuracy-threshold", "1.5"], "accuracy_threshold"),
+        (["--base-model", "mobilenet", "--image-size", "8"], "image_size"),
+    ],
+)
+def test_invalid_parameters_fail_before_any_step(tmp_path, flags, name):
+    source = tmp_path / "images"
+    (source / "a").mkdir(parents=True)
+    completed = subprocess.run(
+        [HEADSTART, "run", "--source", str(source), "--pipeline-root", str(tmp_path / "runs"), *flags],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert "invalid parameter" in completed.stderr and name in completed.stderr
+    run_dirs = [d for d in os.listdir(tmp_path / "runs") if d.startswith("headstart-")]
+    assert run_dirs == []  # no step ran
+
+
+def test_help_lists_the_commands():
+    completed = subprocess.run([HEADSTART, "--help"], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0
+    for command in ("run", "compile", "predict"):
+        assert command in completed.stdout

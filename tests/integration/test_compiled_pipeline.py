@@ -1,0 +1,73 @@
+"""The compiled pipeline: committed YAML up to date, six tasks wired as designed, defaults in step."""
+
+import dataclasses
+
+import yaml
+from kfp import compiler
+
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import headstart_pipeline
+from pipeline.summary import STEP_NAMES
+from tests.conftest import REPO_ROOT
+
+COMMITTED_YAML = REPO_ROOT / "pipeline" / "pipeline.yaml"
+
+
+def compile_to(path):
+    compiler.Compiler().compile(headstart_pipeline, str(path))
+    return yaml.safe_load(path.read_text())
+
+
+def test_committed_yaml_is_current(tmp_path):
+    fresh = compile_to(tmp_path / "pipeline.yaml")
+    assert fresh == yaml.safe_load(COMMITTED_YAML.read_text()), (
+        "pipeline/pipeline.yaml is stale: run `make compile` and commit it"
+    )
+
+
+def test_six_tasks_are_wired_as_designed(tmp_path):
+    spec = compile_to(tmp_path / "pipeline.yaml")
+    tasks = spec["root"]["dag"]["tasks"]
+    assert sorted(tasks) == sorted(STEP_NAMES)
+
+    def artifact_sources(task):
+        inputs = tasks[task].get("inputs", {}).get("artifacts", {})
+        return {name: (a["taskOutputArtifact"]["producerTask"], a["taskOutputArtifact"]["outputArtifactKey"])
+                for name, a in inputs.items()}
+
+    assert artifact_sources("preprocess") == {"raw_examples": ("ingest", "raw_examples")}
+    assert artifact_sources("extract-features") == {"examples": ("preprocess", "examples")}
+    assert artifact_sources("train-head") == {"features": ("extract-features", "features")}
+    assert artifact_sources("evaluate") == {
+        "examples": ("preprocess", "examples"),
+        "base_network": ("extract-features", "base_network"),
+        "head": ("train-head", "head"),
+    }
+    assert artifact_sources("push") == {
+        "evaluation": ("evaluate", "evaluation"),
+        "examples": ("preprocess", "examples"),
+        "base_network": ("extract-features", "base_network"),
+        "head": ("train-head", "head"),
+    }
+    outputs = spec["components"]["comp-evaluate"]["outputDefinitions"]["artifacts"]
+    assert outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
+    assert outputs["classification_metrics"]["artifactType"]["schemaTitle"] == "system.ClassificationMetrics"
+
+
+def test_every_component_uses_the_one_image(tmp_path):
+    from components.image import IMAGE
+
+    spec = compile_to(tmp_path / "pipeline.yaml")
+    executors = spec["deploymentSpec"]["executors"]
+    assert len(executors) == 6
+    assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
+
+
+def test_config_defaults_match_the_pipeline_parameters(tmp_path):
+    spec = compile_to(tmp_path / "pipeline.yaml")
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    config = PipelineConfig()
+    fields = [f.name for f in dataclasses.fields(PipelineConfig) if f.init]
+    assert sorted(parameters) == sorted(fields)
+    for name, value in config.to_arguments().items():
+        assert parameters[name]["defaultValue"] == value, name
