@@ -1,7 +1,6 @@
 """The `headstart` command: run the pipeline locally, compile it, predict with a pushed model."""
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -192,7 +191,9 @@ def _predict(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_tensorflow()
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    # Libraries imported here (Beam, TensorFlow) warn about optional extras a person cannot act
+    # on; the steps' own logs go to the run's log file and its progress view.
+    logging.basicConfig(level=logging.ERROR, format="%(message)s")
     handlers = {"run": _run, "compile": _compile, "predict": _predict}
     return handlers[args.command](args)
 

@@ -4,7 +4,7 @@ Building a `PipelineConfig` validates every parameter before any step runs, so a
 at once with its name, not twenty minutes into a run.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from components.extract_features.base_network import BaseNetworkSpec
 from components.preprocess.splits import SplitPolicy
@@ -38,26 +38,25 @@ class PipelineConfig:
     """
 
     source: str = "demo:digits"
-    base_model: str = "mobilenet"
-    base_weights: str = "imagenet"
-    alpha: float = 1.0
-    image_size: int = 224
-    pooling: str = "avg"
-    train_fraction: float = 0.8
-    eval_fraction: float = 0.1
+    # The parts' own defaults, so the step cores and the pipeline cannot drift apart.
+    base_model: str = BaseNetworkSpec.name
+    base_weights: str = BaseNetworkSpec.weights
+    alpha: float = BaseNetworkSpec.alpha
+    image_size: int = BaseNetworkSpec.image_size
+    pooling: str = BaseNetworkSpec.pooling
+    train_fraction: float = SplitPolicy.train_fraction
+    eval_fraction: float = SplitPolicy.eval_fraction
     beam_args: tuple[str, ...] = ()
-    hidden_units: tuple[int, ...] = (128,)
-    dropout: float = 0.2
-    learning_rate: float = 1e-3
-    epochs: int = 20
-    batch_size: int = 32
-    patience: int = 5
-    seed: int = 42
+    hidden_units: tuple[int, ...] = HeadConfig.hidden_units
+    dropout: float = HeadConfig.dropout
+    learning_rate: float = HeadConfig.learning_rate
+    epochs: int = HeadConfig.epochs
+    batch_size: int = HeadConfig.batch_size
+    patience: int = HeadConfig.patience
+    seed: int = HeadConfig.seed
     accuracy_threshold: float = 0.8
     serving_root: str = "serving"
     model_name: str = "headstart"
-    # Checked parts, built in __post_init__ so that construction validates everything.
-    _checked: tuple = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if not self.source:
@@ -74,7 +73,6 @@ class PipelineConfig:
     def to_arguments(self) -> dict:
         """The pipeline's arguments, as `headstart_pipeline(**arguments)` takes them."""
         arguments = asdict(self)
-        arguments.pop("_checked")
         arguments["beam_args"] = list(self.beam_args)
         arguments["hidden_units"] = list(self.hidden_units)
         return arguments

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from components.common import storage
@@ -71,16 +72,33 @@ class TrainResult:
     history: dict[str, list[float]] = field(repr=False)
 
 
+def standardization_statistics(train_features: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance of the training features, in one streaming pass.
+
+    The variance is floored at its average over the features. Pooled activations of a frozen
+    base differ in scale per channel, and a head on raw features trains slowly and unevenly; but
+    dividing every feature by its own spread would blow up the near-constant ones (a flattened
+    feature map has thousands) into noise that swamps the signal on small data.
+    """
+    count, total, total_squares = 0, 0.0, 0.0
+    for vectors, _ in train_features:
+        batch = vectors.numpy().astype(np.float64)
+        count += len(batch)
+        total = total + batch.sum(axis=0)
+        total_squares = total_squares + (batch**2).sum(axis=0)
+    mean = total / count
+    variance = np.maximum(total_squares / count - mean**2, 0.0)
+    return mean.astype(np.float32), np.maximum(variance, variance.mean()).astype(np.float32)
+
+
 def build_head(dim: int, num_classes: int, config: HeadConfig, train_features: tf.data.Dataset) -> keras.Model:
     """An MLP head: sigmoid with one output for two classes, softmax otherwise.
 
-    The first layer standardizes the features with the training split's mean and variance:
-    pooled activations of a frozen base have very different scales per channel, and without
-    this the head trains slowly and unevenly on small data.
+    The first layer standardizes the features with the training split's statistics.
     """
     features = keras.Input(shape=(dim,), name="features")
-    standardize = keras.layers.Normalization(name="standardize")
-    standardize.adapt(train_features.map(lambda vectors, _: vectors))
+    mean, variance = standardization_statistics(train_features)
+    standardize = keras.layers.Normalization(mean=mean, variance=variance, name="standardize")
     x = standardize(features)
     for index, units in enumerate(config.hidden_units):
         x = keras.layers.Dropout(config.dropout, seed=config.seed + index)(x)
@@ -128,7 +146,8 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     train = _dataset(features_dir, "train", dim, config, shuffle=True)
     with strategy.scope():
         head = build_head(dim, len(labels), config, train)
-        metric = keras.metrics.BinaryAccuracy(name="accuracy") if binary else keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        metric = (keras.metrics.BinaryAccuracy(name="accuracy") if binary
+                  else keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
         head.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
             loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",

@@ -57,7 +57,8 @@ def test_preprocess_transform_routes_every_record():
             label="Examples",
         )
         assert_that(
-            outputs["rejects"] | "Origins" >> beam.Map(lambda r: (r["origin"], r["reason"].startswith("cannot decode"))),
+            outputs["rejects"]
+            | "Origins" >> beam.Map(lambda r: (r["origin"], r["reason"].startswith("cannot decode"))),
             equal_to([("text.jpg", True), ("truncated.jpg", True), ("empty.png", True)]),
             label="Rejects",
         )

@@ -1,6 +1,5 @@
 """Builders shared by the unit tests: a tiny base network and a prepared examples directory."""
 
-import os
 
 import keras
 
