@@ -17,12 +17,18 @@ INSTALL_REQUIRES = [
     "pillow>=10,<13",
     # The offline demo: scikit-learn ships the handwritten digits data set.
     "scikit-learn>=1.4,<2",
+    # headstart serve: the TF Serving REST API on a local port.
+    "fastapi>=0.110,<1",
+    "uvicorn>=0.29,<1",
+    # The evaluation report's plots.
+    "matplotlib>=3.8,<4",
 ]
 
 TEST_REQUIRES = [
     "pytest>=8,<10",
     "pyyaml>=6,<7",
     "ruff>=0.6",
+    "httpx>=0.27,<1",
 ]
 
 setup(

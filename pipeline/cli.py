@@ -38,8 +38,16 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
     run.add_argument("--patience", type=int, help="early-stopping patience (default: 5; 10 for the demo)")
     run.add_argument("--seed", type=int, default=42, help="random seed of head training (default: 42)")
+    run.add_argument("--transfer-lift", action=argparse.BooleanOptionalAction, default=None,
+                     help="also train the head on features of the same base with random weights and report "
+                     "both accuracies (default: on for the demo, off otherwise)")
     run.add_argument("--accuracy-threshold", type=float, default=0.8,
                      help="the least test accuracy that blesses the model (default: 0.8)")
+    run.add_argument("--auc-threshold", type=float, default=0.0,
+                     help="the least test AUC that blesses the model; 0 for none (default: 0)")
+    run.add_argument("--champion-tolerance", type=float, default=0.01,
+                     help="how much lower than the serving model's accuracy, on this run's test split, "
+                     "the new model's may be and still be blessed (default: 0.01)")
     run.add_argument("--serving-root", default="serving",
                      help="where blessed models are pushed, <root>/<model-name>/<version>/ (default: serving)")
     run.add_argument("--model-name", default="headstart", help="model name under the serving root")
@@ -64,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True,
                          help="a pushed version directory, or the model directory (its newest version)")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, BMP)")
+    serve = commands.add_parser(
+        "serve", help="serve the newest pushed version over TF Serving's REST API",
+        description="Serve <serving-root>/<model-name>/<newest version>/ at /v1/models/<model-name>, "
+        "TF Serving's REST API; a newly pushed version is picked up without a restart.",
+    )
+    serve.add_argument("--serving-root", default="serving", help="the serving root (default: %(default)s)")
+    serve.add_argument("--model-name", default="headstart", help="the model's name (default: %(default)s)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: %(default)s)")
     return parser
 
 
@@ -84,6 +101,7 @@ def _config_from_args(args):
 
     defaults = PipelineConfig.__dataclass_fields__
     unset = {name: defaults[name].default for name in ("base_model", "image_size", "epochs", "patience")}
+    unset["transfer_lift"] = defaults["measure_transfer_lift"].default
     if args.source == DEMO_SOURCE and args.base_model is None:
         print("Pretraining the demo base network on digits 0-4 (once) ...", flush=True)
         unset = {
@@ -91,6 +109,7 @@ def _config_from_args(args):
             "image_size": DEMO_IMAGE_SIZE,
             "epochs": DEMO_EPOCHS,
             "patience": DEMO_PATIENCE,
+            "transfer_lift": True,
         }
     chosen = {name: getattr(args, name) if getattr(args, name) is not None else default
               for name, default in unset.items()}
@@ -109,7 +128,10 @@ def _config_from_args(args):
         batch_size=args.batch_size,
         patience=chosen["patience"],
         seed=args.seed,
+        measure_transfer_lift=chosen["transfer_lift"],
         accuracy_threshold=args.accuracy_threshold,
+        auc_threshold=args.auc_threshold,
+        champion_tolerance=args.champion_tolerance,
         serving_root=os.path.abspath(args.serving_root),
         model_name=args.model_name,
     )
@@ -121,15 +143,24 @@ def _print_summary(summary: dict) -> None:
         print(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s")
     metrics = summary["metrics"]
     if metrics:
-        shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall")
+        shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall", "ece")
                           if key in metrics)
-        print(f"  test metrics: {shown} ({metrics.get('count', 0)} images)")
+        low, high = metrics.get("accuracy_ci95", (float("nan"), float("nan")))
+        print(f"  test metrics: {shown} ({metrics.get('count', 0)} images; accuracy 95% CI {low:.4f}-{high:.4f})")
+    lift = metrics.get("transfer_lift")
+    if lift:
+        print(f"  transfer lift: {lift['lift']:+.4f} accuracy (pretrained base {lift['pretrained_accuracy']:.4f}, "
+              f"random-weight base {lift['random_accuracy']:.4f})")
     if summary["counts"]:
         print("  images: " + ", ".join(f"{split} {sum(c.values())}" for split, c in summary["counts"].items())
               + f", rejected {summary['rejected']}")
-    print(f"  blessed: {'yes' if summary['blessed'] else 'no'}"
-          + (f" ({summary['blessing_reason']})" if summary["blessing_reason"] else ""))
+    print(f"  blessed: {'yes' if summary['blessed'] else 'no'}")
+    for reason in (summary["blessing_reason"] or "").split("; "):
+        if reason:
+            print(f"    - {reason}")
     print(f"  served model: {summary['pushed_uri'] or 'none, ' + (summary['push_reason'] or 'push did not run')}")
+    if summary.get("report"):
+        print(f"  report: {summary['report']}")
     print(f"  artifacts: {summary['run_dir']}\n  log: {summary['log']}")
 
 
@@ -188,13 +219,26 @@ def _predict(args) -> int:
     return 1 if failures else 0
 
 
+def _serve(args) -> int:
+    import_tensorflow_quietly(os.devnull)
+    from components.common.serving_layout import latest_version_dir
+    from pipeline.serve import serve
+
+    newest = latest_version_dir(args.serving_root, args.model_name)
+    print(f"Serving {args.model_name} from {os.path.abspath(args.serving_root)} "
+          f"({'newest version now ' + os.path.basename(newest) if newest else 'no version yet'}) at "
+          f"http://{args.host}:{args.port}/v1/models/{args.model_name}", flush=True)
+    serve(args.serving_root, args.model_name, args.host, args.port)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_tensorflow()
     # Libraries imported here (Beam, TensorFlow) warn about optional extras a person cannot act
     # on; the steps' own logs go to the run's log file and its progress view.
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
-    handlers = {"run": _run, "compile": _compile, "predict": _predict}
+    handlers = {"run": _run, "compile": _compile, "predict": _predict, "serve": _serve}
     return handlers[args.command](args)
 
 

@@ -6,6 +6,7 @@ at once with its name, not twenty minutes into a run.
 
 from dataclasses import asdict, dataclass
 
+from components.evaluate.blessing import BlessingPolicy
 from components.extract_features.base_network import BaseNetworkSpec
 from components.preprocess.splits import SplitPolicy
 from components.train_head.core import HeadConfig
@@ -32,7 +33,10 @@ class PipelineConfig:
         batch_size: batch size of feature extraction, training and evaluation.
         patience: early-stopping patience, in epochs.
         seed: seeds the head's training.
+        measure_transfer_lift: also train the head on a random-weight base and report both.
         accuracy_threshold: the least test accuracy that blesses a model.
+        auc_threshold: the least test AUC that blesses a model; 0 for none.
+        champion_tolerance: how much lower than the serving model's the accuracy may be.
         serving_root: where blessed models go, `<serving_root>/<model_name>/<version>/`.
         model_name: the model's name under the serving root.
     """
@@ -54,7 +58,10 @@ class PipelineConfig:
     batch_size: int = HeadConfig.batch_size
     patience: int = HeadConfig.patience
     seed: int = HeadConfig.seed
-    accuracy_threshold: float = 0.8
+    measure_transfer_lift: bool = False
+    accuracy_threshold: float = BlessingPolicy.accuracy_threshold
+    auc_threshold: float = BlessingPolicy.auc_threshold
+    champion_tolerance: float = BlessingPolicy.champion_tolerance
     serving_root: str = "serving"
     model_name: str = "headstart"
 
@@ -65,8 +72,7 @@ class PipelineConfig:
         SplitPolicy(self.train_fraction, self.eval_fraction)
         HeadConfig(self.hidden_units, self.dropout, self.learning_rate, self.epochs, self.batch_size,
                    self.patience, self.seed)
-        if not 0 <= self.accuracy_threshold <= 1:
-            raise ValueError(f"accuracy_threshold must be in [0, 1], got {self.accuracy_threshold}")
+        BlessingPolicy(self.accuracy_threshold, self.auc_threshold, self.champion_tolerance)
         if not self.model_name or "/" in self.model_name or self.model_name.startswith("."):
             raise ValueError(f"model_name must be a plain directory name, got {self.model_name!r}")
 

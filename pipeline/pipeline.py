@@ -1,4 +1,4 @@
-"""The headstart pipeline: six components chained into one KFP v2 pipeline."""
+"""The headstart pipeline: the six steps, and the optional transfer-lift baseline, in one KFP v2 pipeline."""
 
 from kfp import dsl
 
@@ -8,6 +8,7 @@ from components.ingest.component import ingest
 from components.preprocess.component import preprocess
 from components.push.component import push
 from components.train_head.component import train_head
+from components.transfer_lift.component import transfer_lift
 
 PIPELINE_NAME = "headstart"
 
@@ -34,7 +35,10 @@ def headstart_pipeline(
     batch_size: int = 32,
     patience: int = 5,
     seed: int = 42,
+    measure_transfer_lift: bool = False,
     accuracy_threshold: float = 0.8,
+    auc_threshold: float = 0.0,
+    champion_tolerance: float = 0.01,
     serving_root: str = "serving",
     model_name: str = "headstart",
 ) -> dsl.Artifact:
@@ -52,13 +56,21 @@ def headstart_pipeline(
         features=extract_task.outputs["features"], hidden_units=hidden_units, dropout=dropout,
         learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
     )
+    lift_task = transfer_lift(
+        measure=measure_transfer_lift, examples=preprocess_task.outputs["examples"],
+        base_network=extract_task.outputs["base_network"], hidden_units=hidden_units, dropout=dropout,
+        learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+    )
     evaluate_task = evaluate(
         examples=preprocess_task.outputs["examples"], base_network=extract_task.outputs["base_network"],
-        head=train_task.outputs["head"], accuracy_threshold=accuracy_threshold, batch_size=batch_size,
+        head=train_task.outputs["head"], lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
+        auc_threshold=auc_threshold,
+        champion_tolerance=champion_tolerance, serving_root=serving_root, model_name=model_name,
+        batch_size=batch_size,
     )
     push_task = push(
         evaluation=evaluate_task.outputs["evaluation"], examples=preprocess_task.outputs["examples"],
         base_network=extract_task.outputs["base_network"], head=train_task.outputs["head"],
-        serving_root=serving_root, model_name=model_name,
+        serving_root=serving_root, model_name=model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     )
     return push_task.outputs["push_result"]

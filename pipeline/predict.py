@@ -3,7 +3,7 @@
 import os
 from typing import Iterator, Sequence
 
-from components.push.core import existing_versions
+from components.common.serving_layout import existing_versions
 
 
 def resolve_model_dir(path: str) -> str:

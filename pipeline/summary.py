@@ -13,8 +13,9 @@ from components.preprocess.core import STATS
 from components.push.core import PUSH_RESULT
 
 # The pipeline's tasks in run order, as KFP names them.
-STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "evaluate", "push"]
-_REPORTED_METRICS = ("accuracy", "auc", "precision", "recall", "count", "confusion_matrix", "labels")
+STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "transfer-lift", "evaluate", "push"]
+_REPORTED_METRICS = ("accuracy", "accuracy_ci95", "auc", "log_loss", "precision", "recall", "ece", "per_class",
+                     "transfer_lift", "count", "confusion_matrix", "labels")
 
 
 def _read(run_dir: str, task: str, output: str, name: str) -> Any:
@@ -34,6 +35,7 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
     metrics = found("evaluate", "evaluation", METRICS) or {}
     blessing = found("evaluate", "evaluation", BLESSING) or {}
     pushed = found("push", "push_result", PUSH_RESULT) or {}
+    report = os.path.join(run_dir, "evaluate", "report") if run_dir else None
     return {
         "run_id": os.path.basename(run_dir) if run_dir else None,
         "run_dir": run_dir,
@@ -43,6 +45,8 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         "rejected": stats.get("rejected", 0),
         "blessed": bool(blessing.get("blessed", False)),
         "blessing_reason": blessing.get("reason"),
+        "champion": blessing.get("champion"),
         "pushed_uri": pushed.get("uri"),
         "push_reason": pushed.get("reason"),
+        "report": report if report and os.path.isfile(report) else None,
     }

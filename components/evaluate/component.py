@@ -1,7 +1,7 @@
 """KFP component for evaluation: maps artifacts to `components.evaluate.core.run`."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from components.image import IMAGE
 
@@ -11,13 +11,19 @@ def evaluate(
     examples: Input[Dataset],
     base_network: Input[Model],
     head: Input[Model],
+    lift: Input[Artifact],
     accuracy_threshold: float,
+    auc_threshold: float,
+    champion_tolerance: float,
+    serving_root: str,
+    model_name: str,
     batch_size: int,
     evaluation: Output[Artifact],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
+    report: Output[HTML],
 ):
-    """Evaluates base + head on the test split and decides the blessing."""
+    """Evaluates base + head on the test split against the champion and decides the blessing."""
     import math
     import os
 
@@ -25,16 +31,29 @@ def evaluate(
 
     setup_step_logging()
     from components.evaluate import core
+    from components.evaluate.blessing import BlessingPolicy
     from components.extract_features.core import BASE_MODEL_FILE
     from components.train_head.core import HEAD_MODEL_FILE
 
     result = core.run(
         examples_dir=examples.path, base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
         head_model_path=os.path.join(head.path, HEAD_MODEL_FILE), output_dir=evaluation.path,
-        accuracy_threshold=accuracy_threshold, batch_size=batch_size,
+        policy=BlessingPolicy(accuracy_threshold, auc_threshold, champion_tolerance),
+        serving_root=serving_root, model_name=model_name, lift_dir=lift.path, report_path=report.path,
+        batch_size=batch_size,
     )
-    for name in ("accuracy", "auc", "precision", "recall"):
-        if not math.isnan(result.metrics[name]):
-            metrics.log_metric(name, result.metrics[name])
-    classification_metrics.log_confusion_matrix(list(result.labels), result.metrics["confusion_matrix"])
-    evaluation.metadata.update({"blessed": result.blessed, "reason": result.reason})
+    found = result.metrics
+    scalars = {"accuracy": found["accuracy"], "accuracy_ci95_low": found["accuracy_ci95"][0],
+               "accuracy_ci95_high": found["accuracy_ci95"][1], "auc": found["auc"], "log_loss": found["log_loss"],
+               "precision": found["precision"], "recall": found["recall"], "ece": found["ece"]}
+    if "transfer_lift" in found:
+        scalars["random_base_accuracy"] = found["transfer_lift"]["random_accuracy"]
+        scalars["transfer_lift"] = found["transfer_lift"]["lift"]
+    for name, value in scalars.items():
+        if not math.isnan(value):
+            metrics.log_metric(name, value)
+    classification_metrics.log_confusion_matrix(list(result.labels), found["confusion_matrix"])
+    if found["roc"]:
+        classification_metrics.log_roc_curve(found["roc"]["fpr"], found["roc"]["tpr"], found["roc"]["thresholds"])
+    evaluation.metadata.update({"blessed": result.blessed, "reason": result.reason,
+                                "champion_version": result.champion["version"] if result.champion else None})

@@ -1,28 +1,36 @@
-"""Evaluate core: run the joined model over the test images and decide the blessing.
+"""Evaluate core: the joined model on the test images, against the champion now in serving.
 
 Output directory layout (evaluation):
-    metrics.json     accuracy, auc, precision, recall, confusion matrix, labels
-    blessing.json    {"blessed": bool, "reason": str, "accuracy_threshold": float}
+    metrics.json           the challenger's test metrics (see metrics.classification_metrics)
+    blessing.json          the decision, every reason, the thresholds, the champion's metrics
+    test_predictions.npz   label indices and probabilities per test image, in file order
+The HTML report goes to its own artifact (report_path).
 """
 
 import logging
-import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from components.common import storage
 from components.common.modeling import class_probabilities, load_joined_model
+from components.common.serving_layout import latest_version_dir
+from components.evaluate.blessing import BlessingPolicy, decide_blessing
+from components.common.records import parse_processed
 from components.evaluate.metrics import classification_metrics
-from components.extract_features.core import image_batches
+from components.evaluate.report import render_report, worst_mistakes
+from components.extract_features.core import image_batches, split_files
 from components.ingest import core as ingest_core
+from components.train_head.core import HISTORY
+from components.transfer_lift.core import LIFT
 
 logger = logging.getLogger(__name__)
 
 METRICS = "metrics.json"
 BLESSING = "blessing.json"
+PREDICTIONS = "test_predictions.npz"
 
 
 @dataclass(frozen=True)
@@ -33,48 +41,116 @@ class EvaluateResult:
     labels: tuple[str, ...]
     blessed: bool
     reason: str
+    champion: dict | None
 
 
-def predict_split(model, examples_dir: str, split: str, image_size: int, batch_size: int):
-    """(label_indices, probabilities) of the joined model over one split's images."""
-    infer = tf.function(lambda images: class_probabilities(model(images, training=False)), reduce_retracing=True)
+def predict_split(predict, examples_dir: str, split: str, image_size: int, batch_size: int):
+    """(label_indices, probabilities) of `predict` (float images to probabilities) over a split."""
     labels, probabilities = [], []
     for images, label_indices in image_batches(examples_dir, split, image_size, batch_size):
-        probabilities.append(infer(images).numpy())
+        probabilities.append(np.asarray(predict(images)))
         labels.append(label_indices.numpy())
     if not labels:
         raise ValueError(f"the {split} split in {examples_dir} is empty: nothing to evaluate")
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
-def decide_blessing(metrics: dict, accuracy_threshold: float) -> tuple[bool, str]:
-    """Blesses a model whose test accuracy meets the threshold."""
-    accuracy = metrics["accuracy"]
-    if math.isnan(accuracy) or accuracy < accuracy_threshold:
-        return False, f"test accuracy {accuracy:.4f} is below the threshold {accuracy_threshold:.4f}"
-    return True, f"test accuracy {accuracy:.4f} meets the threshold {accuracy_threshold:.4f}"
+def evaluate_champion(champion_dir: str, examples_dir: str, image_size: int, labels: list[str],
+                      batch_size: int) -> dict | None:
+    """The serving model's accuracy and AUC on this run's test images, or None if not comparable."""
+    serving = tf.saved_model.load(champion_dir)
+    signature = serving.signatures.get("serving_images")
+    version = int(os.path.basename(champion_dir))
+    if signature is None:
+        logger.info("evaluate: champion version %d has no serving_images signature: not compared", version)
+        return None
+    probe = signature(images=tf.zeros([1, image_size, image_size, 3]))
+    champion_labels = [name.decode() for name in probe["class_names"].numpy()[0]]
+    if champion_labels != labels:
+        logger.info("evaluate: champion version %d knows classes %s, not %s: not compared",
+                    version, champion_labels, labels)
+        return None
+    label_indices, probabilities = predict_split(
+        lambda images: signature(images=images)["probabilities"].numpy(), examples_dir, "test", image_size, batch_size
+    )
+    metrics = classification_metrics(label_indices, probabilities, labels)
+    return {"version": version, "uri": champion_dir, "accuracy": metrics["accuracy"], "auc": metrics["auc"]}
+
+
+def _mistakes(examples_dir: str, image_size: int, label_indices, probabilities, labels) -> list[dict]:
+    """The worst mistakes' pixels, labels and origins, for the report's thumbnails."""
+    chosen = worst_mistakes(label_indices, probabilities)
+    wanted = set(chosen)
+    found: dict[int, dict] = {}
+    records = tf.data.TFRecordDataset(split_files(examples_dir, "test"))
+    for index, record in enumerate(records.map(lambda r: parse_processed(r, image_size))):
+        if index in wanted:
+            predicted = int(probabilities[index].argmax())
+            found[index] = {"pixels": record["pixels"].numpy(), "origin": record["origin"].numpy().decode(),
+                            "true": labels[int(label_indices[index])], "predicted": labels[predicted],
+                            "confidence": float(probabilities[index, predicted])}
+    return [found[index] for index in chosen]
 
 
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output_dir: str,
-        accuracy_threshold: float, batch_size: int = 32) -> EvaluateResult:
-    """Evaluates base + head on the test split and writes metrics and the blessing."""
-    if not 0 <= accuracy_threshold <= 1:
-        raise ValueError(f"accuracy_threshold must be in [0, 1], got {accuracy_threshold}")
+        policy: BlessingPolicy, serving_root: str | None = None, model_name: str | None = None,
+        lift_dir: str | None = None, report_path: str | None = None, batch_size: int = 32) -> EvaluateResult:
+    """Evaluates base + head on the test split, compares with the champion, decides the blessing.
+
+    Args:
+        examples_dir: preprocess's output.
+        base_model_path, head_model_path: the saved base network and head (its history beside it).
+        output_dir: the evaluation artifact directory.
+        policy: thresholds and champion tolerance.
+        serving_root, model_name: where the champion lives; None to skip the comparison.
+        lift_dir: the transfer-lift artifact directory, if one was made.
+        report_path: where to write the HTML report; None for no report.
+        batch_size: images per inference batch.
+    """
     stats = storage.read_json(os.path.join(examples_dir, "stats.json"))
+    image_size = stats["image_size"]
     labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
     model = load_joined_model(base_model_path, head_model_path)
-    label_indices, probabilities = predict_split(model, examples_dir, "test", stats["image_size"], batch_size)
-    metrics = classification_metrics(label_indices, probabilities)
+    infer = tf.function(lambda images: class_probabilities(model(images, training=False)), reduce_retracing=True)
+    label_indices, probabilities = predict_split(infer, examples_dir, "test", image_size, batch_size)
+    metrics = classification_metrics(label_indices, probabilities, labels)
     metrics["labels"] = labels
-    blessed, reason = decide_blessing(metrics, accuracy_threshold)
+    lift = storage.read_json(os.path.join(lift_dir, LIFT)) if lift_dir else None
+    if lift and lift.get("measured"):
+        metrics["transfer_lift"] = {"pretrained_accuracy": metrics["accuracy"],
+                                    "random_accuracy": lift["random_accuracy"],
+                                    "lift": metrics["accuracy"] - lift["random_accuracy"]}
+
+    champion_dir = latest_version_dir(serving_root, model_name) if serving_root and model_name else None
+    champion = evaluate_champion(champion_dir, examples_dir, image_size, labels, batch_size) if champion_dir else None
+    blessed, reasons = decide_blessing(metrics, champion, policy)
+    reason = "; ".join(reasons)
+
     os.makedirs(output_dir, exist_ok=True)
     storage.write_json(os.path.join(output_dir, METRICS), metrics)
     storage.write_json(
         os.path.join(output_dir, BLESSING),
-        {"blessed": blessed, "reason": reason, "accuracy_threshold": accuracy_threshold},
+        {"blessed": blessed, "reason": reason, "reasons": reasons, "champion": champion, **asdict(policy)},
     )
+    with storage.atomic_path(os.path.join(output_dir, PREDICTIONS)) as tmp_path, open(tmp_path, "wb") as f:
+        np.savez(f, label_indices=label_indices, probabilities=probabilities)
+    if report_path:
+        history = storage.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
+        page = render_report(
+            metrics=metrics, labels=labels, history=history, lift=lift,
+            blessing={"blessed": blessed, "reasons": reasons, "champion": champion},
+            mistakes=_mistakes(examples_dir, image_size, label_indices, probabilities, labels),
+        )
+        storage.write_text(report_path, page)
     logger.info(
-        "evaluate: accuracy %.4f, auc %.4f on %d test images; %s",
-        metrics["accuracy"], metrics["auc"], metrics["count"], "blessed" if blessed else "NOT blessed",
+        "evaluate: accuracy %.4f (95%% CI %.4f-%.4f), auc %.4f on %d test images",
+        metrics["accuracy"], *metrics["accuracy_ci95"], metrics["auc"], metrics["count"],
     )
-    return EvaluateResult(metrics, tuple(labels), blessed, reason)
+    if "transfer_lift" in metrics:
+        logger.info("evaluate: transfer lift %+.4f (random-weight base: accuracy %.4f)",
+                    metrics["transfer_lift"]["lift"], metrics["transfer_lift"]["random_accuracy"])
+    if champion:
+        logger.info("evaluate: champion version %d: accuracy %.4f on the same images", champion["version"],
+                    champion["accuracy"])
+    logger.info("evaluate: %s: %s", "blessed" if blessed else "NOT blessed", reason)
+    return EvaluateResult(metrics, tuple(labels), blessed, reason, champion)

@@ -4,7 +4,8 @@ Output directory layout (features):
     train.tfrecord, eval.tfrecord, test.tfrecord   feature vectors with label indices
     labels.txt                                      the label vocabulary
     features.json                                   base network, dim, counts per split
-The base network itself is saved as `base.keras` in its own model directory.
+The base network itself is saved as `base.keras` in its own model directory, with
+`base_network.json` (its spec, feature size and parameter count).
 """
 
 import logging
@@ -21,6 +22,7 @@ from components.ingest import core as ingest_core
 logger = logging.getLogger(__name__)
 
 BASE_MODEL_FILE = "base.keras"
+BASE_NETWORK_INFO = "base_network.json"
 FEATURES_INFO = "features.json"
 
 
@@ -63,6 +65,22 @@ def _extract_split(extractor, examples_dir, split, image_size, batch_size, outpu
     return count
 
 
+def write_features(extractor, examples_dir: str, features_dir: str, image_size: int, batch_size: int,
+                   info: dict) -> dict[str, int]:
+    """Writes every split's feature vectors, the labels and features.json; returns counts per split."""
+    os.makedirs(features_dir, exist_ok=True)
+    counts = {
+        split: _extract_split(extractor, examples_dir, split, image_size, batch_size,
+                              os.path.join(features_dir, f"{split}.tfrecord"))
+        for split in SPLITS
+    }
+    labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
+    storage.write_lines(os.path.join(features_dir, ingest_core.LABELS), labels)
+    storage.write_json(os.path.join(features_dir, FEATURES_INFO),
+                       {**info, "dim": int(extractor.output_shape[-1]), "counts": counts})
+    return counts
+
+
 def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: BaseNetworkSpec,
         batch_size: int = 32) -> ExtractResult:
     """Builds the base network, saves it, and writes the feature vectors of every split.
@@ -86,20 +104,10 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     base_model_path = os.path.join(base_model_dir, BASE_MODEL_FILE)
     with storage.atomic_path(base_model_path) as tmp_path:
         extractor.save(tmp_path)
-
-    os.makedirs(features_dir, exist_ok=True)
-    counts = {
-        split: _extract_split(
-            extractor, examples_dir, split, spec.image_size, batch_size,
-            os.path.join(features_dir, f"{split}.tfrecord"),
-        )
-        for split in SPLITS
-    }
     dim = int(extractor.output_shape[-1])
-    labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
-    storage.write_lines(os.path.join(features_dir, ingest_core.LABELS), labels)
-    storage.write_json(
-        os.path.join(features_dir, FEATURES_INFO),
-        {"base_model": asdict(spec), "dim": dim, "counts": counts},
-    )
+    storage.write_json(os.path.join(base_model_dir, BASE_NETWORK_INFO),
+                       {**asdict(spec), "dim": dim, "parameters": int(extractor.count_params())})
+
+    counts = write_features(extractor, examples_dir, features_dir, spec.image_size, batch_size,
+                            {"base_model": asdict(spec)})
     return ExtractResult(dim, counts, base_model_path)

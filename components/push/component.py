@@ -14,6 +14,7 @@ def push(
     head: Input[Model],
     serving_root: str,
     model_name: str,
+    run_id: str,
     push_result: Output[Artifact],
 ):
     """Exports the blessed model into the serving root; does nothing for a model not blessed."""
@@ -30,6 +31,6 @@ def push(
         evaluation_dir=evaluation.path, examples_dir=examples.path,
         base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
         head_model_path=os.path.join(head.path, HEAD_MODEL_FILE),
-        serving_root=serving_root, model_name=model_name, output_dir=push_result.path,
+        serving_root=serving_root, model_name=model_name, output_dir=push_result.path, run_id=run_id,
     )
     push_result.metadata.update({"pushed": result.pushed, "uri": result.uri or "", "reason": result.reason})

@@ -1,33 +1,37 @@
 """Push core: export the blessed model into `<serving_root>/<model_name>/<version>/`.
 
 The export is written into a hidden staging directory beside the versions (TF Serving ignores
-names that are not integers), checked by loading it and answering real test images, and only
-then renamed to the next version number. A rename onto an existing non-empty directory fails, so
-two pushes at once end as two versions, never one overwritten.
+names that are not integers), infra-validated by loading it in a fresh process and answering
+real test images as the evaluate step did, and only then renamed to the next version number.
+A rename onto an existing non-empty directory fails, so two pushes at once end as two versions,
+never one overwritten.
 """
 
 import errno
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 
-import numpy as np
-import tensorflow as tf
-
 from components.common import storage
-from components.common.modeling import class_probabilities, load_joined_model
-from components.evaluate.core import BLESSING
-from components.extract_features.core import image_batches
+from components.common.modeling import load_joined_model
+from components.common.serving_layout import existing_versions, model_directory
+from components.evaluate.core import BLESSING, METRICS, PREDICTIONS
+from components.extract_features.core import BASE_NETWORK_INFO
 from components.ingest import core as ingest_core
 from components.push.export import export_serving_model
+from components.push.manifests import kserve_inference_service, model_card, tf_serving_deployment
+from components.train_head.core import HISTORY
 
 logger = logging.getLogger(__name__)
 
 PUSH_RESULT = "push.json"
-# Images answered by the staged export before it may become a version.
-CHECK_IMAGES = 4
+MODEL_CARD = "model_card.md"
+KSERVE_MANIFEST = "kserve-inferenceservice.yaml"
+TF_SERVING_MANIFEST = "tf-serving.yaml"
 
 
 @dataclass(frozen=True)
@@ -40,22 +44,19 @@ class PushResult:
     reason: str
 
 
-def existing_versions(model_dir: str) -> list[int]:
-    """The version numbers present under a model directory, ascending."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(int(name) for name in os.listdir(model_dir) if name.isdigit())
+def infra_validate(export_dir: str, examples_dir: str, predictions_path: str) -> None:
+    """Loads the staged export in a fresh process and checks it answers real test images.
 
-
-def _check_export(export_dir: str, model, examples_dir: str, image_size: int) -> None:
-    """Loads the staged export and checks it answers real test images as the model does."""
-    images, _ = next(iter(image_batches(examples_dir, "test", image_size, CHECK_IMAGES)))
-    encoded = tf.stack([tf.io.encode_png(tf.cast(image, tf.uint8)) for image in images])
-    served = tf.saved_model.load(export_dir).signatures["serving_default"](image_bytes=encoded)
-    expected = class_probabilities(model(images, training=False)).numpy()
-    difference = float(np.abs(served["probabilities"].numpy() - expected).max())
-    if difference > 1e-4:
-        raise RuntimeError(f"the exported model disagrees with the evaluated one by {difference:.2e}")
+    Raises:
+        RuntimeError: the export did not load, did not answer, or answered differently.
+    """
+    completed = subprocess.run(
+        [sys.executable, "-m", "components.push.infra_check", export_dir, examples_dir, predictions_path],
+        capture_output=True, text=True, check=False,
+    )
+    if completed.returncode != 0:
+        reason = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "no reason given"
+        raise RuntimeError(f"infra-validation failed, nothing pushed: {reason}")
 
 
 def _commit(staging_dir: str, model_dir: str) -> int:
@@ -71,9 +72,33 @@ def _commit(staging_dir: str, model_dir: str) -> int:
             # Another push took this version first: take the next one.
 
 
+def _write_model_card(staging_dir, *, model_name, run_id, labels, examples_dir, evaluation_dir,
+                      base_model_path, head_model_path) -> None:
+    history = storage.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
+    card = model_card(
+        model_name=model_name, run_id=run_id, labels=labels,
+        counts=storage.read_json(os.path.join(examples_dir, "stats.json"))["counts"],
+        metrics=storage.read_json(os.path.join(evaluation_dir, METRICS)),
+        blessing=storage.read_json(os.path.join(evaluation_dir, BLESSING)),
+        base_network=storage.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)),
+        head={"config": history.get("config"), "epochs_run": history["epochs_run"],
+              "best_epoch": history["best_epoch"]},
+    )
+    storage.write_text(os.path.join(staging_dir, MODEL_CARD), card)
+
+
+def _write_manifests(output_dir: str, model_name: str, model_dir: str) -> None:
+    storage.write_text(os.path.join(output_dir, KSERVE_MANIFEST), kserve_inference_service(model_name, model_dir))
+    storage.write_text(os.path.join(output_dir, TF_SERVING_MANIFEST), tf_serving_deployment(model_name, model_dir))
+
+
 def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_model_path: str,
-        serving_root: str, model_name: str, output_dir: str) -> PushResult:
-    """Pushes the model when the evaluation blessed it; otherwise leaves serving untouched."""
+        serving_root: str, model_name: str, output_dir: str, run_id: str = "") -> PushResult:
+    """Pushes the model when the evaluation blessed it; otherwise leaves serving untouched.
+
+    A pushed version holds the SavedModel and `model_card.md`; the push result artifact holds
+    `push.json` and, for a push, KServe and TF Serving manifests pointing at the model.
+    """
     if not model_name or os.sep in model_name or model_name.startswith("."):
         raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
     blessing = storage.read_json(os.path.join(evaluation_dir, BLESSING))
@@ -82,13 +107,16 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
     else:
         image_size = storage.read_json(os.path.join(examples_dir, "stats.json"))["image_size"]
         labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
-        model_dir = os.path.join(os.path.abspath(serving_root), model_name)
+        model_dir = model_directory(serving_root, model_name)
         os.makedirs(model_dir, exist_ok=True)
         staging_dir = tempfile.mkdtemp(dir=model_dir, prefix=".staging-")
         try:
             model = load_joined_model(base_model_path, head_model_path)
             export_serving_model(model, labels, image_size, staging_dir)
-            _check_export(staging_dir, model, examples_dir, image_size)
+            infra_validate(staging_dir, examples_dir, os.path.join(evaluation_dir, PREDICTIONS))
+            _write_model_card(staging_dir, model_name=model_name, run_id=run_id, labels=labels,
+                              examples_dir=examples_dir, evaluation_dir=evaluation_dir,
+                              base_model_path=base_model_path, head_model_path=head_model_path)
             os.chmod(staging_dir, 0o755)
             version = _commit(staging_dir, model_dir)
         finally:
@@ -96,6 +124,8 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         uri = os.path.join(model_dir, str(version))
         result = PushResult(True, uri, version, f"{blessing['reason']}; pushed version {version}")
     os.makedirs(output_dir, exist_ok=True)
+    if result.pushed:
+        _write_manifests(output_dir, model_name, model_directory(serving_root, model_name))
     storage.write_json(
         os.path.join(output_dir, PUSH_RESULT),
         {"pushed": result.pushed, "uri": result.uri, "version": result.version, "reason": result.reason},

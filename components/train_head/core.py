@@ -7,7 +7,7 @@ Output directory layout (head model):
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
@@ -141,6 +141,8 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     labels = storage.read_lines(os.path.join(features_dir, ingest_core.LABELS))
     dim, counts = info["dim"], info["counts"]
     keras.utils.set_random_seed(config.seed)
+    # Seeded is not enough for a rerun to reproduce a model: some kernels are not deterministic.
+    tf.config.experimental.enable_op_determinism()
     binary = len(labels) == 2
     strategy = choose_strategy()
     train = _dataset(features_dir, "train", dim, config, shuffle=True)
@@ -176,7 +178,8 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     history_values = {key: [float(v) for v in values] for key, values in history.history.items()}
     storage.write_json(
         os.path.join(head_model_dir, HISTORY),
-        {"history": history_values, "epochs_run": len(losses), "best_epoch": best_epoch, "monitor": monitor},
+        {"history": history_values, "epochs_run": len(losses), "best_epoch": best_epoch, "monitor": monitor,
+         "config": asdict(config)},
     )
     logger.info("train_head: %d epochs, best at epoch %d (%s %.4f)", len(losses), best_epoch, monitor, min(losses))
     return TrainResult(head_model_path, len(losses), best_epoch, history_values)

@@ -4,15 +4,22 @@ Runs `headstart run` exactly as a user would, through kfp.local, on a class-per-
 train/ and test/ built from ../shared/fixtures/cats_dogs (70 + 30 photos per class).
 """
 
+import base64
+import glob
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from components.common import storage
+from pipeline.summary import STEP_NAMES
 
 HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
 TRAIN_PER_CLASS = 70
@@ -36,18 +43,18 @@ def cats_dogs_run(shared_fixtures, tmp_path_factory):
         HEADSTART, "run", "--source", str(tmp_path / "photos"), "--base-model", "mobilenet", "--alpha", "0.25",
         "--base-weights", str(shared_fixtures / "mobilenet_2_5_224_tf_no_top.h5"), "--image-size", "224",
         "--pipeline-root", str(tmp_path / "runs"), "--serving-root", str(tmp_path / "serving"),
-        "--model-name", "cats_dogs", "--summary", str(tmp_path / "s.json"),
+        "--model-name", "cats_dogs", "--summary", str(tmp_path / "s.json"), "--transfer-lift",
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    return {"tmp_path": tmp_path, "stdout": completed.stdout,
+    return {"tmp_path": tmp_path, "stdout": completed.stdout, "command": command,
             "summary": json.loads((tmp_path / "s.json").read_text())}
 
 
 def test_summary_holds_every_field(cats_dogs_run):
     summary = cats_dogs_run["summary"]
     assert summary["run_id"].startswith("headstart-")
-    assert list(summary["steps"]) == ["ingest", "preprocess", "extract-features", "train-head", "evaluate", "push"]
+    assert list(summary["steps"]) == STEP_NAMES
     for step in summary["steps"].values():
         assert step["status"] == "SUCCESS" and step["seconds"] > 0
     assert summary["counts"]["test"] == {"cats": 30, "dogs": 30}
@@ -62,9 +69,20 @@ def test_transfer_reaches_the_accuracy_bar(cats_dogs_run):
     assert cats_dogs_run["summary"]["metrics"]["accuracy"] >= 0.85
 
 
+def test_the_report_shows_the_transfer_lift(cats_dogs_run):
+    summary = cats_dogs_run["summary"]
+    lift = summary["metrics"]["transfer_lift"]
+    # ImageNet weights against random ones on real photos: the lift is the whole point.
+    assert lift["random_accuracy"] < 0.75 and lift["lift"] > 0.15
+    report = open(summary["report"], encoding="utf-8").read()
+    assert "Transfer lift" in report and f"{lift['random_accuracy']:.4f}" in report
+    assert report.count("data:image/png;base64") >= 4  # confusion matrix, ROC, training curves, reliability
+    assert f"report: {summary['report']}" in cats_dogs_run["stdout"]
+
+
 def test_progress_is_shown_without_tensorflow_noise(cats_dogs_run):
     stdout = cats_dogs_run["stdout"]
-    assert "[3/6] extract-features" in stdout and "train_head: epoch" in stdout
+    assert "[3/7] extract-features" in stdout and "train_head: epoch" in stdout
     assert "cuda" not in stdout.lower() and "absl" not in stdout
 
 
@@ -96,3 +114,66 @@ def test_predict_command_prints_class_and_probability(cats_dogs_run, shared_fixt
     assert completed.returncode == 1  # one of the two files is not an image
     assert lines[0].startswith(f"{photo}: ") and ("cats (" in lines[0] or "dogs (" in lines[0])
     assert lines[1].startswith(f"{not_an_image}: error: not a decodable image")
+
+
+def test_second_run_is_compared_with_the_first_as_champion(cats_dogs_run):
+    tmp_path = cats_dogs_run["tmp_path"]
+    completed = subprocess.run(cats_dogs_run["command"], capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    second = json.loads((tmp_path / "s.json").read_text())
+
+    champion = second["champion"]
+    assert champion["version"] == 1 and champion["uri"].endswith(os.path.join("cats_dogs", "1"))
+    # Same data, same seed, deterministic ops: the challenger scores what the champion scores.
+    assert champion["accuracy"] == pytest.approx(second["metrics"]["accuracy"], abs=1e-6)
+    assert second["blessed"] and "not worse than the champion" in second["blessing_reason"]
+    assert second["pushed_uri"].endswith(os.path.join("cats_dogs", "2"))
+    assert "not worse than the champion" in completed.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_client_posting_jpegs_to_serve_gets_the_evaluate_steps_predictions(cats_dogs_run):
+    summary, tmp_path = cats_dogs_run["summary"], cats_dogs_run["tmp_path"]
+    run_dir = summary["run_dir"]
+    examples_dir = os.path.join(run_dir, "preprocess", "examples")
+    test_files = sorted(glob.glob(os.path.join(examples_dir, "test-*.tfrecord")))
+    origins = [tf.train.Example.FromString(record.numpy()).features.feature["origin"].bytes_list.value[0].decode()
+               for record in tf.data.TFRecordDataset(test_files)]
+    with np.load(os.path.join(run_dir, "evaluate", "evaluation", "test_predictions.npz")) as saved:
+        expected = saved["probabilities"]
+    assert len(origins) == len(expected) == 60
+
+    port = free_port()
+    server = subprocess.Popen(
+        [HEADSTART, "serve", "--serving-root", str(tmp_path / "serving"), "--model-name", "cats_dogs",
+         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/v1/models/cats_dogs"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    assert json.load(response)["model_version_status"][0]["state"] == "AVAILABLE"
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "headstart serve did not start"
+                time.sleep(1)
+        instances = [{"b64": base64.b64encode(open(origin, "rb").read()).decode()} for origin in origins]
+        # Version 1 is the model the first run's evaluate step scored.
+        request = urllib.request.Request(f"{url}/versions/1:predict",
+                                         data=json.dumps({"instances": instances}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=300) as response:
+            predictions = json.load(response)["predictions"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    served = np.array([prediction["probabilities"] for prediction in predictions])
+    np.testing.assert_allclose(served, expected, atol=1e-4)

@@ -22,4 +22,8 @@ def test_demo_runs_offline_and_pushes_a_blessed_model(tmp_path):
     # The base never saw digits 5-9; 200 labels and its features still classify them.
     assert summary["metrics"]["accuracy"] >= 0.8
     assert summary["blessed"] and os.path.isfile(os.path.join(summary["pushed_uri"], "saved_model.pb"))
+    # The demo measures the transfer lift by default: both accuracies are reported.
+    lift = summary["metrics"]["transfer_lift"]
+    assert 0 <= lift["random_accuracy"] <= 1
+    assert lift["lift"] == lift["pretrained_accuracy"] - lift["random_accuracy"]
     assert "Summary" in completed.stdout and "served model:" in completed.stdout

@@ -1,4 +1,4 @@
-"""The compiled pipeline: committed YAML up to date, six tasks wired as designed, defaults in step."""
+"""The compiled pipeline: committed YAML up to date, tasks wired as designed, defaults in step."""
 
 import dataclasses
 
@@ -25,7 +25,7 @@ def test_committed_yaml_is_current(tmp_path):
     )
 
 
-def test_six_tasks_are_wired_as_designed(tmp_path):
+def test_tasks_are_wired_as_designed(tmp_path):
     spec = compile_to(tmp_path / "pipeline.yaml")
     tasks = spec["root"]["dag"]["tasks"]
     assert sorted(tasks) == sorted(STEP_NAMES)
@@ -38,10 +38,15 @@ def test_six_tasks_are_wired_as_designed(tmp_path):
     assert artifact_sources("preprocess") == {"raw_examples": ("ingest", "raw_examples")}
     assert artifact_sources("extract-features") == {"examples": ("preprocess", "examples")}
     assert artifact_sources("train-head") == {"features": ("extract-features", "features")}
+    assert artifact_sources("transfer-lift") == {
+        "examples": ("preprocess", "examples"),
+        "base_network": ("extract-features", "base_network"),
+    }
     assert artifact_sources("evaluate") == {
         "examples": ("preprocess", "examples"),
         "base_network": ("extract-features", "base_network"),
         "head": ("train-head", "head"),
+        "lift": ("transfer-lift", "lift"),
     }
     assert artifact_sources("push") == {
         "evaluation": ("evaluate", "evaluation"),
@@ -52,6 +57,7 @@ def test_six_tasks_are_wired_as_designed(tmp_path):
     outputs = spec["components"]["comp-evaluate"]["outputDefinitions"]["artifacts"]
     assert outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
     assert outputs["classification_metrics"]["artifactType"]["schemaTitle"] == "system.ClassificationMetrics"
+    assert outputs["report"]["artifactType"]["schemaTitle"] == "system.HTML"
 
 
 def test_every_component_uses_the_one_image(tmp_path):
@@ -59,7 +65,7 @@ def test_every_component_uses_the_one_image(tmp_path):
 
     spec = compile_to(tmp_path / "pipeline.yaml")
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 6
+    assert len(executors) == len(STEP_NAMES) == 7
     assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
 
 

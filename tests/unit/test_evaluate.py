@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from components.evaluate import core
+from components.evaluate.blessing import BlessingPolicy, decide_blessing
 from components.evaluate.metrics import classification_metrics
 
 
@@ -35,13 +35,61 @@ def test_multiclass_metrics_are_macro_and_one_vs_rest():
 
 
 @pytest.mark.parametrize("accuracy, threshold, blessed", [(0.9, 0.85, True), (0.85, 0.85, True), (0.84, 0.85, False)])
-def test_blessing_follows_the_threshold(accuracy, threshold, blessed):
-    decision, reason = core.decide_blessing({"accuracy": accuracy}, threshold)
+def test_without_a_champion_the_threshold_decides(accuracy, threshold, blessed):
+    decision, reasons = decide_blessing({"accuracy": accuracy, "auc": 0.9}, None, BlessingPolicy(threshold))
     assert decision is blessed
-    assert f"{threshold:.4f}" in reason
+    assert f"{threshold:.4f}" in reasons[0] and "no comparable champion" in reasons[-1]
 
 
-def test_threshold_outside_0_to_1_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="accuracy_threshold"):
-        core.run(examples_dir=str(tmp_path), base_model_path="", head_model_path="", output_dir=str(tmp_path),
-                 accuracy_threshold=1.5)
+@pytest.mark.parametrize(
+    "challenger, champion, blessed",
+    [(0.90, 0.90, True), (0.895, 0.90, True), (0.88, 0.90, False), (0.95, 0.90, True)],
+)
+def test_challenger_must_not_be_worse_than_the_champion(challenger, champion, blessed):
+    decision, reasons = decide_blessing(
+        {"accuracy": challenger, "auc": 0.9}, {"version": 3, "accuracy": champion, "auc": 0.9},
+        BlessingPolicy(accuracy_threshold=0.5, champion_tolerance=0.01),
+    )
+    assert decision is blessed
+    assert "version 3" in reasons[-1]
+    assert reasons[-1].startswith("worse" if not blessed else "not worse")
+
+
+def test_auc_threshold_is_optional_and_enforced_when_set():
+    metrics = {"accuracy": 0.9, "auc": 0.7}
+    assert decide_blessing(metrics, None, BlessingPolicy(0.8))[0] is True
+    blessed, reasons = decide_blessing(metrics, None, BlessingPolicy(0.8, auc_threshold=0.75))
+    assert blessed is False and any("AUC 0.7000 is below" in reason for reason in reasons)
+
+
+@pytest.mark.parametrize("name", ["accuracy_threshold", "auc_threshold", "champion_tolerance"])
+def test_policy_values_outside_0_to_1_are_refused(name):
+    with pytest.raises(ValueError, match=name):
+        BlessingPolicy(**{name: 1.5})
+
+
+def test_accuracy_interval_calibration_and_roc():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=400)
+    # A perfectly calibrated scorer: P(label 1) is the score itself.
+    scores = rng.uniform(size=400)
+    labels = (rng.uniform(size=400) < scores).astype(int)
+    probabilities = np.stack([1 - scores, scores], axis=1)
+
+    metrics = classification_metrics(labels, probabilities, labels=["no", "yes"])
+
+    low, high = metrics["accuracy_ci95"]
+    assert low < metrics["accuracy"] < high and high - low < 0.15
+    assert metrics["ece"] < 0.08
+    assert sum(b["count"] for b in metrics["reliability"]) == 400
+    assert metrics["roc"]["fpr"][0] == 0.0 and metrics["roc"]["tpr"][-1] == 1.0
+    assert set(metrics["per_class"]) == {"no", "yes"}
+    assert metrics["per_class"]["yes"]["support"] == int(labels.sum())
+    assert metrics["log_loss"] == pytest.approx(
+        -np.mean(np.log(np.where(labels == 1, scores, 1 - scores).clip(1e-7))), rel=1e-4)
+
+
+def test_an_overconfident_model_has_a_large_calibration_error():
+    labels = np.array([0, 1] * 50)
+    probabilities = np.tile([[0.99, 0.01]], (100, 1))  # always sure of class 0, right half the time
+    assert classification_metrics(labels, probabilities)["ece"] == pytest.approx(0.49, abs=1e-6)

@@ -2,6 +2,7 @@
 
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,35 +12,11 @@ from components.common import storage
 from components.common.images import decode_and_resize
 from components.common.modeling import class_probabilities, load_joined_model
 from components.evaluate import core as evaluate_core
-from components.extract_features import core as extract_core
-from components.extract_features.base_network import BaseNetworkSpec
+from components.evaluate.blessing import BlessingPolicy
+from components.common.serving_layout import existing_versions
 from components.push import core
-from components.train_head import core as train_core
-from tests.conftest import CLASS_COLORS, make_image, write_image
-from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """Examples, base, head and a blessed evaluation for a two-color task."""
-    tmp_path = tmp_path_factory.mktemp("trained")
-    tree = tmp_path / "images"
-    for label, color in CLASS_COLORS.items():
-        for index in range(20):
-            write_image(tree / label / f"{index}.jpg", make_image(color, seed=index + 7 * len(label)))
-    examples_dir = prepared_examples(tree, tmp_path)
-    spec = BaseNetworkSpec(name=save_tiny_base(str(tmp_path / "tiny.keras")), image_size=IMAGE_SIZE)
-    extract = extract_core.run(examples_dir=examples_dir, features_dir=str(tmp_path / "features"),
-                               base_model_dir=str(tmp_path / "base"), spec=spec)
-    train = train_core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
-                           config=train_core.HeadConfig(epochs=5))
-    evaluate_core.run(examples_dir=examples_dir, base_model_path=extract.base_model_path,
-                      head_model_path=train.head_model_path, output_dir=str(tmp_path / "evaluation"),
-                      accuracy_threshold=0.0)
-    return {
-        "tree": tree, "examples_dir": examples_dir, "evaluation_dir": str(tmp_path / "evaluation"),
-        "base_model_path": extract.base_model_path, "head_model_path": train.head_model_path,
-    }
+from tests.conftest import CLASS_COLORS
+from tests.unit.helpers import IMAGE_SIZE
 
 
 def push(trained, serving_root, output_dir, evaluation_dir=None):
@@ -75,7 +52,7 @@ def test_versions_increase_and_nothing_is_overwritten(trained, tmp_path):
     first = push(trained, tmp_path / "serving", tmp_path / "p1")
     second = push(trained, tmp_path / "serving", tmp_path / "p2")
     assert (first.version, second.version) == (1, 2)
-    assert core.existing_versions(str(tmp_path / "serving" / "colors")) == [1, 2]
+    assert existing_versions(str(tmp_path / "serving" / "colors")) == [1, 2]
 
 
 def test_a_model_not_blessed_is_not_pushed(trained, tmp_path):
@@ -122,3 +99,51 @@ def test_bad_model_names_are_refused(trained, tmp_path, name):
         core.run(evaluation_dir=trained["evaluation_dir"], examples_dir=trained["examples_dir"],
                  base_model_path="", head_model_path="", serving_root=str(tmp_path), model_name=name,
                  output_dir=str(tmp_path / "out"))
+
+
+def test_push_writes_a_model_card_and_deployment_manifests(trained, tmp_path):
+    import yaml
+
+    push(trained, tmp_path / "serving", tmp_path / "push")
+
+    card = (tmp_path / "serving" / "colors" / "1" / "model_card.md").read_text()
+    assert "# Model card: colors" in card and "blue, red" in card and "bootstrap 95% interval" in card
+    service = yaml.safe_load((tmp_path / "push" / core.KSERVE_MANIFEST).read_text())
+    assert service["kind"] == "InferenceService"
+    assert service["spec"]["predictor"]["tensorflow"]["storageUri"] == str(tmp_path / "serving" / "colors")
+    deployment, k8s_service = yaml.safe_load_all((tmp_path / "push" / core.TF_SERVING_MANIFEST).read_text())
+    assert (deployment["kind"], k8s_service["kind"]) == ("Deployment", "Service")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--model_base_path={tmp_path / 'serving' / 'colors'}" in args and "--model_name=colors" in args
+
+
+def test_an_export_that_answers_differently_is_not_pushed(trained, tmp_path):
+    evaluation = tmp_path / "evaluation"
+    evaluation.mkdir()
+    for name in (evaluate_core.BLESSING, evaluate_core.METRICS):
+        (evaluation / name).write_bytes((Path(trained["evaluation_dir"]) / name).read_bytes())
+    with np.load(Path(trained["evaluation_dir"]) / evaluate_core.PREDICTIONS) as real:
+        np.savez(evaluation / evaluate_core.PREDICTIONS, label_indices=real["label_indices"],
+                 probabilities=1.0 - real["probabilities"])
+
+    with pytest.raises(RuntimeError, match="infra-validation failed"):
+        push(trained, tmp_path / "serving", tmp_path / "push", evaluation_dir=str(evaluation))
+    assert os.listdir(tmp_path / "serving" / "colors") == []  # no version, no staging left
+
+
+def test_the_champion_is_measured_on_this_runs_test_split(trained, tmp_path):
+    push(trained, tmp_path / "serving", tmp_path / "push")
+
+    result = evaluate_core.run(
+        examples_dir=trained["examples_dir"], base_model_path=trained["base_model_path"],
+        head_model_path=trained["head_model_path"], output_dir=str(tmp_path / "evaluation"),
+        policy=BlessingPolicy(accuracy_threshold=0.0, champion_tolerance=0.0),
+        serving_root=str(tmp_path / "serving"), model_name="colors",
+    )
+
+    # The champion is this very model, exported: the same accuracy on the same images.
+    assert result.champion["version"] == 1
+    assert result.champion["accuracy"] == pytest.approx(result.metrics["accuracy"])
+    assert result.blessed and "not worse than the champion: the champion (version 1)" in result.reason
+    blessing = storage.read_json(str(tmp_path / "evaluation" / evaluate_core.BLESSING))
+    assert blessing["champion"]["version"] == 1 and blessing["champion_tolerance"] == 0.0

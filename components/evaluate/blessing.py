@@ -1,0 +1,63 @@
+"""The blessing: absolute thresholds, and not worse than the champion now in serving."""
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BlessingPolicy:
+    """When a challenger is blessed.
+
+    Attributes:
+        accuracy_threshold: the least test accuracy.
+        auc_threshold: the least test AUC; 0 means AUC is not required.
+        champion_tolerance: how much lower than the champion's the challenger's accuracy may be,
+            both measured on this run's test split.
+    """
+
+    accuracy_threshold: float = 0.8
+    auc_threshold: float = 0.0
+    champion_tolerance: float = 0.01
+
+    def __post_init__(self):
+        for name in ("accuracy_threshold", "auc_threshold", "champion_tolerance"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+def decide_blessing(challenger: dict, champion: dict | None, policy: BlessingPolicy) -> tuple[bool, list[str]]:
+    """Whether the challenger is blessed, and every reason for the decision.
+
+    Args:
+        challenger: this run's test metrics (accuracy, auc).
+        champion: the serving model's metrics on the same test split, or None if there is none
+            or it cannot be compared (then the thresholds alone decide).
+        policy: the thresholds and the tolerance.
+    """
+    reasons, blessed = [], True
+    accuracy = challenger["accuracy"]
+    if math.isnan(accuracy) or accuracy < policy.accuracy_threshold:
+        blessed = False
+        reasons.append(f"test accuracy {accuracy:.4f} is below the threshold {policy.accuracy_threshold:.4f}")
+    else:
+        reasons.append(f"test accuracy {accuracy:.4f} meets the threshold {policy.accuracy_threshold:.4f}")
+    if policy.auc_threshold > 0:
+        auc = challenger["auc"]
+        if math.isnan(auc) or auc < policy.auc_threshold:
+            blessed = False
+            reasons.append(f"test AUC {auc:.4f} is below the threshold {policy.auc_threshold:.4f}")
+        else:
+            reasons.append(f"test AUC {auc:.4f} meets the threshold {policy.auc_threshold:.4f}")
+    if champion is None:
+        reasons.append("no comparable champion in serving: thresholds alone decide")
+    else:
+        floor = champion["accuracy"] - policy.champion_tolerance
+        comparison = (f"the champion (version {champion['version']}) scores {champion['accuracy']:.4f} "
+                      f"on the same test split, tolerance {policy.champion_tolerance:.4f}")
+        if accuracy < floor:
+            blessed = False
+            reasons.append(f"worse than the champion: {comparison}")
+        else:
+            reasons.append(f"not worse than the champion: {comparison}")
+    return blessed, reasons

@@ -1,0 +1,164 @@
+"""The evaluation report: one self-contained HTML page a person would rather look at than read.
+
+Confusion matrix, ROC curve, training curves, reliability diagram, the worst mistakes as
+thumbnails with their true and predicted labels, the transfer lift and the blessing's reasons.
+Figures are PNGs embedded as data URIs, so the page is one file the KFP UI can show.
+"""
+
+import base64
+import html
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to memory
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+WORST_MISTAKES = 12
+THUMBNAIL = 96
+
+
+def _figure_uri(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _confusion_matrix(matrix: list[list[int]], labels: list[str]) -> str:
+    size = max(3.0, 0.6 * len(labels) + 2)
+    figure, axes = plt.subplots(figsize=(size, size))
+    values = np.array(matrix)
+    axes.imshow(values, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for (row, column), count in np.ndenumerate(values):
+        axes.text(column, row, str(count), ha="center", va="center",
+                  color="white" if count > values.max() / 2 else "black")
+    axes.set_title("Confusion matrix (test)")
+    return _figure_uri(figure)
+
+
+def _roc(roc: dict | None, auc: float) -> str | None:
+    if not roc:
+        return None
+    figure, axes = plt.subplots(figsize=(4, 4))
+    axes.plot(roc["fpr"], roc["tpr"], label=f"AUC {auc:.3f}")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="gray")
+    axes.set_xlabel("false positive rate")
+    axes.set_ylabel("true positive rate")
+    axes.set_title("ROC (test)")
+    axes.legend(loc="lower right")
+    return _figure_uri(figure)
+
+
+def _training_curves(history: dict) -> str | None:
+    values = history.get("history", {})
+    if not values:
+        return None
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(8, 3.2))
+    for key, axes in (("loss", loss_axes), ("accuracy", accuracy_axes)):
+        for prefix, label in (("", "train"), ("val_", "eval")):
+            if prefix + key in values:
+                axes.plot(range(1, len(values[prefix + key]) + 1), values[prefix + key], label=label)
+        axes.axvline(history.get("best_epoch", 0), color="gray", linestyle=":", label="kept")
+        axes.set_xlabel("epoch")
+        axes.set_title(key)
+        axes.legend()
+    return _figure_uri(figure)
+
+
+def _reliability(reliability: list[dict], ece: float) -> str:
+    figure, axes = plt.subplots(figsize=(4, 4))
+    centers = [(b["low"] + b["high"]) / 2 for b in reliability]
+    axes.bar(centers, [b["accuracy"] for b in reliability], width=0.09, alpha=0.7, label="accuracy")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
+    axes.set_xlabel("confidence")
+    axes.set_ylabel("accuracy")
+    axes.set_title(f"Reliability (ECE {ece:.3f})")
+    axes.legend(loc="upper left")
+    return _figure_uri(figure)
+
+
+def _thumbnail_uri(pixels: np.ndarray) -> str:
+    image = Image.fromarray(pixels.astype(np.uint8)).resize((THUMBNAIL, THUMBNAIL))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: int = WORST_MISTAKES) -> list[int]:
+    """Indices of the misclassified examples, most confidently wrong first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != label_indices)
+    return wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:limit].tolist()
+
+
+def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: dict, lift: dict | None,
+                  mistakes: list[dict]) -> str:
+    """The report page.
+
+    Args:
+        metrics: the test metrics (metrics.classification_metrics).
+        labels: class names by index.
+        history: the head's history.json.
+        blessing: the blessing decision with its reasons and the champion.
+        lift: the transfer-lift measurement, or None when it was not measured.
+        mistakes: [{"pixels", "true", "predicted", "confidence", "origin"}] for the worst mistakes.
+    """
+    escape = html.escape
+    low, high = metrics["accuracy_ci95"]
+    figures = [_confusion_matrix(metrics["confusion_matrix"], labels), _roc(metrics["roc"], metrics["auc"]),
+               _training_curves(history), _reliability(metrics["reliability"], metrics["ece"])]
+    images = "".join(f'<img src="{uri}" alt="figure">' for uri in figures if uri)
+    per_class = "".join(
+        f"<tr><td>{escape(label)}</td><td>{v['precision']:.3f}</td><td>{v['recall']:.3f}</td>"
+        f"<td>{v['f1']:.3f}</td><td>{v['support']}</td></tr>"
+        for label, v in metrics["per_class"].items()
+    )
+    if lift and lift.get("measured"):
+        lift_html = (
+            "<table><tr><th>base network weights</th><th>test accuracy</th></tr>"
+            f"<tr><td>pretrained ({escape(str(lift['weights']))})</td><td>{metrics['accuracy']:.4f}</td></tr>"
+            f"<tr><td>random (same architecture, same head)</td><td>{lift['random_accuracy']:.4f}</td></tr>"
+            f"</table><p>Transfer lift: <b>{metrics['accuracy'] - lift['random_accuracy']:+.4f}</b> accuracy.</p>"
+        )
+    else:
+        lift_html = "<p>Not measured in this run (measure_transfer_lift is off).</p>"
+    champion = blessing.get("champion")
+    champion_html = (f"<p>Champion: version {champion['version']}, accuracy {champion['accuracy']:.4f} on this "
+                     f"run's test split.</p>" if champion else "<p>No comparable champion in serving.</p>")
+    reasons = "".join(f"<li>{escape(reason)}</li>" for reason in blessing.get("reasons", []))
+    mistake_cells = "".join(
+        f'<figure><img src="{_thumbnail_uri(m["pixels"])}" alt="mistake"><figcaption>true '
+        f'<b>{escape(m["true"])}</b><br>predicted <b>{escape(m["predicted"])}</b> ({m["confidence"]:.2f})'
+        f'<br><small>{escape(m["origin"][-40:])}</small></figcaption></figure>'
+        for m in mistakes
+    ) or "<p>No mistakes on the test split.</p>"
+    verdict = "BLESSED" if blessing.get("blessed") else "NOT BLESSED"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>headstart evaluation</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; }}
+img {{ margin: 0.3em; vertical-align: top; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; }}
+td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
+figure {{ display: inline-block; margin: 0.3em; font-size: 0.8em; text-align: center; }}
+.verdict {{ font-size: 1.3em; font-weight: bold; }}
+</style></head><body>
+<h1>Evaluation on the test split</h1>
+<p class="verdict">{verdict}</p><ul>{reasons}</ul>{champion_html}
+<p>Accuracy <b>{metrics['accuracy']:.4f}</b> (bootstrap 95% interval {low:.4f} to {high:.4f}) on
+{metrics['count']} images; AUC {metrics['auc']:.4f}; log loss {metrics['log_loss']:.4f};
+expected calibration error {metrics['ece']:.4f}.</p>
+<h2>Transfer lift</h2>{lift_html}
+<h2>Per class</h2>
+<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>test images</th></tr>{per_class}</table>
+<h2>Figures</h2>{images}
+<h2>Worst mistakes</h2>{mistake_cells}
+</body></html>
+"""

@@ -1,0 +1,114 @@
+"""Deployment manifests a platform team can apply for a pushed model, and its model card."""
+
+import datetime
+import json
+
+import yaml
+
+TF_SERVING_IMAGE = "tensorflow/serving:2.18.0"
+REST_PORT = 8501
+GRPC_PORT = 8500
+
+
+def _resource_name(model_name: str) -> str:
+    """Kubernetes names are lowercase DNS labels."""
+    cleaned = "".join(c if c.isalnum() else "-" for c in model_name.lower()).strip("-")
+    return cleaned or "model"
+
+
+def kserve_inference_service(model_name: str, storage_uri: str) -> str:
+    """A KServe InferenceService with the TensorFlow predictor reading the model's base path."""
+    return yaml.safe_dump({
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": _resource_name(model_name)},
+        "spec": {"predictor": {"tensorflow": {"storageUri": storage_uri}}},
+    }, sort_keys=False)
+
+
+def tf_serving_deployment(model_name: str, model_base_path: str) -> str:
+    """A TF Serving Deployment and Service; TF Serving serves the newest version it finds."""
+    name = _resource_name(model_name)
+    labels = {"app": name}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{
+                    "name": "tf-serving",
+                    "image": TF_SERVING_IMAGE,
+                    "args": [f"--model_name={model_name}", f"--model_base_path={model_base_path}",
+                             f"--rest_api_port={REST_PORT}", f"--port={GRPC_PORT}"],
+                    "ports": [{"containerPort": REST_PORT, "name": "http"},
+                              {"containerPort": GRPC_PORT, "name": "grpc"}],
+                    "readinessProbe": {"httpGet": {"path": f"/v1/models/{model_name}", "port": REST_PORT}},
+                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+                }]},
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"selector": labels, "ports": [{"name": "http", "port": REST_PORT, "targetPort": REST_PORT},
+                                              {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT}]},
+    }
+    return yaml.safe_dump_all([deployment, service], sort_keys=False)
+
+
+def model_card(*, model_name: str, run_id: str, labels: list[str], counts: dict,
+               metrics: dict, blessing: dict, base_network: dict, head: dict) -> str:
+    """A model card in Markdown: what the model is, what it was trained on, how well it does."""
+    low, high = metrics.get("accuracy_ci95", [float("nan")] * 2)
+    rows = "\n".join(
+        f"| {split} | " + " | ".join(str(counts.get(split, {}).get(label, 0)) for label in labels) + " |"
+        for split in ("train", "eval", "test")
+    )
+    per_class = "\n".join(
+        f"| {label} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |"
+        for label, v in metrics.get("per_class", {}).items()
+    )
+    reasons = "\n".join(f"- {reason}" for reason in blessing.get("reasons", [blessing.get("reason", "")]))
+    # No version number: a concurrent push may take the one expected; the directory names it.
+    return f"""# Model card: {model_name}
+
+Pushed {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")} by pipeline run `{run_id}`.
+
+An image classifier for {len(labels)} classes ({", ".join(labels)}): a frozen base network turns an
+image into features, a small trained head turns features into class probabilities. Send encoded
+image bytes (JPEG, PNG, GIF, BMP) to `serving_default`; decoded float images in [0, 255] to
+`serving_images`.
+
+## Base network
+```
+{json.dumps(base_network, indent=2)}
+```
+
+## Head and training
+```
+{json.dumps(head, indent=2)}
+```
+
+## Data (images per split and class)
+| split | {" | ".join(labels)} |
+| --- | {" | ".join("---" for _ in labels)} |
+{rows}
+
+## Test metrics
+- accuracy {metrics.get("accuracy", float("nan")):.4f} (bootstrap 95% interval {low:.4f} to {high:.4f})
+- AUC {metrics.get("auc", float("nan")):.4f}, log loss {metrics.get("log_loss", float("nan")):.4f}, \
+expected calibration error {metrics.get("ece", float("nan")):.4f}
+
+| class | precision | recall | F1 | test images |
+| --- | --- | --- | --- | --- |
+{per_class}
+
+## Why it was pushed
+{reasons}
+"""

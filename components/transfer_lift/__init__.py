@@ -1,0 +1,1 @@
+"""Transfer lift: the same head on features of the same architecture with random weights."""

@@ -1,0 +1,40 @@
+"""KFP component for the transfer-lift baseline: maps artifacts to `components.transfer_lift.core.run`."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+from components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def transfer_lift(
+    measure: bool,
+    examples: Input[Dataset],
+    base_network: Input[Model],
+    hidden_units: list,
+    dropout: float,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    patience: int,
+    seed: int,
+    lift: Output[Artifact],
+):
+    """Trains the same head on features of the base's architecture with random weights."""
+    import os
+
+    from components.common.logs import setup_step_logging
+
+    setup_step_logging()
+    from components.extract_features.core import BASE_MODEL_FILE
+    from components.train_head.core import HeadConfig
+    from components.transfer_lift import core
+
+    config = HeadConfig(
+        hidden_units=tuple(int(units) for units in hidden_units), dropout=dropout, learning_rate=learning_rate,
+        epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+    )
+    result = core.run(measure=measure, examples_dir=examples.path,
+                      base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE), head_config=config,
+                      output_dir=lift.path, batch_size=batch_size)
+    lift.metadata.update({"measured": result.measured, "random_accuracy": result.random_accuracy})
