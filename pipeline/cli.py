@@ -37,6 +37,11 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--epochs", type=int, help="the most training epochs (default: 20; 60 for the demo)")
     run.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
     run.add_argument("--patience", type=int, help="early-stopping patience (default: 5; 10 for the demo)")
+    run.add_argument("--l2", type=float, default=0.0, help="L2 penalty on the head's kernels (default: 0)")
+    run.add_argument("--label-smoothing", type=float, default=0.0,
+                     help="label smoothing of the head's loss (default: 0)")
+    run.add_argument("--class-weights", action="store_true",
+                     help="weigh each class by the inverse of its share of the training images (for imbalanced data)")
     run.add_argument("--seed", type=int, default=42, help="random seed of head training (default: 42)")
     run.add_argument("--transfer-lift", action=argparse.BooleanOptionalAction, default=None,
                      help="also train the head on features of the same base with random weights and report "
@@ -128,6 +133,9 @@ def _config_from_args(args):
         batch_size=args.batch_size,
         patience=chosen["patience"],
         seed=args.seed,
+        l2=args.l2,
+        label_smoothing=args.label_smoothing,
+        class_weights=args.class_weights,
         measure_transfer_lift=chosen["transfer_lift"],
         accuracy_threshold=args.accuracy_threshold,
         auc_threshold=args.auc_threshold,

@@ -33,6 +33,9 @@ class PipelineConfig:
         batch_size: batch size of feature extraction, training and evaluation.
         patience: early-stopping patience, in epochs.
         seed: seeds the head's training.
+        l2: L2 penalty on the head's kernels.
+        label_smoothing: label smoothing of the head's loss.
+        class_weights: weigh classes by the inverse of their share of the training images.
         measure_transfer_lift: also train the head on a random-weight base and report both.
         accuracy_threshold: the least test accuracy that blesses a model.
         auc_threshold: the least test AUC that blesses a model; 0 for none.
@@ -58,6 +61,9 @@ class PipelineConfig:
     batch_size: int = HeadConfig.batch_size
     patience: int = HeadConfig.patience
     seed: int = HeadConfig.seed
+    l2: float = HeadConfig.l2
+    label_smoothing: float = HeadConfig.label_smoothing
+    class_weights: bool = HeadConfig.class_weights
     measure_transfer_lift: bool = False
     accuracy_threshold: float = BlessingPolicy.accuracy_threshold
     auc_threshold: float = BlessingPolicy.auc_threshold
@@ -71,7 +77,7 @@ class PipelineConfig:
         BaseNetworkSpec(self.base_model, self.base_weights, self.alpha, self.image_size, self.pooling)
         SplitPolicy(self.train_fraction, self.eval_fraction)
         HeadConfig(self.hidden_units, self.dropout, self.learning_rate, self.epochs, self.batch_size,
-                   self.patience, self.seed)
+                   self.patience, self.seed, self.l2, self.label_smoothing, self.class_weights)
         BlessingPolicy(self.accuracy_threshold, self.auc_threshold, self.champion_tolerance)
         if not self.model_name or "/" in self.model_name or self.model_name.startswith("."):
             raise ValueError(f"model_name must be a plain directory name, got {self.model_name!r}")

@@ -35,6 +35,9 @@ def headstart_pipeline(
     batch_size: int = 32,
     patience: int = 5,
     seed: int = 42,
+    l2: float = 0.0,
+    label_smoothing: float = 0.0,
+    class_weights: bool = False,
     measure_transfer_lift: bool = False,
     accuracy_threshold: float = 0.8,
     auc_threshold: float = 0.0,
@@ -54,12 +57,14 @@ def headstart_pipeline(
     )
     train_task = train_head(
         features=extract_task.outputs["features"], hidden_units=hidden_units, dropout=dropout,
-        learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+        learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
+        label_smoothing=label_smoothing, class_weights=class_weights,
     )
     lift_task = transfer_lift(
         measure=measure_transfer_lift, examples=preprocess_task.outputs["examples"],
         base_network=extract_task.outputs["base_network"], hidden_units=hidden_units, dropout=dropout,
-        learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+        learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
+        label_smoothing=label_smoothing, class_weights=class_weights,
     )
     evaluate_task = evaluate(
         examples=preprocess_task.outputs["examples"], base_network=extract_task.outputs["base_network"],

@@ -16,6 +16,9 @@ def train_head(
     batch_size: int,
     patience: int,
     seed: int,
+    l2: float,
+    label_smoothing: float,
+    class_weights: bool,
     head: Output[Model],
 ):
     """Trains the MLP head on the cached features."""
@@ -26,7 +29,8 @@ def train_head(
 
     config = core.HeadConfig(
         hidden_units=tuple(int(units) for units in hidden_units), dropout=dropout, learning_rate=learning_rate,
-        epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+        epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
+        label_smoothing=label_smoothing, class_weights=class_weights,
     )
     result = core.run(features_dir=features.path, head_model_dir=head.path, config=config)
     head.metadata.update({"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,

@@ -37,6 +37,10 @@ class HeadConfig:
         batch_size: feature vectors per step.
         patience: epochs without eval-loss improvement before stopping.
         seed: seeds weights, dropout and shuffling.
+        l2: L2 penalty on the Dense layers' kernels; 0 for none.
+        label_smoothing: how much of each target is spread over the other classes; 0 for none.
+        class_weights: weigh each class by the inverse of its share of the training images, so a
+            rare class counts as much as a common one.
     """
 
     hidden_units: tuple[int, ...] = (128,)
@@ -46,6 +50,9 @@ class HeadConfig:
     batch_size: int = 32
     patience: int = 5
     seed: int = 42
+    l2: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: bool = False
 
     def __post_init__(self):
         if any(units < 1 for units in self.hidden_units):
@@ -60,6 +67,10 @@ class HeadConfig:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
         if self.patience < 0:
             raise ValueError(f"patience must be non-negative, got {self.patience}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be non-negative, got {self.l2}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
 @dataclass(frozen=True)
@@ -72,8 +83,23 @@ class TrainResult:
     history: dict[str, list[float]] = field(repr=False)
 
 
-def standardization_statistics(train_features: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance of the training features, in one streaming pass.
+@dataclass(frozen=True)
+class TrainingStatistics:
+    """What one pass over the training features tells: per-feature scale, images per class."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+    class_counts: np.ndarray
+
+    def balanced_class_weights(self) -> dict[int, float]:
+        """total / (classes x count): every class weighs the same in the loss, whatever its size."""
+        present = np.maximum(self.class_counts, 1)
+        weights = self.class_counts.sum() / (len(self.class_counts) * present)
+        return {index: float(weight) for index, weight in enumerate(weights)}
+
+
+def training_statistics(features: tf.data.Dataset, num_classes: int) -> TrainingStatistics:
+    """Per-feature mean and variance and the class counts of the training features, streaming.
 
     The variance is floored at its average over the features. Pooled activations of a frozen
     base differ in scale per channel, and a head on raw features trains slowly and unevenly; but
@@ -81,40 +107,65 @@ def standardization_statistics(train_features: tf.data.Dataset) -> tuple[np.ndar
     feature map has thousands) into noise that swamps the signal on small data.
     """
     count, total, total_squares = 0, 0.0, 0.0
-    for vectors, _ in train_features:
+    class_counts = np.zeros(num_classes, dtype=np.int64)
+    for vectors, label_indices in features:
         batch = vectors.numpy().astype(np.float64)
         count += len(batch)
         total = total + batch.sum(axis=0)
         total_squares = total_squares + (batch**2).sum(axis=0)
+        class_counts += np.bincount(label_indices.numpy(), minlength=num_classes)
     mean = total / count
     variance = np.maximum(total_squares / count - mean**2, 0.0)
-    return mean.astype(np.float32), np.maximum(variance, variance.mean()).astype(np.float32)
+    return TrainingStatistics(mean.astype(np.float32), np.maximum(variance, variance.mean()).astype(np.float32),
+                              class_counts)
 
 
-def build_head(dim: int, num_classes: int, config: HeadConfig, train_features: tf.data.Dataset) -> keras.Model:
+def build_head(dim: int, num_classes: int, config: HeadConfig, statistics: TrainingStatistics) -> keras.Model:
     """An MLP head: sigmoid with one output for two classes, softmax otherwise.
 
     The first layer standardizes the features with the training split's statistics.
     """
     features = keras.Input(shape=(dim,), name="features")
-    mean, variance = standardization_statistics(train_features)
-    standardize = keras.layers.Normalization(mean=mean, variance=variance, name="standardize")
+    standardize = keras.layers.Normalization(mean=statistics.mean, variance=statistics.variance, name="standardize")
     x = standardize(features)
+    regularizer = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
     for index, units in enumerate(config.hidden_units):
         x = keras.layers.Dropout(config.dropout, seed=config.seed + index)(x)
-        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{index}")(x)
+        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer, name=f"hidden_{index}")(x)
     x = keras.layers.Dropout(config.dropout, seed=config.seed + len(config.hidden_units))(x)
+    # float32 outputs even under mixed precision: probabilities must be exact enough to bless.
     if num_classes == 2:
-        # float32 outputs even under mixed precision: probabilities must be exact enough to bless.
-        outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="probability")(x)
+        outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", kernel_regularizer=regularizer,
+                                     name="probability")(x)
     else:
-        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
+                                     kernel_regularizer=regularizer, name="probabilities")(x)
     return keras.Model(features, outputs, name="head")
 
 
-def _dataset(features_dir: str, split: str, dim: int, config: HeadConfig, shuffle: bool) -> tf.data.Dataset:
+def _loss_and_metric(num_classes: int, config: HeadConfig):
+    if num_classes == 2:
+        return (keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+                keras.metrics.BinaryAccuracy(name="accuracy"))
+    return (keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+            keras.metrics.CategoricalAccuracy(name="accuracy"))
+
+
+def _targets(num_classes: int):
+    """Label indices as the loss wants them: a float for the sigmoid, one-hot for the softmax."""
+    if num_classes == 2:
+        return lambda vectors, label_index: (vectors, tf.cast(label_index, tf.float32)[tf.newaxis])
+    return lambda vectors, label_index: (vectors, tf.one_hot(label_index, num_classes))
+
+
+def _features(features_dir: str, split: str, dim: int) -> tf.data.Dataset:
     dataset = tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord"))
-    dataset = dataset.map(lambda record: parse_features(record, dim), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.map(lambda record: parse_features(record, dim), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _dataset(features_dir: str, split: str, dim: int, num_classes: int, config: HeadConfig,
+             shuffle: bool) -> tf.data.Dataset:
+    dataset = _features(features_dir, split, dim).map(_targets(num_classes))
     if shuffle:
         # Feature vectors are small; a buffer of 10,000 shuffles thousands of images fully.
         dataset = dataset.shuffle(10_000, seed=config.seed, reshuffle_each_iteration=True)
@@ -143,26 +194,26 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     keras.utils.set_random_seed(config.seed)
     # Seeded is not enough for a rerun to reproduce a model: some kernels are not deterministic.
     tf.config.experimental.enable_op_determinism()
-    binary = len(labels) == 2
+    num_classes = len(labels)
     strategy = choose_strategy()
-    train = _dataset(features_dir, "train", dim, config, shuffle=True)
+    statistics = training_statistics(_features(features_dir, "train", dim).batch(1024), num_classes)
+    class_weight = statistics.balanced_class_weights() if config.class_weights else None
+    if class_weight:
+        logger.info("train_head: class weights %s", {labels[i]: round(w, 3) for i, w in class_weight.items()})
+    train = _dataset(features_dir, "train", dim, num_classes, config, shuffle=True)
     with strategy.scope():
-        head = build_head(dim, len(labels), config, train)
-        metric = (keras.metrics.BinaryAccuracy(name="accuracy") if binary
-                  else keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
-        head.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
-            loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-            metrics=[metric],
-        )
+        head = build_head(dim, num_classes, config, statistics)
+        loss, metric = _loss_and_metric(num_classes, config)
+        head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric])
     has_eval = counts.get("eval", 0) > 0
     monitor = "val_loss" if has_eval else "loss"
     if not has_eval:
         logger.info("train_head: eval split is empty, early stopping watches the training loss")
     history = head.fit(
         train,
-        validation_data=_dataset(features_dir, "eval", dim, config, shuffle=False) if has_eval else None,
+        validation_data=_dataset(features_dir, "eval", dim, num_classes, config, shuffle=False) if has_eval else None,
         epochs=config.epochs,
+        class_weight=class_weight,
         verbose=0,
         callbacks=[
             keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True),

@@ -18,6 +18,9 @@ def transfer_lift(
     batch_size: int,
     patience: int,
     seed: int,
+    l2: float,
+    label_smoothing: float,
+    class_weights: bool,
     lift: Output[Artifact],
 ):
     """Trains the same head on features of the base's architecture with random weights."""
@@ -32,7 +35,8 @@ def transfer_lift(
 
     config = HeadConfig(
         hidden_units=tuple(int(units) for units in hidden_units), dropout=dropout, learning_rate=learning_rate,
-        epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+        epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
+        label_smoothing=label_smoothing, class_weights=class_weights,
     )
     result = core.run(measure=measure, examples_dir=examples.path,
                       base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE), head_config=config,

@@ -73,3 +73,34 @@ def test_early_stopping_stops_before_the_last_epoch(tmp_path):
 def test_bad_config_names_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         core.HeadConfig(**kwargs)
+
+
+def test_class_weights_balance_an_imbalanced_training_split(tmp_path):
+    from components.train_head.core import TrainingStatistics
+
+    statistics = TrainingStatistics(np.zeros(2), np.ones(2), np.array([90, 10]))
+    weights = statistics.balanced_class_weights()
+    assert weights[0] * 90 == pytest.approx(weights[1] * 10)  # each class weighs the same in total
+    assert weights[1] == pytest.approx(100 / (2 * 10))
+
+
+def test_head_options_l2_label_smoothing_and_class_weights_train(tmp_path):
+    write_features(str(tmp_path / "features"), ["a", "b", "c"])
+    config = core.HeadConfig(hidden_units=(8,), epochs=30, patience=30, learning_rate=0.01, l2=1e-3,
+                             label_smoothing=0.1, class_weights=True)
+
+    result = core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"), config=config)
+
+    import keras
+
+    head = keras.saving.load_model(result.head_model_path)
+    assert head.get_layer("hidden_0").kernel_regularizer is not None
+    assert result.history["val_accuracy"][result.best_epoch - 1] >= 0.9
+    history = json.loads((tmp_path / "head" / core.HISTORY).read_text())
+    assert history["config"]["label_smoothing"] == 0.1 and history["config"]["class_weights"] is True
+
+
+@pytest.mark.parametrize("kwargs, name", [({"l2": -1.0}, "l2"), ({"label_smoothing": 1.0}, "label_smoothing")])
+def test_bad_head_options_name_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        core.HeadConfig(**kwargs)
