@@ -43,6 +43,15 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--class-weights", action="store_true",
                      help="weigh each class by the inverse of its share of the training images (for imbalanced data)")
     run.add_argument("--seed", type=int, default=42, help="random seed of head training (default: 42)")
+    run.add_argument("--fine-tune", choices=["auto", "on", "off"], default="auto",
+                     help="second phase: unfreeze the top of the base and train end to end on lightly augmented "
+                     "images at a low learning rate (default: auto, on when a GPU is found)")
+    run.add_argument("--fine-tune-fraction", type=float, default=0.2,
+                     help="share of the base's weighted layers, from the top, that fine-tuning trains "
+                     "(default: 0.2)")
+    run.add_argument("--fine-tune-learning-rate", type=float, default=1e-5,
+                     help="fine-tuning learning rate (default: 1e-5)")
+    run.add_argument("--fine-tune-epochs", type=int, default=5, help="the most fine-tuning epochs (default: 5)")
     run.add_argument("--transfer-lift", action=argparse.BooleanOptionalAction, default=None,
                      help="also train the head on features of the same base with random weights and report "
                      "both accuracies (default: on for the demo, off otherwise)")
@@ -137,6 +146,10 @@ def _config_from_args(args):
         label_smoothing=args.label_smoothing,
         class_weights=args.class_weights,
         measure_transfer_lift=chosen["transfer_lift"],
+        fine_tune_mode=args.fine_tune,
+        fine_tune_fraction=args.fine_tune_fraction,
+        fine_tune_learning_rate=args.fine_tune_learning_rate,
+        fine_tune_epochs=args.fine_tune_epochs,
         accuracy_threshold=args.accuracy_threshold,
         auc_threshold=args.auc_threshold,
         champion_tolerance=args.champion_tolerance,
@@ -155,6 +168,13 @@ def _print_summary(summary: dict) -> None:
                           if key in metrics)
         low, high = metrics.get("accuracy_ci95", (float("nan"), float("nan")))
         print(f"  test metrics: {shown} ({metrics.get('count', 0)} images; accuracy 95% CI {low:.4f}-{high:.4f})")
+    tuned = summary.get("fine_tune") or {}
+    if tuned.get("ran"):
+        before, after = tuned["eval_accuracy_before"], tuned["eval_accuracy_after"]
+        shown = f"eval accuracy {before:.4f} before, {after:.4f} after" if before is not None else "no eval split"
+        print(f"  fine-tune: {tuned['reason']}; {shown}")
+    elif tuned:
+        print(f"  fine-tune: skipped ({tuned['reason']})")
     lift = metrics.get("transfer_lift")
     if lift:
         print(f"  transfer lift: {lift['lift']:+.4f} accuracy (pretrained base {lift['pretrained_accuracy']:.4f}, "

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features.base_network import BaseNetworkSpec
+from components.fine_tune.core import FineTuneConfig
 from components.preprocess.splits import SplitPolicy
 from components.train_head.core import HeadConfig
 
@@ -36,6 +37,10 @@ class PipelineConfig:
         l2: L2 penalty on the head's kernels.
         label_smoothing: label smoothing of the head's loss.
         class_weights: weigh classes by the inverse of their share of the training images.
+        fine_tune_mode: second phase, end to end on images: `auto` (on with a GPU), `on`, `off`.
+        fine_tune_fraction: share of the base's weighted layers, from the top, that fine-tuning trains.
+        fine_tune_learning_rate: fine-tuning's (low) learning rate.
+        fine_tune_epochs: the most fine-tuning epochs.
         measure_transfer_lift: also train the head on a random-weight base and report both.
         accuracy_threshold: the least test accuracy that blesses a model.
         auc_threshold: the least test AUC that blesses a model; 0 for none.
@@ -64,6 +69,10 @@ class PipelineConfig:
     l2: float = HeadConfig.l2
     label_smoothing: float = HeadConfig.label_smoothing
     class_weights: bool = HeadConfig.class_weights
+    fine_tune_mode: str = FineTuneConfig.mode
+    fine_tune_fraction: float = FineTuneConfig.unfreeze_fraction
+    fine_tune_learning_rate: float = FineTuneConfig.learning_rate
+    fine_tune_epochs: int = FineTuneConfig.epochs
     measure_transfer_lift: bool = False
     accuracy_threshold: float = BlessingPolicy.accuracy_threshold
     auc_threshold: float = BlessingPolicy.auc_threshold
@@ -78,6 +87,8 @@ class PipelineConfig:
         SplitPolicy(self.train_fraction, self.eval_fraction)
         HeadConfig(self.hidden_units, self.dropout, self.learning_rate, self.epochs, self.batch_size,
                    self.patience, self.seed, self.l2, self.label_smoothing, self.class_weights)
+        FineTuneConfig(self.fine_tune_mode, self.fine_tune_fraction, self.fine_tune_learning_rate,
+                       self.fine_tune_epochs)
         BlessingPolicy(self.accuracy_threshold, self.auc_threshold, self.champion_tolerance)
         if not self.model_name or "/" in self.model_name or self.model_name.startswith("."):
             raise ValueError(f"model_name must be a plain directory name, got {self.model_name!r}")

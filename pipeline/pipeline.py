@@ -1,9 +1,10 @@
-"""The headstart pipeline: the six steps, and the optional transfer-lift baseline, in one KFP v2 pipeline."""
+"""The headstart pipeline: the six steps, the optional fine-tuning phase and transfer-lift baseline."""
 
 from kfp import dsl
 
 from components.evaluate.component import evaluate
 from components.extract_features.component import extract_features
+from components.fine_tune.component import fine_tune
 from components.ingest.component import ingest
 from components.preprocess.component import preprocess
 from components.push.component import push
@@ -38,6 +39,10 @@ def headstart_pipeline(
     l2: float = 0.0,
     label_smoothing: float = 0.0,
     class_weights: bool = False,
+    fine_tune_mode: str = "auto",
+    fine_tune_fraction: float = 0.2,
+    fine_tune_learning_rate: float = 1e-5,
+    fine_tune_epochs: int = 5,
     measure_transfer_lift: bool = False,
     accuracy_threshold: float = 0.8,
     auc_threshold: float = 0.0,
@@ -60,6 +65,11 @@ def headstart_pipeline(
         learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
         label_smoothing=label_smoothing, class_weights=class_weights,
     )
+    tune_task = fine_tune(
+        examples=preprocess_task.outputs["examples"], base_network=extract_task.outputs["base_network"],
+        head=train_task.outputs["head"], mode=fine_tune_mode, unfreeze_fraction=fine_tune_fraction,
+        learning_rate=fine_tune_learning_rate, epochs=fine_tune_epochs, batch_size=batch_size, seed=seed,
+    )
     lift_task = transfer_lift(
         measure=measure_transfer_lift, examples=preprocess_task.outputs["examples"],
         base_network=extract_task.outputs["base_network"], hidden_units=hidden_units, dropout=dropout,
@@ -67,15 +77,15 @@ def headstart_pipeline(
         label_smoothing=label_smoothing, class_weights=class_weights,
     )
     evaluate_task = evaluate(
-        examples=preprocess_task.outputs["examples"], base_network=extract_task.outputs["base_network"],
-        head=train_task.outputs["head"], lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
+        examples=preprocess_task.outputs["examples"], base_network=tune_task.outputs["tuned_base_network"],
+        head=tune_task.outputs["tuned_head"], lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
         auc_threshold=auc_threshold,
         champion_tolerance=champion_tolerance, serving_root=serving_root, model_name=model_name,
         batch_size=batch_size,
     )
     push_task = push(
         evaluation=evaluate_task.outputs["evaluation"], examples=preprocess_task.outputs["examples"],
-        base_network=extract_task.outputs["base_network"], head=train_task.outputs["head"],
+        base_network=tune_task.outputs["tuned_base_network"], head=tune_task.outputs["tuned_head"],
         serving_root=serving_root, model_name=model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     )
     return push_task.outputs["push_result"]

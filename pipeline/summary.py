@@ -9,11 +9,13 @@ from typing import Any
 
 from components.common import storage
 from components.evaluate.core import BLESSING, METRICS
+from components.fine_tune.core import FINE_TUNE_INFO
 from components.preprocess.core import STATS
 from components.push.core import PUSH_RESULT
 
 # The pipeline's tasks in run order, as KFP names them.
-STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "transfer-lift", "evaluate", "push"]
+STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tune", "transfer-lift", "evaluate",
+              "push"]
 _REPORTED_METRICS = ("accuracy", "accuracy_ci95", "auc", "log_loss", "precision", "recall", "ece", "per_class",
                      "transfer_lift", "count", "confusion_matrix", "labels")
 
@@ -35,6 +37,7 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
     metrics = found("evaluate", "evaluation", METRICS) or {}
     blessing = found("evaluate", "evaluation", BLESSING) or {}
     pushed = found("push", "push_result", PUSH_RESULT) or {}
+    tuned = found("fine-tune", "tuned_head", FINE_TUNE_INFO)
     report = os.path.join(run_dir, "evaluate", "report") if run_dir else None
     return {
         "run_id": os.path.basename(run_dir) if run_dir else None,
@@ -46,6 +49,7 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         "blessed": bool(blessing.get("blessed", False)),
         "blessing_reason": blessing.get("reason"),
         "champion": blessing.get("champion"),
+        "fine_tune": tuned,
         "pushed_uri": pushed.get("uri"),
         "push_reason": pushed.get("reason"),
         "report": report if report and os.path.isfile(report) else None,

@@ -63,6 +63,7 @@ def test_summary_holds_every_field(cats_dogs_run):
     assert summary["metrics"]["count"] == 60
     assert {"accuracy", "auc", "precision", "recall", "confusion_matrix"} <= set(summary["metrics"])
     assert summary["blessed"] is True
+    assert summary["fine_tune"]["ran"] is False  # auto, and this machine has no GPU
 
 
 def test_transfer_reaches_the_accuracy_bar(cats_dogs_run):
@@ -82,7 +83,8 @@ def test_the_report_shows_the_transfer_lift(cats_dogs_run):
 
 def test_progress_is_shown_without_tensorflow_noise(cats_dogs_run):
     stdout = cats_dogs_run["stdout"]
-    assert "[3/7] extract-features" in stdout and "train_head: epoch" in stdout
+    assert "[3/8] extract-features" in stdout
+    assert "fine-tune: skipped (auto: no GPU found" in stdout and "train_head: epoch" in stdout
     assert "cuda" not in stdout.lower() and "absl" not in stdout
 
 

@@ -42,17 +42,23 @@ def test_tasks_are_wired_as_designed(tmp_path):
         "examples": ("preprocess", "examples"),
         "base_network": ("extract-features", "base_network"),
     }
-    assert artifact_sources("evaluate") == {
+    assert artifact_sources("fine-tune") == {
         "examples": ("preprocess", "examples"),
         "base_network": ("extract-features", "base_network"),
         "head": ("train-head", "head"),
+    }
+    # Evaluate and push take the models fine-tuning passed on (tuned, or unchanged when it was off).
+    assert artifact_sources("evaluate") == {
+        "examples": ("preprocess", "examples"),
+        "base_network": ("fine-tune", "tuned_base_network"),
+        "head": ("fine-tune", "tuned_head"),
         "lift": ("transfer-lift", "lift"),
     }
     assert artifact_sources("push") == {
         "evaluation": ("evaluate", "evaluation"),
         "examples": ("preprocess", "examples"),
-        "base_network": ("extract-features", "base_network"),
-        "head": ("train-head", "head"),
+        "base_network": ("fine-tune", "tuned_base_network"),
+        "head": ("fine-tune", "tuned_head"),
     }
     outputs = spec["components"]["comp-evaluate"]["outputDefinitions"]["artifacts"]
     assert outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
@@ -65,7 +71,7 @@ def test_every_component_uses_the_one_image(tmp_path):
 
     spec = compile_to(tmp_path / "pipeline.yaml")
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == len(STEP_NAMES) == 7
+    assert len(executors) == len(STEP_NAMES) == 8
     assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
 
 

@@ -1,0 +1,42 @@
+"""KFP component for fine-tuning: maps artifacts to `components.fine_tune.core.run`."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+from components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def fine_tune(
+    examples: Input[Dataset],
+    base_network: Input[Model],
+    head: Input[Model],
+    mode: str,
+    unfreeze_fraction: float,
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    tuned_base_network: Output[Model],
+    tuned_head: Output[Model],
+):
+    """Trains the top of the base and the head end to end when enabled; else passes them through."""
+    import os
+
+    from components.common.logs import setup_step_logging
+
+    setup_step_logging()
+    from components.extract_features.core import BASE_MODEL_FILE
+    from components.fine_tune import core
+    from components.train_head.core import HEAD_MODEL_FILE
+
+    config = core.FineTuneConfig(mode=mode, unfreeze_fraction=unfreeze_fraction, learning_rate=learning_rate,
+                                 epochs=epochs, batch_size=batch_size, seed=seed)
+    result = core.run(
+        examples_dir=examples.path, base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
+        head_model_path=os.path.join(head.path, HEAD_MODEL_FILE), base_output_dir=tuned_base_network.path,
+        head_output_dir=tuned_head.path, config=config,
+    )
+    tuned_head.metadata.update({"fine_tuned": result.ran, "reason": result.reason,
+                                "eval_accuracy_before": result.eval_accuracy_before,
+                                "eval_accuracy_after": result.eval_accuracy_after})

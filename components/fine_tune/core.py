@@ -1,0 +1,193 @@
+"""Fine-tune core: unfreeze the top of the base and train base and head together, gently.
+
+Phase one (train_head) trained the head on frozen features. Phase two unfreezes the last
+`unfreeze_fraction` of the base's weighted layers (BatchNormalization layers stay frozen and in
+inference mode: their statistics from pretraining are worth more than those of a few small
+batches) and trains end to end on images with light augmentation (horizontal flip, a small
+random crop by zoom) at a low learning rate, early-stopping on the eval split.
+
+It costs a pass through the base per image per epoch, which the frozen recipe avoids: off by
+default on CPU, on when a GPU is found, unless the mode says otherwise.
+
+Output directories: the (fine-tuned, or when skipped unchanged) base network and head, in the
+same layouts as extract_features and train_head write them, plus `fine_tune.json`.
+"""
+
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from components.common import storage
+from components.common.modeling import class_probabilities
+from components.extract_features import base_network  # noqa: F401  (registers the preprocessing layer)
+from components.extract_features.core import BASE_MODEL_FILE, image_batches
+from components.ingest import core as ingest_core
+from components.train_head.core import HEAD_MODEL_FILE, HISTORY
+
+logger = logging.getLogger(__name__)
+
+FINE_TUNE_INFO = "fine_tune.json"
+MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    """How the second phase runs.
+
+    Attributes:
+        mode: `auto` (on when a GPU is found), `on` or `off`.
+        unfreeze_fraction: share of the base's weighted layers, from the top, that are trained.
+        learning_rate: Adam's learning rate; low, so the pretrained weights move little.
+        epochs: the most epochs.
+        patience: epochs without eval-loss improvement before stopping.
+        batch_size: images per step.
+        seed: seeds augmentation and shuffling.
+    """
+
+    mode: str = "auto"
+    unfreeze_fraction: float = 0.2
+    learning_rate: float = 1e-5
+    epochs: int = 5
+    patience: int = 2
+    batch_size: int = 32
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"fine_tune must be one of {MODES}, got {self.mode!r}")
+        if not 0 < self.unfreeze_fraction <= 1:
+            raise ValueError(f"fine_tune_fraction must be in (0, 1], got {self.unfreeze_fraction}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"fine_tune_learning_rate must be positive, got {self.learning_rate}")
+        if self.epochs < 1:
+            raise ValueError(f"fine_tune_epochs must be at least 1, got {self.epochs}")
+
+    def enabled(self) -> bool:
+        if self.mode == "auto":
+            return bool(tf.config.list_physical_devices("GPU"))
+        return self.mode == "on"
+
+
+@dataclass(frozen=True)
+class FineTuneResult:
+    """Whether phase two ran, and the eval accuracy before and after it."""
+
+    ran: bool
+    reason: str
+    eval_accuracy_before: float | None = None
+    eval_accuracy_after: float | None = None
+
+
+def _weighted_leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that hold weights, nested models flattened, from input to output."""
+    leaves = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            leaves.extend(_weighted_leaf_layers(layer))
+        elif layer.weights:
+            leaves.append(layer)
+    return leaves
+
+
+def unfreeze_top(base: keras.Model, fraction: float) -> int:
+    """Makes the top `fraction` of the base's weighted layers trainable, BatchNorm excepted.
+
+    Returns:
+        How many layers were unfrozen.
+    """
+    base.trainable = True
+    leaves = _weighted_leaf_layers(base)
+    cutoff = len(leaves) - max(1, round(fraction * len(leaves)))
+    unfrozen = 0
+    for index, layer in enumerate(leaves):
+        layer.trainable = index >= cutoff and not isinstance(layer, keras.layers.BatchNormalization)
+        unfrozen += layer.trainable
+    return unfrozen
+
+
+def _training_pairs(examples_dir, split, image_size, batch_size, num_classes, shuffle_seed=None):
+    dataset = image_batches(examples_dir, split, image_size, batch_size).unbatch()
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(2048, seed=shuffle_seed)
+    if num_classes == 2:
+        dataset = dataset.map(lambda image, label: (image, tf.cast(label, tf.float32)[tf.newaxis]))
+    else:
+        dataset = dataset.map(lambda image, label: (image, tf.one_hot(label, num_classes)))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _accuracy(base, head, examples_dir, split, image_size, batch_size) -> float | None:
+    correct = total = 0
+    for images, labels in image_batches(examples_dir, split, image_size, batch_size):
+        predicted = np.argmax(class_probabilities(head(base(images, training=False), training=False)), axis=1)
+        correct += int((predicted == labels.numpy()).sum())
+        total += len(predicted)
+    return correct / total if total else None
+
+
+def _copy_unchanged(base_model_path, head_model_path, base_out, head_out) -> None:
+    shutil.copytree(os.path.dirname(base_model_path), base_out, dirs_exist_ok=True)
+    shutil.copytree(os.path.dirname(head_model_path), head_out, dirs_exist_ok=True)
+
+
+def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_output_dir: str,
+        head_output_dir: str, config: FineTuneConfig) -> FineTuneResult:
+    """Runs phase two when enabled; otherwise passes the phase-one models through unchanged."""
+    _copy_unchanged(base_model_path, head_model_path, base_output_dir, head_output_dir)
+    if not config.enabled():
+        reason = ("off" if config.mode == "off"
+                  else "auto: no GPU found, so the frozen-base model stands (fine-tuning on CPU is slow)")
+        result = FineTuneResult(False, reason)
+        logger.info("fine_tune: skipped (%s)", reason)
+        storage.write_json(os.path.join(head_output_dir, FINE_TUNE_INFO), asdict(result))
+        return result
+
+    keras.utils.set_random_seed(config.seed)
+    image_size = storage.read_json(os.path.join(examples_dir, "stats.json"))["image_size"]
+    num_classes = len(storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS)))
+    base = keras.saving.load_model(base_model_path, compile=False, safe_mode=True)
+    head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
+    before = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
+    unfrozen = unfreeze_top(base, config.unfreeze_fraction)
+
+    images = keras.Input(shape=(image_size, image_size, 3), name="image")
+    augmented = keras.layers.RandomFlip("horizontal", seed=config.seed)(images)
+    augmented = keras.layers.RandomZoom((-0.1, 0.0), seed=config.seed)(augmented)  # zoom in: a small crop
+    # training=False keeps every BatchNormalization in inference mode, trainable or not.
+    outputs = head(base(augmented, training=False))
+    model = keras.Model(images, outputs)
+    loss = (keras.losses.BinaryCrossentropy() if num_classes == 2 else keras.losses.CategoricalCrossentropy())
+    metric = keras.metrics.BinaryAccuracy(name="accuracy") if num_classes == 2 else \
+        keras.metrics.CategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric])
+    has_eval = before is not None
+    logger.info("fine_tune: %d layers of the base unfrozen; training end to end at learning rate %g",
+                unfrozen, config.learning_rate)
+    history = model.fit(
+        _training_pairs(examples_dir, "train", image_size, config.batch_size, num_classes, config.seed),
+        validation_data=(_training_pairs(examples_dir, "eval", image_size, config.batch_size, num_classes)
+                         if has_eval else None),
+        epochs=config.epochs, verbose=0,
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss" if has_eval else "loss",
+                                                 patience=config.patience, restore_best_weights=True)],
+    )
+    after = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
+    base.trainable = False
+    with storage.atomic_path(os.path.join(base_output_dir, BASE_MODEL_FILE)) as tmp_path:
+        base.save(tmp_path)
+    with storage.atomic_path(os.path.join(head_output_dir, HEAD_MODEL_FILE)) as tmp_path:
+        head.save(tmp_path)
+    phase_one = storage.read_json(os.path.join(head_output_dir, HISTORY))
+    phase_one["fine_tune_history"] = {key: [float(v) for v in values] for key, values in history.history.items()}
+    storage.write_json(os.path.join(head_output_dir, HISTORY), phase_one)
+    result = FineTuneResult(True, f"{unfrozen} layers unfrozen, {len(history.history['loss'])} epochs",
+                            before, after)
+    storage.write_json(os.path.join(head_output_dir, FINE_TUNE_INFO), asdict(result))
+    if before is not None:
+        logger.info("fine_tune: eval accuracy %.4f before, %.4f after", before, after)
+    return result
