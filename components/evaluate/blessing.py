@@ -35,20 +35,16 @@ def decide_blessing(challenger: dict, champion: dict | None, policy: BlessingPol
             or it cannot be compared (then the thresholds alone decide).
         policy: the thresholds and the tolerance.
     """
-    reasons, blessed = [], True
-    accuracy = challenger["accuracy"]
-    if math.isnan(accuracy) or accuracy < policy.accuracy_threshold:
-        blessed = False
-        reasons.append(f"test accuracy {accuracy:.4f} is below the threshold {policy.accuracy_threshold:.4f}")
-    else:
-        reasons.append(f"test accuracy {accuracy:.4f} meets the threshold {policy.accuracy_threshold:.4f}")
+    checks = [("accuracy", challenger["accuracy"], policy.accuracy_threshold)]
     if policy.auc_threshold > 0:
-        auc = challenger["auc"]
-        if math.isnan(auc) or auc < policy.auc_threshold:
-            blessed = False
-            reasons.append(f"test AUC {auc:.4f} is below the threshold {policy.auc_threshold:.4f}")
-        else:
-            reasons.append(f"test AUC {auc:.4f} meets the threshold {policy.auc_threshold:.4f}")
+        checks.append(("AUC", challenger["auc"], policy.auc_threshold))
+    reasons, blessed = [], True
+    for name, value, threshold in checks:
+        meets = not math.isnan(value) and value >= threshold
+        blessed = blessed and meets
+        verdict = "meets" if meets else "is below"
+        reasons.append(f"test {name} {value:.4f} {verdict} the threshold {threshold:.4f}")
+    accuracy = challenger["accuracy"]
     if champion is None:
         reasons.append("no comparable champion in serving: thresholds alone decide")
     else:
