@@ -23,8 +23,8 @@ APPLICATIONS = {
     "efficientnet_b0": ("EfficientNetB0", "efficientnet", False),
 }
 POOLINGS = ("avg", "flatten")
-# The smallest input side each family accepts with include_top=False.
-MIN_IMAGE_SIZE = {"mobilenet": 32, "mobilenet_v2": 32, "vgg16": 32, "resnet50": 32, "efficientnet_b0": 32}
+# The smallest input side keras.applications accepts for these families with include_top=False.
+MIN_IMAGE_SIZE = 32
 
 
 @keras.saving.register_keras_serializable(package="headstart")
@@ -77,10 +77,10 @@ class BaseNetworkSpec:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.alpha <= 0:
             raise ValueError(f"alpha must be positive, got {self.alpha}")
-        if not self.is_user_model and self.image_size < MIN_IMAGE_SIZE[self.name]:
+        if not self.is_user_model and self.image_size < MIN_IMAGE_SIZE:
             raise ValueError(
                 f"image_size {self.image_size} is too small for {self.name} "
-                f"(at least {MIN_IMAGE_SIZE[self.name]})"
+                f"(at least {MIN_IMAGE_SIZE})"
             )
 
     @property

@@ -1,0 +1,216 @@
+"""`make bench`: speed, measured side by side in one run on the same generated JPEGs.
+
+    python -m pipeline.bench [--images N] [--epochs E] [--output runs/bench.json]
+
+Rows (issue 5): feature extraction against a tight tf.function loop over decoded tensors (the
+machine's practical limit for the network); the whole pipeline's first run against the plain
+Keras script trained for the same epochs; head training per epoch on cached features against one
+epoch of the end-to-end Keras model; Beam preprocessing, in_memory against multi_processing.
+Not measured yet: the repeat run (needs the content cache of issue 4) and peak memory per step.
+Machines are shared and noisy: read the ratios, not the absolute figures.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from components.common.logs import import_tensorflow_quietly
+
+SHARED_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / \
+    "mobilenet_2_5_224_tf_no_top.h5"
+IMAGE_SIZE = 224
+
+
+def machine() -> dict:
+    flags = set()
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    return {"cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
+            "cpu_flags": sorted(flags & {"avx", "avx2", "fma", "avx512f", "avx512_vnni", "amx_tile"})}
+
+
+def generate_jpegs(root: pathlib.Path, count: int, seed: int = 0) -> pathlib.Path:
+    """Smooth two-class photos-like JPEGs, 250 to 500 pixels a side: warm scenes and cool scenes."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        label = ("warm", "cool")[index % 2]
+        split = "test" if index % 5 == 0 else "train"
+        width, height = rng.integers(250, 501, size=2)
+        base = np.array([200, 120, 60] if label == "warm" else [60, 120, 200]) + rng.integers(-40, 40, size=3)
+        gradient = np.linspace(0.6, 1.2, width)[None, :, None] * np.linspace(0.8, 1.1, height)[:, None, None]
+        pixels = np.clip(base[None, None, :] * gradient + rng.normal(0, 8, (height, width, 3)), 0, 255)
+        image = Image.fromarray(pixels.astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        for _ in range(4):
+            x, y = rng.integers(0, width - 40), rng.integers(0, height - 40)
+            draw.ellipse([x, y, x + rng.integers(20, 120), y + rng.integers(20, 120)],
+                         fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+        path = root / split / label / f"{label}_{index}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, quality=90)
+    return root
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def base_spec():
+    from components.extract_features.base_network import BaseNetworkSpec
+
+    weights = str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else "none"
+    return BaseNetworkSpec(name="mobilenet", alpha=0.25, weights=weights, image_size=IMAGE_SIZE)
+
+
+def bench_beam(raw_dir: str, work: pathlib.Path, count: int) -> dict:
+    from components.preprocess import core as preprocess_core
+
+    rows = {}
+    for mode, args in (("in_memory", ["--direct_running_mode=in_memory"]),
+                       ("multi_processing", ["--direct_running_mode=multi_processing", "--direct_num_workers=2"])):
+        seconds, _ = timed(preprocess_core.run, raw_dir=raw_dir, output_dir=str(work / f"examples_{mode}"),
+                           image_size=IMAGE_SIZE, beam_args=args)
+        rows[mode] = {"seconds": seconds, "images_per_second": count / seconds}
+    return rows
+
+
+def bench_extraction(examples_dir: str, work: pathlib.Path) -> dict:
+    """Images per second of the pipeline's extraction (read, parse, infer, write) and of the limit."""
+    import tensorflow as tf
+
+    from components.extract_features import core as extract_core
+    from components.extract_features.base_network import build_feature_extractor
+
+    spec = base_spec()
+    setup_seconds, extractor = timed(build_feature_extractor, spec)
+    count_seconds, counts = timed(extract_core.write_features, extractor, examples_dir, str(work / "features"),
+                                  IMAGE_SIZE, 32, {"base_model": "bench"})
+    count = sum(counts.values())
+    batch = tf.random.uniform([32, IMAGE_SIZE, IMAGE_SIZE, 3], 0, 255)
+    infer = tf.function(lambda images: extractor(images, training=False))
+    infer(batch)  # trace once, outside the timing
+    batches = max(1, count // 32)
+    limit_seconds, _ = timed(lambda: [infer(batch).numpy() for _ in range(batches)])
+    return {"pipeline_images_per_second": count / count_seconds,
+            "limit_images_per_second": batches * 32 / limit_seconds,
+            "build_base_seconds": setup_seconds}
+
+
+def bench_head_epoch(features_dir: str) -> dict:
+    from components.train_head import core as train_core
+
+    with tempfile.TemporaryDirectory() as head_dir:
+        seconds, result = timed(train_core.run, features_dir=features_dir, head_model_dir=head_dir,
+                                config=train_core.HeadConfig(epochs=5, patience=5))
+    return {"head_seconds_per_epoch": seconds / result.epochs_run}
+
+
+def plain_keras(tree: pathlib.Path, epochs: int) -> dict:
+    """The twenty-line script the pipeline must not be slower than."""
+    import keras
+
+    train = keras.utils.image_dataset_from_directory(tree / "train", image_size=(IMAGE_SIZE, IMAGE_SIZE),
+                                                     batch_size=32, label_mode="binary", seed=1, verbose=False)
+    test = keras.utils.image_dataset_from_directory(tree / "test", image_size=(IMAGE_SIZE, IMAGE_SIZE),
+                                                    batch_size=32, label_mode="binary", shuffle=False, verbose=False)
+    spec = base_spec()
+    weights = None if spec.weights == "none" else spec.weights
+    base = keras.applications.MobileNet(alpha=0.25, include_top=False, weights=weights,
+                                        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+    base.trainable = False
+    model = keras.Sequential([keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3)), keras.layers.Rescaling(1 / 127.5, offset=-1),
+                              base, keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    history = model.fit(train, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "seconds_per_epoch": seconds / len(history.history["loss"]),
+            "test_accuracy": float(model.evaluate(test, verbose=0)[1])}
+
+
+def pipeline_first_run(tree: pathlib.Path, work: pathlib.Path, epochs: int) -> dict:
+    from pipeline.config import PipelineConfig
+    from pipeline.local_run import run_locally
+
+    spec = base_spec()
+    config = PipelineConfig(source=str(tree), base_model="mobilenet", alpha=0.25, base_weights=spec.weights,
+                            image_size=IMAGE_SIZE, epochs=epochs, patience=epochs, pooling="flatten",
+                            hidden_units=(), serving_root=str(work / "serving"), fine_tune_mode="off")
+    with open(os.devnull, "w", encoding="utf-8") as quiet:
+        seconds, outcome = timed(run_locally, config, str(work / "runs"), terminal=quiet)
+    if not outcome.succeeded:
+        raise RuntimeError(f"the pipeline run failed: {outcome.error}")
+    return {"seconds": seconds, "test_accuracy": outcome.summary["metrics"]["accuracy"],
+            "steps": {name: step["seconds"] for name, step in outcome.summary["steps"].items()}}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=400, help="generated JPEGs (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs for both sides (default: %(default)s)")
+    parser.add_argument("--output", default="runs/bench.json", help="where the JSON goes (default: %(default)s)")
+    args = parser.parse_args(argv)
+    import_tensorflow_quietly(os.devnull)
+    from components.ingest import core as ingest_core
+
+    results = {"machine": machine(), "images": args.images, "epochs": args.epochs,
+               "weights": str(base_spec().weights)}
+    with tempfile.TemporaryDirectory() as scratch:
+        work = pathlib.Path(scratch)
+        print(f"Generating {args.images} JPEGs ...", flush=True)
+        tree = generate_jpegs(work / "photos", args.images)
+        ingest_core.run(source=str(tree), output_dir=str(work / "raw"))
+        print("Beam preprocessing, in_memory and multi_processing ...", flush=True)
+        results["beam"] = bench_beam(str(work / "raw"), work, args.images)
+        print("Feature extraction against the tight loop ...", flush=True)
+        results["extraction"] = bench_extraction(str(work / "examples_in_memory"), work)
+        print("Head epochs on cached features ...", flush=True)
+        results["head"] = bench_head_epoch(str(work / "features"))
+        print("The plain Keras script ...", flush=True)
+        results["plain_keras"] = plain_keras(tree, args.epochs)
+        print("The whole pipeline, first run ...", flush=True)
+        results["pipeline"] = pipeline_first_run(tree, work, args.epochs)
+
+    extraction, beam = results["extraction"], results["beam"]
+    rows = [
+        ("1 feature extraction, images/s (pipeline / tight loop)", extraction["pipeline_images_per_second"],
+         extraction["limit_images_per_second"], "goal >= 0.9"),
+        ("2 first run, seconds (pipeline / plain Keras)", results["pipeline"]["seconds"],
+         results["plain_keras"]["seconds"], "goal <= 1.2"),
+        ("3 one epoch, seconds (Keras end to end / head on features)", results["plain_keras"]["seconds_per_epoch"],
+         results["head"]["head_seconds_per_epoch"], "goal >= 50"),
+        ("6 Beam images/s (in_memory / multi_processing)", beam["in_memory"]["images_per_second"],
+         beam["multi_processing"]["images_per_second"], ""),
+    ]
+    print(f"\nheadstart bench: {args.images} images, {args.epochs} epochs, machine {results['machine']}")
+    print(f"{'measure':<62} {'a':>10} {'b':>10} {'a/b':>8}  goal")
+    for name, a, b, goal in rows:
+        print(f"{name:<62} {a:>10.2f} {b:>10.2f} {a / b:>8.2f}  {goal}")
+    print(f"{'4 repeat run against first run':<62} {'not available: needs the cache (issue 4)':>30}")
+    print(f"{'5 peak memory per step, 1x and 4x images':<62} {'not measured yet':>30}")
+    print(f"test accuracy: pipeline {results['pipeline']['test_accuracy']:.4f}, "
+          f"plain Keras {results['plain_keras']['test_accuracy']:.4f}")
+    results["table"] = [{"measure": name, "a": a, "b": b, "ratio": a / b, "goal": goal} for name, a, b, goal in rows]
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    print(f"saved {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
