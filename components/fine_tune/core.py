@@ -27,7 +27,7 @@ from components.common.modeling import class_probabilities
 from components.extract_features import base_network  # noqa: F401  (registers the preprocessing layer)
 from components.extract_features.core import BASE_MODEL_FILE, image_batches
 from components.ingest import core as ingest_core
-from components.train_head.core import HEAD_MODEL_FILE, HISTORY
+from components.train_head.core import HEAD_MODEL_FILE, HISTORY, loss_and_metric, target_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +114,7 @@ def _training_pairs(examples_dir, split, image_size, batch_size, num_classes, sh
     dataset = image_batches(examples_dir, split, image_size, batch_size).unbatch()
     if shuffle_seed is not None:
         dataset = dataset.shuffle(2048, seed=shuffle_seed)
-    if num_classes == 2:
-        dataset = dataset.map(lambda image, label: (image, tf.cast(label, tf.float32)[tf.newaxis]))
-    else:
-        dataset = dataset.map(lambda image, label: (image, tf.one_hot(label, num_classes)))
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.map(target_encoding(num_classes)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def _accuracy(base, head, examples_dir, split, image_size, batch_size) -> float | None:
@@ -161,9 +157,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
     # training=False keeps every BatchNormalization in inference mode, trainable or not.
     outputs = head(base(augmented, training=False))
     model = keras.Model(images, outputs)
-    loss = (keras.losses.BinaryCrossentropy() if num_classes == 2 else keras.losses.CategoricalCrossentropy())
-    metric = keras.metrics.BinaryAccuracy(name="accuracy") if num_classes == 2 else \
-        keras.metrics.CategoricalAccuracy(name="accuracy")
+    loss, metric = loss_and_metric(num_classes)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric])
     has_eval = before is not None
     logger.info("fine_tune: %d layers of the base unfrozen; training end to end at learning rate %g",

@@ -143,15 +143,16 @@ def build_head(dim: int, num_classes: int, config: HeadConfig, statistics: Train
     return keras.Model(features, outputs, name="head")
 
 
-def _loss_and_metric(num_classes: int, config: HeadConfig):
+def loss_and_metric(num_classes: int, label_smoothing: float = 0.0):
+    """The head's loss and accuracy metric, for targets as `target_encoding` makes them."""
     if num_classes == 2:
-        return (keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+        return (keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
                 keras.metrics.BinaryAccuracy(name="accuracy"))
-    return (keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+    return (keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
             keras.metrics.CategoricalAccuracy(name="accuracy"))
 
 
-def _targets(num_classes: int):
+def target_encoding(num_classes: int):
     """Label indices as the loss wants them: a float for the sigmoid, one-hot for the softmax."""
     if num_classes == 2:
         return lambda vectors, label_index: (vectors, tf.cast(label_index, tf.float32)[tf.newaxis])
@@ -165,7 +166,7 @@ def _features(features_dir: str, split: str, dim: int) -> tf.data.Dataset:
 
 def _dataset(features_dir: str, split: str, dim: int, num_classes: int, config: HeadConfig,
              shuffle: bool) -> tf.data.Dataset:
-    dataset = _features(features_dir, split, dim).map(_targets(num_classes))
+    dataset = _features(features_dir, split, dim).map(target_encoding(num_classes))
     if shuffle:
         # Feature vectors are small; a buffer of 10,000 shuffles thousands of images fully.
         dataset = dataset.shuffle(10_000, seed=config.seed, reshuffle_each_iteration=True)
@@ -203,7 +204,7 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     train = _dataset(features_dir, "train", dim, num_classes, config, shuffle=True)
     with strategy.scope():
         head = build_head(dim, num_classes, config, statistics)
-        loss, metric = _loss_and_metric(num_classes, config)
+        loss, metric = loss_and_metric(num_classes, config.label_smoothing)
         head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric])
     has_eval = counts.get("eval", 0) > 0
     monitor = "val_loss" if has_eval else "loss"
