@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import tensorflow as tf
 
-from components.common import storage
+from components.common import examples_info, storage
 from components.common.modeling import class_probabilities, load_joined_model
+from components.common.records import parse_processed
 from components.common.serving_layout import latest_version_dir
 from components.evaluate.blessing import BlessingPolicy, decide_blessing
-from components.common.records import parse_processed
 from components.evaluate.metrics import classification_metrics
 from components.evaluate.report import render_report, worst_mistakes
 from components.extract_features.core import image_batches, split_files
@@ -89,6 +89,8 @@ def _mistakes(examples_dir: str, image_size: int, label_indices, probabilities, 
             found[index] = {"pixels": record["pixels"].numpy(), "origin": record["origin"].numpy().decode(),
                             "true": labels[int(label_indices[index])], "predicted": labels[predicted],
                             "confidence": float(probabilities[index, predicted])}
+            if len(found) == len(wanted):
+                break  # the rest of the split holds none of them
     return [found[index] for index in chosen]
 
 
@@ -107,8 +109,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         report_path: where to write the HTML report; None for no report.
         batch_size: images per inference batch.
     """
-    stats = storage.read_json(os.path.join(examples_dir, "stats.json"))
-    image_size = stats["image_size"]
+    image_size = examples_info.image_size(examples_dir)
     labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
     model = load_joined_model(base_model_path, head_model_path)
     infer = tf.function(lambda images: class_probabilities(model(images, training=False)), reduce_retracing=True)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import tensorflow as tf
 
-from components.common import storage
+from components.common import examples_info, storage
 from components.common.records import SPLITS, parse_processed, serialize_features
 from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor
 from components.ingest import core as ingest_core
@@ -94,11 +94,9 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    stats = storage.read_json(os.path.join(examples_dir, "stats.json"))
-    if stats["image_size"] != spec.image_size:
-        raise ValueError(
-            f"examples were resized to {stats['image_size']} but the base network takes {spec.image_size}"
-        )
+    resized_to = examples_info.image_size(examples_dir)
+    if resized_to != spec.image_size:
+        raise ValueError(f"examples were resized to {resized_to} but the base network takes {spec.image_size}")
     extractor = build_feature_extractor(spec)
     os.makedirs(base_model_dir, exist_ok=True)
     base_model_path = os.path.join(base_model_dir, BASE_MODEL_FILE)

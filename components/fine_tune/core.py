@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.common import storage
+from components.common import examples_info, storage
 from components.common.modeling import class_probabilities
 from components.extract_features import base_network  # noqa: F401  (registers the preprocessing layer)
 from components.extract_features.core import BASE_MODEL_FILE, image_batches
@@ -144,7 +144,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
         return result
 
     keras.utils.set_random_seed(config.seed)
-    image_size = storage.read_json(os.path.join(examples_dir, "stats.json"))["image_size"]
+    image_size = examples_info.image_size(examples_dir)
     num_classes = len(storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS)))
     base = keras.saving.load_model(base_model_path, compile=False, safe_mode=True)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)

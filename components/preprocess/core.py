@@ -18,13 +18,13 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.common import storage
+from components.common.examples_info import STATS
 from components.common.records import SPLITS, RawExample, serialize_processed
 from components.ingest import core as ingest_core
 from components.preprocess.splits import SplitPolicy
 
 logger = logging.getLogger(__name__)
 
-STATS = "stats.json"
 REJECTS_PREFIX = "rejects"
 COUNTS = "counts.jsonl"
 

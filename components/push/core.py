@@ -16,7 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from components.common import storage
+from components.common import examples_info, storage
 from components.common.modeling import load_joined_model
 from components.common.serving_layout import existing_versions, model_directory
 from components.evaluate.core import BLESSING, METRICS, PREDICTIONS
@@ -77,7 +77,7 @@ def _write_model_card(staging_dir, *, model_name, run_id, labels, examples_dir, 
     history = storage.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
     card = model_card(
         model_name=model_name, run_id=run_id, labels=labels,
-        counts=storage.read_json(os.path.join(examples_dir, "stats.json"))["counts"],
+        counts=examples_info.read_stats(examples_dir)["counts"],
         metrics=storage.read_json(os.path.join(evaluation_dir, METRICS)),
         blessing=storage.read_json(os.path.join(evaluation_dir, BLESSING)),
         base_network=storage.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)),
@@ -105,7 +105,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
     if not blessing["blessed"]:
         result = PushResult(False, None, None, f"not blessed: {blessing['reason']}")
     else:
-        image_size = storage.read_json(os.path.join(examples_dir, "stats.json"))["image_size"]
+        image_size = examples_info.image_size(examples_dir)
         labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
         model_dir = model_directory(serving_root, model_name)
         os.makedirs(model_dir, exist_ok=True)

@@ -18,10 +18,10 @@ def check(export_dir: str, examples_dir: str, predictions_path: str) -> str | No
     import numpy as np
     import tensorflow as tf
 
-    from components.common import storage
+    from components.common import examples_info
     from components.extract_features.core import image_batches
 
-    image_size = storage.read_json(os.path.join(examples_dir, "stats.json"))["image_size"]
+    image_size = examples_info.image_size(examples_dir)
     images, _ = next(iter(image_batches(examples_dir, "test", image_size, CHECK_IMAGES)))
     # PNG is lossless: the served model decodes exactly the pixels the evaluate step saw.
     encoded = tf.stack([tf.io.encode_png(tf.cast(image, tf.uint8)) for image in images])

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.common import storage
+from components.common import examples_info, storage
 from components.common.modeling import class_probabilities
 from components.common.records import parse_features
 from components.extract_features.core import BASE_NETWORK_INFO, FEATURES_INFO, write_features
@@ -62,7 +62,7 @@ def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: 
     # Cloning rebuilds every layer from its config: the same architecture, freshly initialized.
     random_base = keras.models.clone_model(base)
     random_base.trainable = False
-    image_size = storage.read_json(os.path.join(examples_dir, "stats.json"))["image_size"]
+    image_size = examples_info.image_size(examples_dir)
     with tempfile.TemporaryDirectory(dir=output_dir) as work:
         features_dir, head_dir = os.path.join(work, "features"), os.path.join(work, "head")
         write_features(random_base, examples_dir, features_dir, image_size, batch_size, {"base_model": "random"})

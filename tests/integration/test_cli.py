@@ -36,3 +36,27 @@ def test_help_lists_the_commands():
     assert completed.returncode == 0
     for command in ("run", "compile", "predict"):
         assert command in completed.stdout
+
+
+def test_run_option_defaults_are_the_pipelines():
+    """The CLI keeps its own defaults (building the parser must not import TensorFlow); they must
+    stay the typed config's."""
+    from pipeline.cli import build_parser
+    from pipeline.config import PipelineConfig
+
+    args = vars(build_parser().parse_args(["run"]))
+    config = PipelineConfig()
+    renamed = {"fine_tune": "fine_tune_mode"}
+    # Unset on purpose: the demo brings its own; otherwise the config's defaults apply.
+    unset = {"base_model", "image_size", "epochs", "patience", "transfer_lift"}
+    compared = 0
+    for option, value in args.items():
+        field = renamed.get(option, option)
+        if option in unset:
+            assert value is None, option
+        elif hasattr(config, field):
+            expected = getattr(config, field)
+            assert (list(value) if isinstance(expected, tuple) else value) == (
+                list(expected) if isinstance(expected, tuple) else expected), option
+            compared += 1
+    assert compared >= 18
