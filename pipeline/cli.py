@@ -67,6 +67,11 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--model-name", default="headstart", help="model name under the serving root")
     run.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT,
                      help="where each run's artifacts and log go (default: %(default)s)")
+    run.add_argument("--cache-dir",
+                     help="where steps keep results for reuse, keyed by content (default: <pipeline-root>/cache)")
+    run.add_argument("--no-cache", action="store_true",
+                     help="run every step even if its inputs, parameters and code are unchanged (results are "
+                     "still stored for the next run)")
     run.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
                      help="a flag passed to the Beam runner, e.g. --beam-arg=--direct_num_workers=2")
     run.add_argument("--summary", help="also write the run summary as JSON to this path")
@@ -155,13 +160,17 @@ def _config_from_args(args):
         champion_tolerance=args.champion_tolerance,
         serving_root=os.path.abspath(args.serving_root),
         model_name=args.model_name,
+        cache_root=os.path.abspath(args.cache_dir or os.path.join(args.pipeline_root, "cache")),
+        use_cache=not args.no_cache,
     )
 
 
 def _print_summary(summary: dict) -> None:
     print("\nSummary")
     for name, step in summary["steps"].items():
-        print(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s")
+        cache = step.get("cache") or {}
+        done = ("reused: " if cache.get("reused") else "ran: ") + cache["why"] if cache else ""
+        print(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s  {done}")
     metrics = summary["metrics"]
     if metrics:
         shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall", "ece")
@@ -182,6 +191,10 @@ def _print_summary(summary: dict) -> None:
     if summary["counts"]:
         print("  images: " + ", ".join(f"{split} {sum(c.values())}" for split, c in summary["counts"].items())
               + f", rejected {summary['rejected']}")
+    extracted = summary.get("features", {}).get("extracted")
+    if extracted is not None:
+        print(f"  feature extraction: {extracted} images through the base network, "
+              f"{summary['features']['reused']} from the feature store")
     print(f"  blessed: {'yes' if summary['blessed'] else 'no'}")
     for reason in (summary["blessing_reason"] or "").split("; "):
         if reason:

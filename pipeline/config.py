@@ -47,6 +47,9 @@ class PipelineConfig:
         champion_tolerance: how much lower than the serving model's the accuracy may be.
         serving_root: where blessed models go, `<serving_root>/<model_name>/<version>/`.
         model_name: the model's name under the serving root.
+        cache_root: where steps keep their outputs for reuse and extraction its feature store
+            (see components/common/step_cache.py); "" for no cache.
+        use_cache: False to run every step even where the cache holds its result (still saved).
     """
 
     source: str = "demo:digits"
@@ -79,6 +82,8 @@ class PipelineConfig:
     champion_tolerance: float = BlessingPolicy.champion_tolerance
     serving_root: str = "serving"
     model_name: str = "headstart"
+    cache_root: str = ""
+    use_cache: bool = True
 
     def __post_init__(self):
         if not self.source:

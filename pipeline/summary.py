@@ -4,14 +4,14 @@ It is read from the artifacts a local run left under its run directory
 (`<pipeline_root>/<run_id>/<task>/<output>/`), so it reports what happened, not what was meant.
 """
 
+import glob
 import os
 from typing import Any
 
 from components.common import storage
-from components.evaluate.core import BLESSING, METRICS
-from components.fine_tune.core import FINE_TUNE_INFO
-from components.preprocess.core import STATS
-from components.push.core import PUSH_RESULT
+from components.common.artifact_files import BLESSING, FEATURES_INFO, FINE_TUNE_INFO, METRICS, PUSH_RESULT
+from components.common.examples_info import STATS
+from components.common.step_cache import DECISION_FILE
 
 # The pipeline's tasks in run order, as KFP names them.
 STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tune", "transfer-lift", "evaluate",
@@ -23,6 +23,13 @@ _REPORTED_METRICS = ("accuracy", "accuracy_ci95", "auc", "log_loss", "precision"
 def _read(run_dir: str, task: str, output: str, name: str) -> Any:
     path = os.path.join(run_dir, task, output, name)
     return storage.read_json(path) if os.path.exists(path) else None
+
+
+def _cache_decision(run_dir: str, task: str) -> dict | None:
+    """Whether a task ran or reused its outputs, and why (written into its first output)."""
+    for path in glob.glob(os.path.join(run_dir, task, "*", DECISION_FILE)):
+        return storage.read_json(path)
+    return None
 
 
 def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -38,14 +45,22 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
     blessing = found("evaluate", "evaluation", BLESSING) or {}
     pushed = found("push", "push_result", PUSH_RESULT) or {}
     tuned = found("fine-tune", "tuned_head", FINE_TUNE_INFO)
+    features = found("extract-features", "features", FEATURES_INFO) or {}
     report = os.path.join(run_dir, "evaluate", "report") if run_dir else None
+    steps = {name: {**steps.get(name, {"status": "NOT_RUN", "seconds": 0.0}),
+                    "cache": _cache_decision(run_dir, name) if run_dir else None} for name in STEP_NAMES}
+    extracted, from_store = features.get("extracted"), features.get("reused")
+    if (steps["extract-features"]["cache"] or {}).get("reused"):
+        extracted, from_store = 0, sum(features.get("counts", {}).values())  # features.json is the first run's
     return {
         "run_id": os.path.basename(run_dir) if run_dir else None,
         "run_dir": run_dir,
-        "steps": {name: steps.get(name, {"status": "NOT_RUN", "seconds": 0.0}) for name in STEP_NAMES},
+        "steps": steps,
         "metrics": {key: metrics[key] for key in _REPORTED_METRICS if key in metrics},
         "counts": stats.get("counts", {}),
         "rejected": stats.get("rejected", 0),
+        # Images the base network ran on in this run's extraction, and those the feature store had.
+        "features": {"extracted": extracted, "reused": from_store},
         "blessed": bool(blessing.get("blessed", False)),
         "blessing_reason": blessing.get("reason"),
         "champion": blessing.get("champion"),

@@ -85,6 +85,7 @@ PROCESSED_FEATURES = {
     "pixels": tf.io.FixedLenFeature([], tf.string),
     "label_index": tf.io.FixedLenFeature([], tf.int64),
     "origin": tf.io.FixedLenFeature([], tf.string),
+    "digest": tf.io.FixedLenFeature([], tf.string),
 }
 
 

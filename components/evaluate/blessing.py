@@ -1,7 +1,11 @@
 """The blessing: absolute thresholds, and not worse than the champion now in serving."""
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass
+
+from components.common import storage
+from components.common.artifact_files import BLESSING, METRICS
 
 
 @dataclass(frozen=True)
@@ -57,3 +61,30 @@ def decide_blessing(challenger: dict, champion: dict | None, policy: BlessingPol
         else:
             reasons.append(f"not worse than the champion: {comparison}")
     return blessed, reasons
+
+
+def write_blessing(evaluation_dir: str, blessed: bool, reasons: list[str], champion: dict | None,
+                   policy: BlessingPolicy) -> None:
+    """Writes blessing.json: the decision, every reason, the champion's scores and the policy."""
+    storage.write_json(
+        os.path.join(evaluation_dir, BLESSING),
+        {"blessed": blessed, "reason": "; ".join(reasons), "reasons": reasons, "champion": champion, **asdict(policy)},
+    )
+
+
+def redecide_reused(evaluation_dir: str, champion_dir: str | None) -> tuple[bool, str]:
+    """Decides the blessing again for a reused evaluation; returns (blessed, reason).
+
+    A reused evaluation is only valid when there is no champion or the champion is this same
+    model (the cache key says so), so its scores are the challenger's own: no model is loaded.
+    """
+    metrics = storage.read_json(os.path.join(evaluation_dir, METRICS))
+    before = storage.read_json(os.path.join(evaluation_dir, BLESSING))
+    policy = BlessingPolicy(**{name: before[name] for name in BlessingPolicy.__dataclass_fields__})
+    champion = None
+    if champion_dir:
+        champion = {"version": int(os.path.basename(champion_dir)), "uri": champion_dir,
+                    "accuracy": metrics["accuracy"], "auc": metrics["auc"], "same_model": True}
+    blessed, reasons = decide_blessing(metrics, champion, policy)
+    write_blessing(evaluation_dir, blessed, reasons, champion, policy)
+    return blessed, "; ".join(reasons)

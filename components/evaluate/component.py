@@ -18,6 +18,8 @@ def evaluate(
     serving_root: str,
     model_name: str,
     batch_size: int,
+    cache_root: str,
+    use_cache: bool,
     evaluation: Output[Artifact],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
@@ -27,9 +29,35 @@ def evaluate(
     import math
     import os
 
+    from components.common import step_cache
     from components.common.logs import setup_step_logging
+    from components.common.serving_layout import latest_version_dir, serving_same_model
 
     setup_step_logging()
+    # The champion is part of what is evaluated. With none, or when it is this very model (the
+    # second run on unchanged data), the scores are the challenger's alone and can be reused.
+    model_key = step_cache.joined_key(base_network.path, head.path)
+    champion_dir = latest_version_dir(serving_root, model_name) if serving_root and model_name else None
+    same_model = serving_same_model(serving_root, model_name, model_key)
+    cache = step_cache.open_step(
+        cache_root, "evaluate",
+        params={"accuracy_threshold": accuracy_threshold, "auc_threshold": auc_threshold,
+                "champion_tolerance": champion_tolerance, "serving_root": serving_root, "model_name": model_name,
+                "batch_size": batch_size},
+        inputs={"examples": examples, "base_network": base_network, "head": head, "lift": lift},
+        outputs={"evaluation": evaluation, "metrics": metrics, "classification_metrics": classification_metrics,
+                 "report": report},
+        extra={"champion": "none, or this same model" if champion_dir is None or same_model
+               else f"{champion_dir} {step_cache.path_digest(champion_dir)}"},
+        use_cache=use_cache,
+    )
+    if cache.restore():
+        from components.evaluate.blessing import redecide_reused
+
+        blessed, reason = redecide_reused(evaluation.path, same_model)
+        evaluation.metadata.update({"blessed": blessed, "reason": reason,
+                                    "champion_version": int(os.path.basename(same_model)) if same_model else None})
+        return
     from components.evaluate import core
     from components.evaluate.blessing import BlessingPolicy
     from components.extract_features.core import BASE_MODEL_FILE
@@ -57,3 +85,4 @@ def evaluate(
         classification_metrics.log_roc_curve(found["roc"]["fpr"], found["roc"]["tpr"], found["roc"]["thresholds"])
     evaluation.metadata.update({"blessed": result.blessed, "reason": result.reason,
                                 "champion_version": result.champion["version"] if result.champion else None})
+    cache.save()

@@ -9,16 +9,17 @@ The HTML report goes to its own artifact (report_path).
 
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, storage
+from components.common.artifact_files import METRICS, PREDICTIONS
 from components.common.modeling import class_probabilities, load_joined_model
 from components.common.records import parse_processed
 from components.common.serving_layout import latest_version_dir
-from components.evaluate.blessing import BlessingPolicy, decide_blessing
+from components.evaluate.blessing import BlessingPolicy, decide_blessing, write_blessing
 from components.evaluate.metrics import classification_metrics
 from components.evaluate.report import render_report, worst_mistakes
 from components.extract_features.core import image_batches, split_files
@@ -28,9 +29,6 @@ from components.transfer_lift.core import LIFT
 
 logger = logging.getLogger(__name__)
 
-METRICS = "metrics.json"
-BLESSING = "blessing.json"
-PREDICTIONS = "test_predictions.npz"
 
 
 @dataclass(frozen=True)
@@ -129,10 +127,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
 
     os.makedirs(output_dir, exist_ok=True)
     storage.write_json(os.path.join(output_dir, METRICS), metrics)
-    storage.write_json(
-        os.path.join(output_dir, BLESSING),
-        {"blessed": blessed, "reason": reason, "reasons": reasons, "champion": champion, **asdict(policy)},
-    )
+    write_blessing(output_dir, blessed, reasons, champion, policy)
     with storage.atomic_path(os.path.join(output_dir, PREDICTIONS)) as tmp_path, open(tmp_path, "wb") as f:
         np.savez(f, label_indices=label_indices, probabilities=probabilities)
     if report_path:

@@ -15,22 +15,42 @@ def extract_features(
     image_size: int,
     pooling: str,
     batch_size: int,
+    cache_root: str,
+    use_cache: bool,
     features: Output[Dataset],
     base_network: Output[Model],
 ):
-    """Runs the frozen base network once over every split and saves it for evaluate and push."""
+    """Runs the frozen base network once over every new image and saves it for evaluate and push."""
+    import os
+
+    from components.common import step_cache
     from components.common.logs import setup_step_logging
 
     setup_step_logging()
+    cache = step_cache.open_step(
+        cache_root, "extract-features",
+        params={"base_model": base_model, "base_weights": base_weights, "alpha": alpha, "image_size": image_size,
+                "pooling": pooling, "batch_size": batch_size},
+        inputs={"examples": examples}, outputs={"features": features, "base_network": base_network},
+        extra={"base_model": step_cache.path_digest(base_model), "base_weights": step_cache.path_digest(base_weights)},
+        use_cache=use_cache,
+    )
+    if cache.restore():
+        return
     from components.extract_features import core
     from components.extract_features.base_network import BaseNetworkSpec
 
+    # Vectors depend on everything in the key but the examples and the batch size: images seen
+    # before under the same base, weights, size and code are looked up, not recomputed.
+    store_key = cache.key_without("input:examples", "param:batch_size")
     spec = BaseNetworkSpec(name=base_model, weights=base_weights, alpha=alpha, image_size=image_size, pooling=pooling)
     result = core.run(
-        examples_dir=examples.path, features_dir=features.path, base_model_dir=base_network.path,
-        spec=spec, batch_size=batch_size,
+        examples_dir=examples.path, features_dir=features.path, base_model_dir=base_network.path, spec=spec,
+        batch_size=batch_size, store_dir=os.path.join(cache_root, "features", store_key) if cache_root else "",
+        reuse_features=use_cache,
     )
     features.metadata.update({"base_model": base_model, "dim": result.dim, "count": sum(result.counts.values()),
-                              "counts": result.counts})
+                              "counts": result.counts, "extracted": result.extracted})
     base_network.metadata.update({"base_model": base_model, "weights": base_weights, "image_size": image_size,
                                   "pooling": pooling, "dim": result.dim})
+    cache.save()

@@ -17,15 +17,30 @@ def fine_tune(
     epochs: int,
     batch_size: int,
     seed: int,
-    tuned_base_network: Output[Model],
+    cache_root: str,
+    use_cache: bool,
     tuned_head: Output[Model],
+    tuned_base_network: Output[Model],
 ):
     """Trains the top of the base and the head end to end when enabled; else passes them through."""
+    import glob
     import os
 
+    from components.common import step_cache
     from components.common.logs import setup_step_logging
 
     setup_step_logging()
+    cache = step_cache.open_step(
+        cache_root, "fine-tune",
+        params={"mode": mode, "unfreeze_fraction": unfreeze_fraction, "learning_rate": learning_rate,
+                "epochs": epochs, "batch_size": batch_size, "seed": seed},
+        inputs={"examples": examples, "base_network": base_network, "head": head},
+        outputs={"tuned_head": tuned_head, "tuned_base_network": tuned_base_network},
+        # "auto" fine-tunes only where a GPU is: the same parameters mean different work there.
+        extra={"gpu": "yes" if glob.glob("/dev/nvidia[0-9]*") else "no"}, use_cache=use_cache,
+    )
+    if cache.restore():
+        return
     from components.extract_features.core import BASE_MODEL_FILE
     from components.fine_tune import core
     from components.train_head.core import HEAD_MODEL_FILE
@@ -40,3 +55,4 @@ def fine_tune(
     tuned_head.metadata.update({"fine_tuned": result.ran, "reason": result.reason,
                                 "eval_accuracy_before": result.eval_accuracy_before,
                                 "eval_accuracy_after": result.eval_accuracy_after})
+    cache.save()

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, storage
+from components.common.artifact_files import FINE_TUNE_INFO
 from components.common.modeling import class_probabilities
 from components.extract_features import base_network  # noqa: F401  (registers the preprocessing layer)
 from components.extract_features.core import BASE_MODEL_FILE, image_batches
@@ -31,7 +32,6 @@ from components.train_head.core import HEAD_MODEL_FILE, HISTORY, loss_and_metric
 
 logger = logging.getLogger(__name__)
 
-FINE_TUNE_INFO = "fine_tune.json"
 MODES = ("auto", "on", "off")
 
 

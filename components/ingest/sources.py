@@ -6,7 +6,6 @@
 - `demo:digits`, the offline demo
 """
 
-import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Callable, Iterator
 
 from components.common.images import is_image_file
 from components.common.records import SPLITS
+from components.ingest.manifest import ManifestError, manifest_rows
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +91,13 @@ def folder_source(root: str) -> Source:
 
 def csv_source(manifest: str) -> Source:
     """A CSV manifest of `uri,label` rows; a first row `uri,label` is taken as a header."""
-    base = os.path.dirname(os.path.abspath(manifest))
 
     def images() -> Iterator[SourceImage]:
-        with open(manifest, newline="", encoding="utf-8") as f:
-            for line_number, row in enumerate(csv.reader(f), start=1):
-                if not row or (line_number == 1 and [c.strip().lower() for c in row[:2]] == ["uri", "label"]):
-                    continue
-                if len(row) < 2 or not row[0].strip() or not row[1].strip():
-                    raise SourceError(f"{manifest}:{line_number}: expected 'uri,label', got {row!r}")
-                uri, label = row[0].strip(), row[1].strip()
-                path = uri if os.path.isabs(uri) else os.path.join(base, uri)
+        try:
+            for path, label in manifest_rows(manifest):
                 yield SourceImage(_file_reader(path), label, path)
+        except ManifestError as error:
+            raise SourceError(str(error)) from error
 
     return Source(images(), ())
 

@@ -13,12 +13,23 @@ def preprocess(
     train_fraction: float,
     eval_fraction: float,
     beam_args: list,
+    cache_root: str,
+    use_cache: bool,
     examples: Output[Dataset],
 ):
     """Decodes, resizes and splits the raw examples with Apache Beam."""
+    from components.common import step_cache
     from components.common.logs import setup_step_logging
 
     setup_step_logging()
+    # The Beam runner flags choose where the work runs, not what it produces: not part of the key.
+    cache = step_cache.open_step(
+        cache_root, "preprocess",
+        params={"image_size": image_size, "train_fraction": train_fraction, "eval_fraction": eval_fraction},
+        inputs={"raw_examples": raw_examples}, outputs={"examples": examples}, use_cache=use_cache,
+    )
+    if cache.restore():
+        return
     from components.preprocess import core
 
     result = core.run(
@@ -28,3 +39,4 @@ def preprocess(
     examples.metadata.update(
         {"counts": result.counts, "rejected": result.rejected, "image_size": result.image_size}
     )
+    cache.save()

@@ -15,14 +15,35 @@ def push(
     serving_root: str,
     model_name: str,
     run_id: str,
+    cache_root: str,
+    use_cache: bool,
     push_result: Output[Artifact],
 ):
     """Exports the blessed model into the serving root; does nothing for a model not blessed."""
     import os
 
+    from components.common import step_cache, storage
+    from components.common.artifact_files import BLESSING, PUSH_RESULT
     from components.common.logs import setup_step_logging
+    from components.common.serving_layout import serving_same_model
 
     setup_step_logging()
+    cache = step_cache.open_step(
+        cache_root, "push", params={"serving_root": serving_root, "model_name": model_name},
+        inputs={"evaluation": evaluation, "base_network": base_network, "head": head},
+        outputs={"push_result": push_result}, not_cacheable="it writes to the serving root",
+    )
+    model_key = step_cache.joined_key(base_network.path, head.path)
+    serving = serving_same_model(serving_root, model_name, model_key)
+    if serving and storage.read_json(os.path.join(evaluation.path, BLESSING))["blessed"]:
+        version = int(os.path.basename(serving))
+        reason = f"already serving: version {version} holds this same model, not pushed again"
+        storage.write_json(os.path.join(push_result.path, PUSH_RESULT),
+                           {"pushed": False, "uri": serving, "version": version, "reason": reason})
+        push_result.metadata.update({"pushed": False, "uri": serving, "reason": reason})
+        cache.record_reused(reason)
+        return
+    cache.restore()  # records why it runs
     from components.extract_features.core import BASE_MODEL_FILE
     from components.push import core
     from components.train_head.core import HEAD_MODEL_FILE
@@ -32,5 +53,7 @@ def push(
         base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
         head_model_path=os.path.join(head.path, HEAD_MODEL_FILE),
         serving_root=serving_root, model_name=model_name, output_dir=push_result.path, run_id=run_id,
+        model_key=model_key,
     )
     push_result.metadata.update({"pushed": result.pushed, "uri": result.uri or "", "reason": result.reason})
+    cache.save()

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from components.common import examples_info, storage
 from components.common.modeling import load_joined_model
-from components.common.serving_layout import existing_versions, model_directory
-from components.evaluate.core import BLESSING, METRICS, PREDICTIONS
+from components.common.serving_layout import MODEL_KEY_FILE, existing_versions, model_directory
+from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS, PUSH_RESULT
 from components.extract_features.core import BASE_NETWORK_INFO
 from components.ingest import core as ingest_core
 from components.push.export import export_serving_model
@@ -28,7 +28,6 @@ from components.train_head.core import HISTORY
 
 logger = logging.getLogger(__name__)
 
-PUSH_RESULT = "push.json"
 MODEL_CARD = "model_card.md"
 KSERVE_MANIFEST = "kserve-inferenceservice.yaml"
 TF_SERVING_MANIFEST = "tf-serving.yaml"
@@ -93,11 +92,13 @@ def _write_manifests(output_dir: str, model_name: str, model_dir: str) -> None:
 
 
 def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_model_path: str,
-        serving_root: str, model_name: str, output_dir: str, run_id: str = "") -> PushResult:
+        serving_root: str, model_name: str, output_dir: str, run_id: str = "", model_key: str = "") -> PushResult:
     """Pushes the model when the evaluation blessed it; otherwise leaves serving untouched.
 
     A pushed version holds the SavedModel and `model_card.md`; the push result artifact holds
     `push.json` and, for a push, KServe and TF Serving manifests pointing at the model.
+    `model_key`, the content key of the base and head, is kept in the version so a later run can
+    tell that it would push the same model again.
     """
     if not model_name or os.sep in model_name or model_name.startswith("."):
         raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
@@ -117,6 +118,8 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
             _write_model_card(staging_dir, model_name=model_name, run_id=run_id, labels=labels,
                               examples_dir=examples_dir, evaluation_dir=evaluation_dir,
                               base_model_path=base_model_path, head_model_path=head_model_path)
+            if model_key:
+                storage.write_text(os.path.join(staging_dir, MODEL_KEY_FILE), model_key + "\n")
             os.chmod(staging_dir, 0o755)
             version = _commit(staging_dir, model_dir)
         finally:

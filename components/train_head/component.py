@@ -19,12 +19,24 @@ def train_head(
     l2: float,
     label_smoothing: float,
     class_weights: bool,
+    cache_root: str,
+    use_cache: bool,
     head: Output[Model],
 ):
     """Trains the MLP head on the cached features."""
+    from components.common import step_cache
     from components.common.logs import setup_step_logging
 
     setup_step_logging()
+    cache = step_cache.open_step(
+        cache_root, "train-head",
+        params={"hidden_units": hidden_units, "dropout": dropout, "learning_rate": learning_rate, "epochs": epochs,
+                "batch_size": batch_size, "patience": patience, "seed": seed, "l2": l2,
+                "label_smoothing": label_smoothing, "class_weights": class_weights},
+        inputs={"features": features}, outputs={"head": head}, use_cache=use_cache,
+    )
+    if cache.restore():
+        return
     from components.train_head import core
 
     config = core.HeadConfig(
@@ -35,3 +47,4 @@ def train_head(
     result = core.run(features_dir=features.path, head_model_dir=head.path, config=config)
     head.metadata.update({"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                           "hidden_units": list(config.hidden_units)})
+    cache.save()

@@ -21,14 +21,26 @@ def transfer_lift(
     l2: float,
     label_smoothing: float,
     class_weights: bool,
+    cache_root: str,
+    use_cache: bool,
     lift: Output[Artifact],
 ):
     """Trains the same head on features of the base's architecture with random weights."""
     import os
 
+    from components.common import step_cache
     from components.common.logs import setup_step_logging
 
     setup_step_logging()
+    cache = step_cache.open_step(
+        cache_root, "transfer-lift",
+        params={"measure": measure, "hidden_units": hidden_units, "dropout": dropout, "learning_rate": learning_rate,
+                "epochs": epochs, "batch_size": batch_size, "patience": patience, "seed": seed, "l2": l2,
+                "label_smoothing": label_smoothing, "class_weights": class_weights},
+        inputs={"examples": examples, "base_network": base_network}, outputs={"lift": lift}, use_cache=use_cache,
+    )
+    if cache.restore():
+        return
     from components.extract_features.core import BASE_MODEL_FILE
     from components.train_head.core import HeadConfig
     from components.transfer_lift import core
@@ -42,3 +54,4 @@ def transfer_lift(
                       base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE), head_config=config,
                       output_dir=lift.path, batch_size=batch_size)
     lift.metadata.update({"measured": result.measured, "random_accuracy": result.random_accuracy})
+    cache.save()

@@ -1,0 +1,272 @@
+"""Content-keyed reuse of a step's outputs: a step whose inputs, parameters and code are unchanged
+is not run again; its outputs are restored from the cache.
+
+kfp.local caches nothing, and a cluster's KFP cache keys on artifact URIs and parameter strings,
+which miss what matters here (the bytes of a source folder, a weights file, our own code). So a
+step computes its own key from:
+    code      a digest of the `components` package's sources,
+    param:*   each parameter's JSON value,
+    input:*   each input artifact's key (the key of the step that made it, kept in a hidden
+              file inside it; a digest of its files for artifacts made elsewhere),
+    extra:*   what the step reads from outside its artifacts (a source folder, a weights file).
+An entry, `<cache_root>/<step>/<key>/`, holds a copy of every output and `entry.json` (their
+KFP metadata); it is written under a temporary name and renamed, so it is complete or absent.
+The step's first output also gets `.headstart-cache.json`, which says whether the step ran or
+was reused and why; the run summary reads it.
+
+This module imports nothing heavy, so a step that is reused never imports TensorFlow.
+"""
+
+import datetime
+import functools
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from components.common import storage
+
+logger = logging.getLogger(__name__)
+
+KEY_FILE = ".headstart-key"
+DECISION_FILE = ".headstart-cache.json"
+ENTRY_FILE = "entry.json"
+LATEST_FILE = "latest.json"
+_COMPONENTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_NOT_CONTENT = (DECISION_FILE,)
+
+
+class Artifact(Protocol):
+    """What the cache needs of a KFP artifact: where it is and its metadata."""
+
+    path: str
+    metadata: dict
+
+
+def _digest(*chunks: bytes) -> str:
+    hasher = hashlib.sha256()
+    for chunk in chunks:
+        hasher.update(len(chunk).to_bytes(8, "little"))
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _key_of(parts: dict[str, str]) -> str:
+    return _digest(*(f"{name}={value}".encode() for name, value in sorted(parts.items())))
+
+
+def file_digest(path: str) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+def tree_digest(root: str) -> str:
+    """A digest of every file under `root` (relative paths and bytes), or of `root` if it is a file.
+
+    Symbolic links are followed, as a reader of the tree would see it.
+    """
+    if os.path.isfile(root):
+        return file_digest(root)
+    hasher = hashlib.sha256()
+    for directory, subdirs, files in os.walk(root, followlinks=True):
+        subdirs.sort()
+        for name in sorted(files):
+            if name in _NOT_CONTENT:
+                continue
+            path = os.path.join(directory, name)
+            hasher.update(os.path.relpath(path, root).encode() + b"\0" + file_digest(path).encode())
+    return hasher.hexdigest()
+
+
+def path_digest(value: str) -> str:
+    """The digest of a file or folder a parameter names, or "" when it names none (a model name)."""
+    return tree_digest(value) if os.path.exists(value) else ""
+
+
+@functools.cache
+def code_version() -> str:
+    """A digest of every Python source under `components/`.
+
+    Coarse on purpose: steps import each other's modules, and a stale reuse after a code change
+    costs more than one full run.
+    """
+    chunks = []
+    for directory, subdirs, files in os.walk(_COMPONENTS_DIR):
+        subdirs[:] = sorted(name for name in subdirs if name != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                with open(path, "rb") as f:
+                    chunks += [os.path.relpath(path, _COMPONENTS_DIR).encode(), f.read()]
+    return _digest(*chunks)
+
+
+def artifact_key(path: str) -> str:
+    """The content key of an input artifact: its producer's key, or a digest of its files."""
+    key_path = os.path.join(path, KEY_FILE)
+    if os.path.isfile(key_path):
+        with open(key_path, encoding="utf-8") as f:
+            return f.read().strip()
+    return tree_digest(path) if os.path.exists(path) else "absent"
+
+
+def joined_key(*paths: str) -> str:
+    """One key for several artifacts taken together (a base network and its head: one model)."""
+    return _digest(*(artifact_key(path).encode() for path in paths))
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    # Entries and artifacts are never modified in place, so a hard link is as good as a copy.
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _copy_output(source: str, destination: str) -> None:
+    """Copies an output, a file or a directory; a missing one (metrics kept as metadata) is skipped."""
+    if os.path.isdir(source):
+        shutil.copytree(source, destination, copy_function=_link_or_copy, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(*_NOT_CONTENT))
+    elif os.path.isfile(source):
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        if os.path.exists(destination):
+            os.remove(destination)
+        _link_or_copy(source, destination)
+
+
+@dataclass
+class StepCache:
+    """One step's view of the cache for one run.
+
+    Attributes:
+        root: the cache directory; "" when caching is off for this run.
+        step: the step's name, as the pipeline names its task.
+        parts: what the key is made of, name -> digest (see the module docstring).
+        outputs: the step's output artifacts by name; the first is a directory.
+        use_cache: False to run even when an entry exists (`--no-cache`); the result is still saved.
+        not_cacheable: why this step's result must not be reused this time, if so.
+    """
+
+    root: str
+    step: str
+    parts: dict[str, str]
+    outputs: dict[str, Artifact]
+    use_cache: bool = True
+    not_cacheable: str | None = None
+    _started: datetime.datetime = field(default_factory=datetime.datetime.now)
+    _decision: dict = field(default_factory=lambda: {"reused": False, "why": "the cache was not consulted"})
+
+    @property
+    def key(self) -> str:
+        return _key_of(self.parts)
+
+    def key_without(self, *names: str) -> str:
+        """The key of all parts but the named ones: for results that do not depend on them."""
+        return _key_of({name: value for name, value in self.parts.items() if name not in names})
+
+    def _entry_dir(self) -> str:
+        return os.path.join(self.root, self.step, self.key)
+
+    def restore(self) -> bool:
+        """Fills the outputs from a matching entry and returns True; False if the step must run."""
+        if not self.root:
+            return self._will_run("caching is off for this run")
+        if self.not_cacheable:
+            return self._will_run(f"not cacheable: {self.not_cacheable}")
+        if not self.use_cache:
+            return self._will_run("--no-cache: forced to run")
+        entry_dir = self._entry_dir()
+        entry_path = os.path.join(entry_dir, ENTRY_FILE)
+        if not os.path.isfile(entry_path):
+            return self._will_run(self._what_changed())
+        entry = storage.read_json(entry_path)
+        for name, artifact in self.outputs.items():
+            _copy_output(os.path.join(entry_dir, name), artifact.path)
+            artifact.metadata.update(entry["metadata"].get(name, {}))
+        self.record_reused(f"inputs, parameters and code unchanged since {entry['saved']} "
+                           f"(key {self.key[:12]}; it ran for {entry['seconds']:.1f} s then)")
+        return True
+
+    def record_reused(self, why: str) -> None:
+        """Says in the outputs that the step's work was not done again, and why."""
+        self._decision = {"reused": True, "why": why}
+        self._write_decision()
+        logger.info("%s: reused: %s", self.step, why)
+
+    def save(self) -> None:
+        """Marks the outputs with this key and, with caching on, stores them as an entry."""
+        for artifact in self.outputs.values():
+            if os.path.isdir(artifact.path):
+                storage.write_text(os.path.join(artifact.path, KEY_FILE), self.key + "\n")
+        self._write_decision()
+        if not self.root or self.not_cacheable:
+            return
+        seconds = (datetime.datetime.now() - self._started).total_seconds()
+        step_dir = os.path.join(self.root, self.step)
+        os.makedirs(step_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=step_dir, prefix=".staging-")
+        try:
+            for name, artifact in self.outputs.items():
+                _copy_output(artifact.path, os.path.join(staging, name))
+            storage.write_json(os.path.join(staging, ENTRY_FILE), {
+                "step": self.step, "key": self.key, "parts": self.parts, "seconds": seconds,
+                "saved": datetime.datetime.now().isoformat(timespec="seconds"),
+                "metadata": {name: dict(artifact.metadata) for name, artifact in self.outputs.items()},
+            })
+            os.chmod(staging, 0o755)
+            try:
+                os.rename(staging, self._entry_dir())
+            except OSError:
+                pass  # another run stored the same key first: the same content, keep theirs
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        storage.write_json(os.path.join(step_dir, LATEST_FILE), {"key": self.key, "parts": self.parts})
+
+    def _what_changed(self) -> str:
+        latest_path = os.path.join(self.root, self.step, LATEST_FILE)
+        if not os.path.isfile(latest_path):
+            return "nothing cached for this step yet"
+        before = storage.read_json(latest_path)["parts"]
+        changed = sorted(name for name in {*before, *self.parts} if before.get(name) != self.parts.get(name))
+        return "changed since the last cached run: " + ", ".join(changed) if changed else "no matching entry"
+
+    def _will_run(self, why: str) -> bool:
+        self._decision = {"reused": False, "why": why}
+        logger.info("%s: runs: %s", self.step, why)
+        return False
+
+    def _write_decision(self) -> None:
+        first = next(iter(self.outputs.values()))
+        storage.write_json(os.path.join(first.path, DECISION_FILE), {"key": self.key, **self._decision})
+
+
+def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dict[str, Artifact],
+              outputs: dict[str, Artifact], extra: dict[str, str] | None = None, use_cache: bool = True,
+              not_cacheable: str | None = None) -> StepCache:
+    """The cache of one step for this run; call `restore()`, and `save()` after running.
+
+    Args:
+        cache_root: the cache directory ("" for no caching).
+        step: the task name.
+        params: the step's parameters (JSON-serializable).
+        inputs: input artifacts by name.
+        outputs: output artifacts by name; the first must be a directory.
+        extra: digests of what the step reads from outside its artifacts.
+        use_cache: False to force the step to run.
+        not_cacheable: a reason this step's result must not be reused this time.
+    """
+    parts = {"code": code_version()}
+    parts.update({f"param:{name}": json.dumps(value, sort_keys=True) for name, value in params.items()})
+    parts.update({f"input:{name}": artifact_key(artifact.path) for name, artifact in inputs.items()})
+    parts.update({f"extra:{name}": value for name, value in (extra or {}).items()})
+    return StepCache(root=cache_root, step=step, parts=parts, outputs=outputs, use_cache=use_cache,
+                     not_cacheable=not_cacheable)
