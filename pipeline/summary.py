@@ -12,10 +12,8 @@ from components.common import storage
 from components.common.artifact_files import BLESSING, FEATURES_INFO, FINE_TUNE_INFO, METRICS, PUSH_RESULT
 from components.common.examples_info import STATS
 from components.common.step_cache import DECISION_FILE
+from pipeline.pipeline import STEP_NAMES
 
-# The pipeline's tasks in run order, as KFP names them.
-STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tune", "transfer-lift", "evaluate",
-              "push"]
 _REPORTED_METRICS = ("accuracy", "accuracy_ci95", "auc", "log_loss", "precision", "recall", "ece", "per_class",
                      "transfer_lift", "count", "confusion_matrix", "labels")
 

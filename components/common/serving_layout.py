@@ -1,37 +1,58 @@
-"""The TF Serving layout: `<serving_root>/<model_name>/<version>/`, versions being integers."""
+"""The TF Serving layout: `<serving_root>/<model_name>/<version>/`, versions being integers.
+
+The serving root is a local directory or a gs:// prefix. Locally a version appears whole (a
+staging directory is renamed); on Cloud Storage, which has no rename, a version counts as pushed
+only once its `saved_model.pb` exists, and push uploads that file last.
+"""
 
 import os
+import re
+
+from components.common import gcs
 
 # Inside a pushed version: the content key of the base and head it was exported from, so a run
 # can tell that the champion is the very model it would push (TF Serving ignores the file).
 MODEL_KEY_FILE = ".headstart-model-key"
+SAVED_MODEL_FILE = "saved_model.pb"
+_PUSHED = re.compile(rf"(\d+)/{re.escape(SAVED_MODEL_FILE)}")
 
 
 def model_directory(serving_root: str, model_name: str) -> str:
     """Where a model's versions live."""
+    if gcs.is_gcs(serving_root):
+        return gcs.join(serving_root, model_name)
     return os.path.join(os.path.abspath(serving_root), model_name)
 
 
 def existing_versions(model_dir: str) -> list[int]:
-    """The version numbers present under a model directory, ascending.
+    """The version numbers pushed under a model directory, ascending.
 
     Only integer names count, as for TF Serving: staging directories are hidden from it.
     """
+    if gcs.is_gcs(model_dir):
+        return sorted({int(match.group(1)) for name, _ in gcs.list_objects(model_dir)
+                       if (match := _PUSHED.fullmatch(name))})
     if not os.path.isdir(model_dir):
         return []
     return sorted(int(name) for name in os.listdir(model_dir) if name.isdigit())
 
 
 def latest_version_dir(serving_root: str, model_name: str) -> str | None:
-    """The newest version's directory, or None when the model has none yet."""
+    """The newest version's directory (or gs:// prefix), or None when the model has none yet."""
     model_dir = model_directory(serving_root, model_name)
     versions = existing_versions(model_dir)
-    return os.path.join(model_dir, str(versions[-1])) if versions else None
+    return _join(model_dir, str(versions[-1])) if versions else None
+
+
+def _join(directory: str, name: str) -> str:
+    return gcs.join(directory, name) if gcs.is_gcs(directory) else os.path.join(directory, name)
 
 
 def read_model_key(version_dir: str) -> str | None:
     """The content key a version was pushed with, or None for one pushed without it."""
-    path = os.path.join(version_dir, MODEL_KEY_FILE)
+    path = _join(version_dir, MODEL_KEY_FILE)
+    if gcs.is_gcs(version_dir):
+        return gcs.read_bytes(path).decode().strip() if gcs.exists(path) else None
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:

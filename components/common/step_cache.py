@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.common import storage
+from components.common import gcs, storage
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,9 @@ def tree_digest(root: str) -> str:
 
 
 def path_digest(value: str) -> str:
-    """The digest of a file or folder a parameter names, or "" when it names none (a model name)."""
+    """The digest of a file, folder or gs:// prefix a parameter names, or "" for a name ("imagenet")."""
+    if gcs.is_gcs(value):
+        return gcs.tree_digest(value)
     return tree_digest(value) if os.path.exists(value) else ""
 
 

@@ -9,12 +9,13 @@ The HTML report goes to its own artifact (report_path).
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
-from components.common import examples_info, storage
+from components.common import examples_info, gcs, storage
 from components.common.artifact_files import METRICS, PREDICTIONS
 from components.common.modeling import class_probabilities, load_joined_model
 from components.common.records import parse_processed
@@ -54,11 +55,18 @@ def predict_split(predict, examples_dir: str, split: str, image_size: int, batch
 
 
 def evaluate_champion(champion_dir: str, examples_dir: str, image_size: int, labels: list[str],
-                      batch_size: int) -> dict | None:
+                      batch_size: int, version: int | None = None) -> dict | None:
     """The serving model's accuracy and AUC on this run's test images, or None if not comparable."""
+    if gcs.is_gcs(champion_dir):
+        # TensorFlow's gs:// file system reaches only Google's endpoints: load a local copy.
+        with tempfile.TemporaryDirectory(prefix="headstart-champion-") as local_dir:
+            gcs.download_tree(champion_dir, local_dir)
+            found = evaluate_champion(local_dir, examples_dir, image_size, labels, batch_size,
+                                      version=int(champion_dir.rstrip("/").rsplit("/", 1)[1]))
+        return {**found, "uri": champion_dir} if found else None
     serving = tf.saved_model.load(champion_dir)
     signature = serving.signatures.get("serving_images")
-    version = int(os.path.basename(champion_dir))
+    version = version or int(os.path.basename(champion_dir))
     if signature is None:
         logger.info("evaluate: champion version %d has no serving_images signature: not compared", version)
         return None

@@ -72,10 +72,9 @@ def _digests_and_labels(examples_dir: str, split: str) -> tuple[list[str], list[
     return digests, label_indices
 
 
-def _fill_store(extractor, store: FeatureStore, examples_dir: str, split: str, image_size: int, batch_size: int,
+def _fill_store(infer, store: FeatureStore, examples_dir: str, split: str, image_size: int, batch_size: int,
                 needed: list[bool]) -> None:
-    """Runs the base over the images marked `needed` and adds their vectors to the store."""
-    infer = tf.function(lambda images: extractor(images, training=False), reduce_retracing=True)
+    """Runs the base (`infer`) over the images marked `needed` and adds their vectors to the store."""
     mask = tf.constant(needed)
     images = (
         tf.data.TFRecordDataset(split_files(examples_dir, split))
@@ -100,7 +99,7 @@ def _fill_store(extractor, store: FeatureStore, examples_dir: str, split: str, i
         store.add(pending_digests, np.concatenate(pending_vectors))
 
 
-def _extract_split(extractor, store: FeatureStore, examples_dir: str, split: str, image_size: int,
+def _extract_split(infer, store: FeatureStore, examples_dir: str, split: str, image_size: int,
                    batch_size: int, output_path: str) -> tuple[int, int]:
     """Writes a split's feature records; returns (images, images the base had to run on)."""
     digests, label_indices = _digests_and_labels(examples_dir, split)
@@ -110,7 +109,7 @@ def _extract_split(extractor, store: FeatureStore, examples_dir: str, split: str
         seen.add(digest)
     extracted = sum(needed)
     if extracted:
-        _fill_store(extractor, store, examples_dir, split, image_size, batch_size, needed)
+        _fill_store(infer, store, examples_dir, split, image_size, batch_size, needed)
     with storage.atomic_path(output_path) as tmp_path, tf.io.TFRecordWriter(tmp_path) as writer:
         for digest, label_index in zip(digests, label_indices):
             writer.write(serialize_features(store.get(digest), label_index))
@@ -128,10 +127,11 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
             the base. None for a store that lives only as long as this call.
     """
     os.makedirs(features_dir, exist_ok=True)
+    infer = tf.function(lambda images: extractor(images, training=False), reduce_retracing=True)
     with tempfile.TemporaryDirectory() as scratch:
         store = store if store is not None else FeatureStore(scratch)
         done = {
-            split: _extract_split(extractor, store, examples_dir, split, image_size, batch_size,
+            split: _extract_split(infer, store, examples_dir, split, image_size, batch_size,
                                   os.path.join(features_dir, f"{split}.tfrecord"))
             for split in SPLITS
         }

@@ -11,11 +11,12 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 
 import tensorflow as tf
 
-from components.common import storage
+from components.common import gcs, storage
 from components.common.records import RawExample
 from components.ingest.sources import SourceError, open_source
 
@@ -75,15 +76,31 @@ def run(*, source: str, output_dir: str, records_per_shard: int = RECORDS_PER_SH
     """Reads every image of `source` into `output_dir`, deduplicating by content digest.
 
     Args:
-        source: a folder tree, a CSV manifest, `tfds:NAME` or `demo:digits`.
+        source: a folder tree or CSV manifest (local or gs://), `tfds:NAME` or `demo:digits`.
         output_dir: the artifact directory to fill; created if missing.
         records_per_shard: records per TFRecord shard.
 
     Raises:
         SourceError: the source does not exist or holds no image.
+        RemoteStorageError: a gs:// source could not be read, even after retries.
     """
+    if not gcs.is_gcs(source):
+        return _ingest(source, source, output_dir, records_per_shard)
+    # Beam and TensorFlow read local files here: bring the objects over once, keep gs:// origins.
+    remote_dir = source.rsplit("/", 1)[0] if source.lower().endswith(".csv") else source
+    with tempfile.TemporaryDirectory(prefix="headstart-ingest-") as local_dir:
+        logger.info("ingest: downloading %s", remote_dir)
+        count = gcs.download_tree(remote_dir, local_dir)
+        logger.info("ingest: %d objects downloaded", count)
+        local_source = os.path.join(local_dir, source[len(remote_dir):].lstrip("/"))
+        return _ingest(source, local_source, output_dir, records_per_shard,
+                       origin=lambda path: gcs.join(remote_dir, os.path.relpath(path, local_dir)))
+
+
+def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: int,
+            origin=lambda path: path) -> IngestResult:
     os.makedirs(output_dir, exist_ok=True)
-    parsed = open_source(source)
+    parsed = open_source(local_source)
     writer = _ShardWriter(output_dir, records_per_shard)
     digests: set[str] = set()
     labels: set[str] = set()
@@ -93,7 +110,8 @@ def run(*, source: str, output_dir: str, records_per_shard: int = RECORDS_PER_SH
         try:
             data = image.read()
         except OSError as error:
-            rejects.append(json.dumps({"origin": image.origin, "reason": f"unreadable: {error.strerror or error}"}))
+            rejects.append(json.dumps({"origin": origin(image.origin),
+                                       "reason": f"unreadable: {error.strerror or error}"}))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digest in digests:
@@ -101,7 +119,7 @@ def run(*, source: str, output_dir: str, records_per_shard: int = RECORDS_PER_SH
             continue
         digests.add(digest)
         labels.add(image.label)
-        writer.write(RawExample(data, image.label, image.origin, digest, image.split).serialize())
+        writer.write(RawExample(data, image.label, origin(image.origin), digest, image.split).serialize())
         count += 1
         if count % 500 == 0:
             logger.info("ingest: %d images read", count)

@@ -163,8 +163,6 @@ def open_source(uri: str) -> Source:
         return tfds_source(uri[len("tfds:"):])
     if uri.startswith("demo:"):
         return demo_source(uri[len("demo:"):])
-    if uri.startswith("gs://"):
-        raise SourceError(f"{uri}: gs:// sources are not supported yet; copy the data to local disk")
     if not os.path.exists(uri):
         raise SourceError(f"source {uri!r} does not exist")
     if os.path.isdir(uri):

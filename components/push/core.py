@@ -4,7 +4,7 @@ The export is written into a hidden staging directory beside the versions (TF Se
 names that are not integers), infra-validated by loading it in a fresh process and answering
 real test images as the evaluate step did, and only then renamed to the next version number.
 A rename onto an existing non-empty directory fails, so two pushes at once end as two versions,
-never one overwritten.
+never one overwritten. A gs:// serving root gets the same promises another way (gcs_commit.py).
 """
 
 import errno
@@ -16,13 +16,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from components.common import examples_info, storage
+from components.common import examples_info, gcs, storage
 from components.common.modeling import load_joined_model
 from components.common.serving_layout import MODEL_KEY_FILE, existing_versions, model_directory
 from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS, PUSH_RESULT
 from components.extract_features.core import BASE_NETWORK_INFO
 from components.ingest import core as ingest_core
 from components.push.export import export_serving_model
+from components.push.gcs_commit import commit_to_gcs
 from components.push.manifests import kserve_inference_service, model_card, tf_serving_deployment
 from components.train_head.core import HISTORY
 
@@ -109,8 +110,11 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         image_size = examples_info.image_size(examples_dir)
         labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
         model_dir = model_directory(serving_root, model_name)
-        os.makedirs(model_dir, exist_ok=True)
-        staging_dir = tempfile.mkdtemp(dir=model_dir, prefix=".staging-")
+        remote = gcs.is_gcs(model_dir)
+        if not remote:
+            os.makedirs(model_dir, exist_ok=True)
+        # Locally the staging directory sits beside the versions, so the commit is one rename.
+        staging_dir = tempfile.mkdtemp(dir=None if remote else model_dir, prefix=".staging-")
         try:
             model = load_joined_model(base_model_path, head_model_path)
             export_serving_model(model, labels, image_size, staging_dir)
@@ -121,10 +125,10 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
             if model_key:
                 storage.write_text(os.path.join(staging_dir, MODEL_KEY_FILE), model_key + "\n")
             os.chmod(staging_dir, 0o755)
-            version = _commit(staging_dir, model_dir)
+            version = commit_to_gcs(staging_dir, model_dir) if remote else _commit(staging_dir, model_dir)
         finally:
             shutil.rmtree(staging_dir, ignore_errors=True)
-        uri = os.path.join(model_dir, str(version))
+        uri = gcs.join(model_dir, str(version)) if remote else os.path.join(model_dir, str(version))
         result = PushResult(True, uri, version, f"{blessing['reason']}; pushed version {version}")
     os.makedirs(output_dir, exist_ok=True)
     if result.pushed:

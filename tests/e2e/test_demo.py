@@ -8,14 +8,18 @@ import sys
 HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
 
 
-def test_demo_runs_offline_and_pushes_a_blessed_model(tmp_path):
+def run_demo(tmp_path, *extra):
     completed = subprocess.run(
         [HEADSTART, "run", "--pipeline-root", str(tmp_path / "runs"), "--serving-root", str(tmp_path / "serving"),
-         "--summary", str(tmp_path / "s.json")],
+         "--summary", str(tmp_path / "s.json"), *extra],
         capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    summary = json.loads((tmp_path / "s.json").read_text())
+    return completed, json.loads((tmp_path / "s.json").read_text())
+
+
+def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp_path):
+    completed, summary = run_demo(tmp_path)
     assert all(step["status"] == "SUCCESS" for step in summary["steps"].values())
     assert set(summary["counts"]["test"]) == {f"digit_{d}" for d in range(5, 10)}
     assert sum(summary["counts"]["train"].values()) + sum(summary["counts"]["eval"].values()) == 200
@@ -27,3 +31,17 @@ def test_demo_runs_offline_and_pushes_a_blessed_model(tmp_path):
     assert 0 <= lift["random_accuracy"] <= 1
     assert lift["lift"] == lift["pretrained_accuracy"] - lift["random_accuracy"]
     assert "Summary" in completed.stdout and "served model:" in completed.stdout
+    assert all(step["cache"]["reused"] is False for step in summary["steps"].values())
+
+    # Unchanged data, parameters and code: every step is reused, nothing is pushed twice.
+    completed, again = run_demo(tmp_path)
+    for name, step in again["steps"].items():
+        assert step["status"] == "SUCCESS" and step["cache"]["reused"], (name, step)
+    assert "inputs, parameters and code unchanged" in again["steps"]["train-head"]["cache"]["why"]
+    assert again["steps"]["push"]["cache"]["why"].startswith("already serving: version 1")
+    assert again["metrics"] == summary["metrics"]
+    assert again["features"] == {"extracted": 0, "reused": summary["features"]["extracted"]}
+    assert again["champion"]["version"] == 1 and again["blessed"]
+    assert os.listdir(tmp_path / "serving" / "headstart") == ["1"]
+    assert "reused: inputs, parameters and code unchanged" in completed.stdout
+

@@ -8,6 +8,8 @@ from components.common import storage
 from components.common.records import parse_features
 from components.extract_features import core
 from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor
+from components.extract_features.feature_store import FeatureStore
+from tests.conftest import make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
 
 
@@ -82,3 +84,46 @@ def test_run_writes_features_for_every_split(image_tree, tmp_path):
     batch = next(iter(core.image_batches(examples_dir, "train", IMAGE_SIZE, 3)))[0]
     expected = np.stack([vector.numpy() for vector, _ in train[:3]])
     np.testing.assert_allclose(saved(batch).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_store_keeps_vectors_by_digest_and_ignores_a_chunk_without_its_digests(tmp_path):
+    store = FeatureStore(str(tmp_path / "store"))
+    store.add(["a", "b"], np.array([[1, 2], [3, 4]], dtype=np.float32))
+    # A chunk whose vectors were written but not its digests: a run killed between the two.
+    np.save(tmp_path / "store" / "orphan.vectors.npy", np.zeros((1, 2), np.float32))
+    reopened = FeatureStore(str(tmp_path / "store"))
+    assert len(reopened) == 2 and "a" in reopened and "c" not in reopened
+    np.testing.assert_array_equal(reopened.get("b"), [3, 4])
+    assert len(FeatureStore(str(tmp_path / "store"), ignore_existing=True)) == 0
+
+
+def test_a_second_run_extracts_only_the_images_the_store_has_not_seen(image_tree, tmp_path):
+    base = save_tiny_base(str(tmp_path / "base.keras"))
+    spec = BaseNetworkSpec(name=base, image_size=IMAGE_SIZE)
+    store_dir = str(tmp_path / "store")
+    first_examples = prepared_examples(image_tree, tmp_path / "first")
+    first = core.run(examples_dir=first_examples, features_dir=str(tmp_path / "f1"),
+                     base_model_dir=str(tmp_path / "b1"), spec=spec, batch_size=7, store_dir=store_dir)
+    assert first.extracted == 40
+
+    for index in range(20, 23):  # 3 new images, under 10%
+        write_image(image_tree / "red" / f"red_{index}.jpg", make_image((200, 30, 30), seed=index + 999))
+    second_examples = prepared_examples(image_tree, tmp_path / "second")
+    second = core.run(examples_dir=second_examples, features_dir=str(tmp_path / "f2"),
+                      base_model_dir=str(tmp_path / "b2"), spec=spec, batch_size=7, store_dir=store_dir)
+    assert second.extracted == 3 and sum(second.counts.values()) == 43
+    info = storage.read_json(str(tmp_path / "f2" / core.FEATURES_INFO))
+    assert (info["extracted"], info["reused"]) == (3, 40)
+
+    # Vectors from the store are the ones a full extraction writes.
+    full = core.run(examples_dir=second_examples, features_dir=str(tmp_path / "f3"),
+                    base_model_dir=str(tmp_path / "b3"), spec=spec, batch_size=7, store_dir=store_dir,
+                    reuse_features=False)
+    assert full.extracted == 43
+    for split in ("train", "eval", "test"):
+        stored, fresh = (list(tf.data.TFRecordDataset(str(tmp_path / name / f"{split}.tfrecord")).map(
+            lambda record: parse_features(record, 4))) for name in ("f2", "f3"))
+        assert len(stored) == len(fresh)
+        for (a, label_a), (b, label_b) in zip(stored, fresh):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+            assert int(label_a) == int(label_b)

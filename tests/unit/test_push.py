@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common import storage
+from components.common import artifact_files, storage
 from components.common.images import decode_and_resize
 from components.common.modeling import class_probabilities, load_joined_model
 from components.evaluate import core as evaluate_core
@@ -57,7 +57,7 @@ def test_versions_increase_and_nothing_is_overwritten(trained, tmp_path):
 
 def test_a_model_not_blessed_is_not_pushed(trained, tmp_path):
     evaluation = tmp_path / "evaluation"
-    storage.write_json(str(evaluation / evaluate_core.BLESSING), {"blessed": False, "reason": "accuracy too low"})
+    storage.write_json(str(evaluation / artifact_files.BLESSING), {"blessed": False, "reason": "accuracy too low"})
 
     result = push(trained, tmp_path / "serving", tmp_path / "push", evaluation_dir=str(evaluation))
 
@@ -120,10 +120,10 @@ def test_push_writes_a_model_card_and_deployment_manifests(trained, tmp_path):
 def test_an_export_that_answers_differently_is_not_pushed(trained, tmp_path):
     evaluation = tmp_path / "evaluation"
     evaluation.mkdir()
-    for name in (evaluate_core.BLESSING, evaluate_core.METRICS):
+    for name in (artifact_files.BLESSING, artifact_files.METRICS):
         (evaluation / name).write_bytes((Path(trained["evaluation_dir"]) / name).read_bytes())
-    with np.load(Path(trained["evaluation_dir"]) / evaluate_core.PREDICTIONS) as real:
-        np.savez(evaluation / evaluate_core.PREDICTIONS, label_indices=real["label_indices"],
+    with np.load(Path(trained["evaluation_dir"]) / artifact_files.PREDICTIONS) as real:
+        np.savez(evaluation / artifact_files.PREDICTIONS, label_indices=real["label_indices"],
                  probabilities=1.0 - real["probabilities"])
 
     with pytest.raises(RuntimeError, match="infra-validation failed"):
@@ -145,5 +145,5 @@ def test_the_champion_is_measured_on_this_runs_test_split(trained, tmp_path):
     assert result.champion["version"] == 1
     assert result.champion["accuracy"] == pytest.approx(result.metrics["accuracy"])
     assert result.blessed and "not worse than the champion: the champion (version 1)" in result.reason
-    blessing = storage.read_json(str(tmp_path / "evaluation" / evaluate_core.BLESSING))
+    blessing = storage.read_json(str(tmp_path / "evaluation" / artifact_files.BLESSING))
     assert blessing["champion"]["version"] == 1 and blessing["champion_tolerance"] == 0.0

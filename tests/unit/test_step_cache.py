@@ -1,0 +1,129 @@
+"""The content-keyed step cache: what makes a key, what is restored, and what a person is told."""
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from components.common import step_cache, storage
+from components.ingest.source_digest import source_digest
+
+
+@dataclass
+class FakeArtifact:
+    """The two fields of a KFP artifact the cache uses (a real one needs a running executor)."""
+
+    path: str
+    metadata: dict = field(default_factory=dict)
+
+
+def producing_step(cache_root, tmp_path, run, *, value="one", use_cache=True, inputs=None, content="features"):
+    """Runs a step that writes `content` to its output unless the cache has it; returns (output, ran)."""
+    output = FakeArtifact(str(tmp_path / f"run{run}" / "out"))
+    cache = step_cache.open_step(cache_root, "make", params={"value": value}, inputs=inputs or {},
+                                 outputs={"out": output}, use_cache=use_cache)
+    if cache.restore():
+        return output, False
+    storage.write_text(os.path.join(output.path, "data.txt"), content)
+    output.metadata["count"] = 3
+    cache.save()
+    return output, True
+
+
+def decision(artifact):
+    return storage.read_json(os.path.join(artifact.path, step_cache.DECISION_FILE))
+
+
+def test_a_second_identical_step_restores_files_metadata_and_key(tmp_path):
+    cache_root = str(tmp_path / "cache")
+    first, ran = producing_step(cache_root, tmp_path, 1)
+    assert ran and decision(first) == {"key": decision(first)["key"], "reused": False,
+                                       "why": "nothing cached for this step yet"}
+    second, ran = producing_step(cache_root, tmp_path, 2, content="never written")
+    assert not ran
+    assert open(os.path.join(second.path, "data.txt")).read() == "features"
+    assert second.metadata == {"count": 3}
+    assert decision(second)["reused"] and "inputs, parameters and code unchanged" in decision(second)["why"]
+    # Downstream keys chain through the key file, not through paths.
+    assert step_cache.artifact_key(second.path) == step_cache.artifact_key(first.path) == decision(first)["key"]
+
+
+def test_a_changed_parameter_or_input_runs_and_says_what_changed(tmp_path):
+    cache_root = str(tmp_path / "cache")
+    producing_step(cache_root, tmp_path, 1)
+    changed, ran = producing_step(cache_root, tmp_path, 2, value="two")
+    assert ran and decision(changed)["why"] == "changed since the last cached run: param:value"
+
+    upstream = FakeArtifact(str(tmp_path / "upstream"))
+    storage.write_text(os.path.join(upstream.path, "x"), "a")
+    producing_step(cache_root, tmp_path, 3, value="two", inputs={"data": upstream})
+    storage.write_text(os.path.join(upstream.path, "x"), "b")
+    again, ran = producing_step(cache_root, tmp_path, 4, value="two", inputs={"data": upstream})
+    assert ran and decision(again)["why"] == "changed since the last cached run: input:data"
+
+
+def test_no_cache_forces_a_run_and_still_stores_the_result(tmp_path):
+    cache_root = str(tmp_path / "cache")
+    producing_step(cache_root, tmp_path, 1, content="old")
+    forced, ran = producing_step(cache_root, tmp_path, 2, use_cache=False, content="old")
+    assert ran and decision(forced)["why"] == "--no-cache: forced to run"
+    _, ran = producing_step(cache_root, tmp_path, 3)
+    assert not ran
+
+
+def test_without_a_cache_root_nothing_is_stored_but_outputs_carry_their_key(tmp_path):
+    output, ran = producing_step("", tmp_path, 1)
+    assert ran and decision(output)["why"] == "caching is off for this run"
+    assert os.path.isfile(os.path.join(output.path, step_cache.KEY_FILE))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unfinished_entry_is_never_reused(tmp_path):
+    cache_root = str(tmp_path / "cache")
+    first, _ = producing_step(cache_root, tmp_path, 1)
+    entry = os.path.join(cache_root, "make", decision(first)["key"])
+    os.remove(os.path.join(entry, step_cache.ENTRY_FILE))  # as if killed before the rename
+    _, ran = producing_step(cache_root, tmp_path, 2)
+    assert ran
+
+
+def test_steps_saving_the_same_key_at_once_leave_one_complete_entry(tmp_path):
+    cache_root = str(tmp_path / "cache")
+    errors = []
+
+    def run(index):
+        try:
+            producing_step(cache_root, tmp_path, index)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    entries = [name for name in os.listdir(os.path.join(cache_root, "make")) if not name.endswith(".json")]
+    assert len(entries) == 1 and not entries[0].startswith(".staging")
+    assert os.path.isfile(os.path.join(cache_root, "make", entries[0], "out", "data.txt"))
+
+
+def test_source_digest_follows_the_bytes_of_a_folder_and_a_manifest(tmp_path):
+    storage.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "a")
+    before = source_digest(str(tmp_path / "tree"))
+    os.utime(tmp_path / "tree" / "cat" / "a.jpg", (0, 0))
+    assert source_digest(str(tmp_path / "tree")) == before  # a touch is not a change
+    storage.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "b")
+    assert source_digest(str(tmp_path / "tree")) != before
+
+    storage.write_text(str(tmp_path / "list.csv"), "uri,label\ntree/cat/a.jpg,cat\n")
+    listed = source_digest(str(tmp_path / "list.csv"))
+    storage.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "c")  # the manifest itself is unchanged
+    assert source_digest(str(tmp_path / "list.csv")) != listed
+    assert source_digest("tfds:mnist") is None
+
+
+@pytest.mark.parametrize("value, expected", [("imagenet", ""), ("none", "")])
+def test_a_parameter_that_names_no_file_has_no_digest(value, expected):
+    assert step_cache.path_digest(value) == expected
