@@ -13,7 +13,6 @@ from typing import Any
 
 from kfp import compiler
 
-from pipeline.config import PipelineConfig
 from pipeline.deployment import Deployment
 from pipeline.pipeline import PIPELINE_NAME, build_pipeline
 
@@ -32,6 +31,8 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     Raises:
         ValueError: a pair without `=`, an unknown parameter, or a value of the wrong type.
     """
+    from pipeline.config import PipelineConfig  # imports the step configs, TensorFlow with them
+
     fields = {field.name: field for field in dataclasses.fields(PipelineConfig)}
     params: dict[str, Any] = {}
     for pair in pairs:
