@@ -41,6 +41,7 @@ setup(
     packages=find_packages(include=["components", "components.*", "pipeline", "pipeline.*"]),
     package_data={"pipeline": ["pipeline.yaml"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    # Vertex AI Pipelines submission (`headstart submit --vertex`); not needed for KFP clusters.
+    extras_require={"test": TEST_REQUIRES, "vertex": ["google-cloud-aiplatform>=1.60"]},
     entry_points={"console_scripts": ["headstart=pipeline.cli:main"]},
 )

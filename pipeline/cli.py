@@ -97,12 +97,18 @@ def _add_cluster_parsers(commands) -> None:
         description="Create a recurring run: at most one run at a time, missed runs are not caught up.",
     )
     for parser in (submit, schedule):
-        parser.add_argument("--host", required=True, help="the KFP API endpoint, e.g. http://localhost:8080")
+        parser.add_argument("--host", help="the KFP API endpoint, e.g. http://localhost:8080 (required but with "
+                            "--vertex)")
+        parser.add_argument("--pipeline-root", help="where the run's artifacts go, e.g. gs://bucket/headstart "
+                            "(default: the cluster's)")
         parser.add_argument("--experiment", default="headstart", help="experiment name (default: %(default)s)")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                             help="a pipeline parameter, e.g. --param source=gs://bucket/photos --param epochs=30")
         _add_deployment_args(parser)
     submit.add_argument("--run-name", help="the run's display name (default: KFP's)")
+    submit.add_argument("--vertex", metavar="PROJECT/REGION",
+                        help="submit to Vertex AI Pipelines in this project and region instead of --host "
+                        "(needs google-cloud-aiplatform and a gs:// --pipeline-root)")
     schedule.add_argument("--cron", required=True,
                           help='when to run, five cron fields: "0 3 * * 1" is Mondays at 03:00')
     schedule.add_argument("--name", default="headstart-retraining", help="the schedule's name (default: %(default)s)")
@@ -296,14 +302,28 @@ def _submit_or_schedule(args) -> int:
         deployment, params = _deployment(args), cluster.parse_params(args.param)
         if args.command == "schedule":
             cluster.kfp_cron(args.cron)
+        vertex = getattr(args, "vertex", None)
+        if vertex and (vertex.count("/") != 1 or not args.pipeline_root):
+            raise ValueError("--vertex takes PROJECT/REGION and needs --pipeline-root gs://...")
+        if not vertex and not args.host:
+            raise ValueError("--host is required (the KFP API endpoint), or --vertex PROJECT/REGION")
     except ValueError as error:
         print(f"headstart {args.command}: {error}", file=sys.stderr)
         return 2
-    if args.command == "submit":
-        run_id = cluster.submit(args.host, deployment, params, args.experiment, args.run_name)
+    if args.command == "submit" and vertex:
+        project, region = vertex.split("/")
+        try:
+            job = cluster.submit_to_vertex(project, region, deployment, params, args.pipeline_root, args.run_name)
+        except (RuntimeError, ValueError) as error:
+            print(f"headstart submit: {error}", file=sys.stderr)
+            return 2
+        print(f"submitted {job} to Vertex AI ({region}, image {deployment.image})")
+    elif args.command == "submit":
+        run_id = cluster.submit(args.host, deployment, params, args.experiment, args.run_name, args.pipeline_root)
         print(f"submitted run {run_id} to {args.host} (experiment {args.experiment}, image {deployment.image})")
     else:
-        schedule_id = cluster.schedule(args.host, deployment, params, args.cron, args.experiment, args.name)
+        schedule_id = cluster.schedule(args.host, deployment, params, args.cron, args.experiment, args.name,
+                                       args.pipeline_root)
         print(f"scheduled {args.name} ({schedule_id}) on {args.host}: cron {args.cron!r}, one run at a time, "
               "no catch-up")
     return 0

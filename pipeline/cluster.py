@@ -68,14 +68,40 @@ def _client(host: str):
 
 
 def submit(host: str, deployment: Deployment, params: dict[str, Any], experiment: str = DEFAULT_EXPERIMENT,
-           run_name: str | None = None) -> str:
-    """Starts one run on the KFP endpoint at `host`; returns its run ID."""
+           run_name: str | None = None, pipeline_root: str | None = None) -> str:
+    """Starts one run on the KFP endpoint at `host`; returns its run ID.
+
+    Args:
+        pipeline_root: where the run's artifacts go (gs://...); None for the cluster's default.
+    """
     with tempfile.TemporaryDirectory() as scratch:
         package = compile_pipeline(deployment, os.path.join(scratch, f"{PIPELINE_NAME}.yaml"))
         result = _client(host).create_run_from_pipeline_package(
-            package, arguments=params, run_name=run_name, experiment_name=experiment,
+            package, arguments=params, run_name=run_name, experiment_name=experiment, pipeline_root=pipeline_root,
         )
     return result.run_id
+
+
+def submit_to_vertex(project: str, region: str, deployment: Deployment, params: dict[str, Any],
+                     pipeline_root: str, run_name: str | None = None) -> str:
+    """Starts one run on Vertex AI Pipelines; returns the job's resource name.
+
+    Needs google-cloud-aiplatform (`pip install 'headstart[vertex]'`) and Google credentials.
+    """
+    try:
+        from google.cloud import aiplatform
+    except ImportError as error:
+        raise RuntimeError("submitting to Vertex AI needs google-cloud-aiplatform: "
+                           "pip install 'headstart[vertex]'") from error
+    if not pipeline_root.startswith("gs://"):
+        raise ValueError(f"--pipeline-root must be a gs:// URI for Vertex AI, got {pipeline_root!r}")
+    aiplatform.init(project=project, location=region)
+    with tempfile.TemporaryDirectory() as scratch:
+        package = compile_pipeline(deployment, os.path.join(scratch, f"{PIPELINE_NAME}.yaml"))
+        job = aiplatform.PipelineJob(display_name=run_name or PIPELINE_NAME, template_path=package,
+                                     pipeline_root=pipeline_root, parameter_values=params, enable_caching=False)
+        job.submit()
+    return job.resource_name
 
 
 def kfp_cron(cron: str) -> str:
@@ -87,7 +113,8 @@ def kfp_cron(cron: str) -> str:
 
 
 def schedule(host: str, deployment: Deployment, params: dict[str, Any], cron: str,
-             experiment: str = DEFAULT_EXPERIMENT, name: str = f"{PIPELINE_NAME}-retraining") -> str:
+             experiment: str = DEFAULT_EXPERIMENT, name: str = f"{PIPELINE_NAME}-retraining",
+             pipeline_root: str | None = None) -> str:
     """Creates a recurring run: at most one run at a time, missed runs not caught up; returns its ID.
 
     Args:
@@ -100,7 +127,7 @@ def schedule(host: str, deployment: Deployment, params: dict[str, Any], cron: st
         package = compile_pipeline(deployment, os.path.join(scratch, f"{PIPELINE_NAME}.yaml"))
         recurring = client.create_recurring_run(
             experiment_id=experiment_id, job_name=name, cron_expression=cron, max_concurrency=1,
-            no_catchup=True, params=params, pipeline_package_path=package,
+            no_catchup=True, params=params, pipeline_package_path=package, pipeline_root=pipeline_root,
         )
     return recurring.recurring_run_id
 

@@ -59,6 +59,7 @@ def test_the_image_comes_from_the_environment_when_not_given(monkeypatch, tmp_pa
 def test_submit_sends_the_compiled_pipeline_with_image_gpus_and_parameters(capsys):
     with KfpRecorder() as kfp:
         code = cli.main(["submit", "--host", kfp.url, "--experiment", "nightly", "--run-name", "cats-v2",
+                         "--pipeline-root", "gs://artifacts/headstart",
                          "--image", IMAGE, "--gpus", "1", "--param", "source=gs://photos/cats_dogs",
                          "--param", "epochs=30", "--param", "hidden-units=[256,64]", "--param", "class_weights=true"])
         assert code == 0
@@ -66,6 +67,7 @@ def test_submit_sends_the_compiled_pipeline_with_image_gpus_and_parameters(capsy
         [run] = kfp.sent("POST", "/runs")
     body = run.json()
     assert body["display_name"] == "cats-v2" and body["experiment_id"] == "exp-1"
+    assert body["runtime_config"]["pipeline_root"] == "gs://artifacts/headstart"
     assert body["runtime_config"]["parameters"] == {"source": "gs://photos/cats_dogs", "epochs": 30,
                                                     "hidden_units": [256, 64], "class_weights": True}
     check_deployment(body["pipeline_spec"], gpus=1)
@@ -100,7 +102,10 @@ def test_bad_parameters_are_refused_before_anything_is_sent(capsys):
         assert cli.main(["submit", "--host", kfp.url, "--param", "epoch=3"]) == 2
         assert cli.main(["schedule", "--host", kfp.url, "--cron", "at 3am"]) == 2
         assert cli.main(["submit", "--host", kfp.url, "--gpus", "-1"]) == 2
+        assert cli.main(["submit"]) == 2
+        assert cli.main(["submit", "--vertex", "my-project/europe-west4"]) == 2  # no gs:// pipeline root
         assert not kfp.requests
     errors = capsys.readouterr().err
     assert "epochs" in errors and "--param epoch: not a pipeline parameter" in errors
     assert "--cron 'at 3am'" in errors and "gpus must be 0 or more" in errors
+    assert "--host is required" in errors and "--vertex takes PROJECT/REGION and needs --pipeline-root" in errors
