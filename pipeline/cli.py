@@ -74,6 +74,10 @@ def _add_run_parser(commands) -> None:
                      "still stored for the next run)")
     run.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
                      help="a flag passed to the Beam runner, e.g. --beam-arg=--direct_num_workers=2")
+    run.add_argument("--containers", action="store_true",
+                     help="run each step in the container image (kfp.local's DockerRunner; podman's Docker API "
+                     "where no Docker engine runs; build the image with `make image` first)")
+    run.add_argument("--image", help="the image for --containers (default: $HEADSTART_IMAGE, else the project's)")
     run.add_argument("--summary", help="also write the run summary as JSON to this path")
     run.add_argument("--verbose", action="store_true", help="show every step's full output")
 
@@ -263,7 +267,20 @@ def _run(args) -> int:
         return 2
     print(f"Running the pipeline on {config.source} with base {os.path.basename(config.base_model)} "
           f"({config.image_size}x{config.image_size})", flush=True)
-    outcome = run_locally(config, args.pipeline_root, verbose=args.verbose)
+    if args.containers:
+        from pipeline.containers import ContainerEngineError, container_engine
+        from pipeline.deployment import Deployment
+
+        image = Deployment(**({"image": args.image} if args.image else {})).image
+        try:
+            with container_engine() as engine:
+                print(f"Each step runs in {image} ({engine})", flush=True)
+                outcome = run_locally(config, args.pipeline_root, verbose=args.verbose, image=image)
+        except ContainerEngineError as error:
+            print(f"headstart run --containers: {error}", file=sys.stderr)
+            return 2
+    else:
+        outcome = run_locally(config, args.pipeline_root, verbose=args.verbose)
     _print_summary(outcome.summary)
     if args.summary:
         from components.common import storage

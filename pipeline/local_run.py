@@ -11,7 +11,8 @@ from kfp import local
 
 from components.common.logs import quiet_tensorflow
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import PIPELINE_NAME, headstart_pipeline
+from pipeline.deployment import Deployment
+from pipeline.pipeline import PIPELINE_NAME, build_pipeline, headstart_pipeline
 from pipeline.progress import ProgressView
 from pipeline.summary import STEP_NAMES, collect_summary
 
@@ -35,14 +36,15 @@ def _new_run_dir(pipeline_root: str, before: set[str]) -> str | None:
 
 
 def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO = sys.stdout,
-                verbose: bool = False) -> RunOutcome:
-    """Runs every step with kfp.local's SubprocessRunner in this Python environment.
+                verbose: bool = False, image: str | None = None) -> RunOutcome:
+    """Runs every step through kfp.local: in this Python environment, or each in the image.
 
     Args:
         config: the validated pipeline parameters.
         pipeline_root: where kfp.local puts each run's artifacts; created if missing.
         terminal: where progress is shown.
         verbose: show every line of every step, not only progress.
+        image: run each step in this container image (kfp.local's DockerRunner) instead.
     """
     pipeline_root = os.path.abspath(pipeline_root)
     os.makedirs(os.path.join(pipeline_root, "logs"), exist_ok=True)
@@ -51,7 +53,19 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     # kfp.local warns that the steps name a container image it will not use: that is the point
     # of the SubprocessRunner, and the image has the same package this environment has.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root, raise_on_error=False)
+    if image:
+        from pipeline.containers import docker_runner
+
+        for local_dir in (config.serving_root, config.cache_root):
+            if local_dir and not local_dir.startswith("gs://"):
+                os.makedirs(local_dir, exist_ok=True)
+        # The steps read and write these besides the pipeline root: the container sees them too.
+        runner = docker_runner([config.source, config.base_model, config.base_weights, config.serving_root,
+                                config.cache_root])
+        pipeline_function = build_pipeline(Deployment(image=image))
+    else:
+        runner, pipeline_function = local.SubprocessRunner(use_venv=False), headstart_pipeline
+    local.init(runner=runner, pipeline_root=pipeline_root, raise_on_error=False)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     log_path = os.path.join(pipeline_root, "logs", f"run-{stamp}.log")
     before = set(os.listdir(pipeline_root))
@@ -60,7 +74,7 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         original_stdout = sys.stdout
         sys.stdout = view
         try:
-            headstart_pipeline(**config.to_arguments())
+            pipeline_function(**config.to_arguments())
         finally:
             sys.stdout = original_stdout
     steps = {name: {"status": record.status, "seconds": record.seconds} for name, record in view.steps.items()}

@@ -32,8 +32,13 @@ def preprocess(
         return
     from components.preprocess import core
 
+    # A remote Beam runner (Dataflow) cannot see this container's paths: on a cluster whose
+    # pipeline root is in Cloud Storage, Beam reads and writes the artifacts' gs:// URIs.
+    remote_runner = any(arg.startswith("--runner") and "direct" not in arg.lower() for arg in beam_args)
+    remote = remote_runner and raw_examples.uri.startswith("gs://") and examples.uri.startswith("gs://")
     result = core.run(
-        raw_dir=raw_examples.path, output_dir=examples.path, image_size=image_size,
+        raw_dir=raw_examples.uri if remote else raw_examples.path,
+        output_dir=examples.uri if remote else examples.path, image_size=image_size,
         train_fraction=train_fraction, eval_fraction=eval_fraction, beam_args=beam_args,
     )
     examples.metadata.update(

@@ -17,7 +17,8 @@ from typing import Any, Iterable, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from components.common import storage
+from components.common import beam_files as files
+from components.common import gcs
 from components.common.examples_info import STATS
 from components.common.records import SPLITS, RawExample, serialize_processed
 from components.ingest import core as ingest_core
@@ -106,7 +107,7 @@ def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size:
           labels: Sequence[str], policy: SplitPolicy) -> None:
     """Adds the preprocessing steps, reads and writes included, to a Beam pipeline."""
     raw = pipeline | "ReadRawExamples" >> beam.io.ReadFromTFRecord(
-        os.path.join(raw_dir, ingest_core.EXAMPLES_PATTERN)
+        files.join(raw_dir, ingest_core.EXAMPLES_PATTERN)
     )
     outputs = raw | "PreprocessImages" >> PreprocessImages(image_size, labels, policy)
     for split in SPLITS:
@@ -114,14 +115,14 @@ def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size:
             outputs[split]
             | f"Serialized{split.title()}" >> beam.Map(lambda element: element[2])
             | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
-                os.path.join(output_dir, split), file_name_suffix=".tfrecord"
+                files.join(output_dir, split), file_name_suffix=".tfrecord"
             )
         )
     (
         outputs["rejects"]
         | "RejectsToJson" >> beam.Map(lambda reject: json.dumps(reject, sort_keys=True))
         | "WriteRejects" >> beam.io.WriteToText(
-            os.path.join(output_dir, REJECTS_PREFIX), file_name_suffix=".jsonl"
+            files.join(output_dir, REJECTS_PREFIX), file_name_suffix=".jsonl"
         )
     )
     (
@@ -130,15 +131,15 @@ def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size:
         | "CountPerSplitAndLabel" >> beam.combiners.Count.PerElement()
         | "CountsToJson" >> beam.Map(lambda kv: json.dumps([kv[0][0], kv[0][1], kv[1]]))
         | "WriteCounts" >> beam.io.WriteToText(
-            os.path.join(output_dir, COUNTS), shard_name_template=""
+            files.join(output_dir, COUNTS), shard_name_template=""
         )
     )
 
 
 def _read_counts(output_dir: str) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
-    path = os.path.join(output_dir, COUNTS)
-    for line in storage.read_lines(path) if os.path.exists(path) else []:
+    path = files.join(output_dir, COUNTS)
+    for line in files.read_lines(path) if files.exists(path) else []:
         split, label, count = json.loads(line)
         counts[split][label] = count
     return counts
@@ -146,8 +147,8 @@ def _read_counts(output_dir: str) -> dict[str, dict[str, int]]:
 
 def _count_rejects(output_dir: str) -> int:
     return sum(
-        len(storage.read_lines(path))
-        for path in storage.sorted_glob(os.path.join(output_dir, f"{REJECTS_PREFIX}-*.jsonl"))
+        len(files.read_lines(path))
+        for path in files.glob(files.join(output_dir, f"{REJECTS_PREFIX}-*.jsonl"))
     )
 
 
@@ -171,8 +172,9 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
     """Runs the Beam preprocessing pipeline over ingest's output.
 
     Args:
-        raw_dir: ingest's output directory.
-        output_dir: the artifact directory to fill.
+        raw_dir: ingest's output directory, a local path or a gs:// URI.
+        output_dir: the artifact directory to fill, a local path or a gs:// URI (Beam's own IO
+            writes there, so a remote runner such as Dataflow can).
         image_size: side of the square images the base network takes.
         train_fraction: share of train when the source gives no splits.
         eval_fraction: share of eval, carved from train when the source gives no eval split.
@@ -184,10 +186,11 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
     """
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
-    manifest = storage.read_json(os.path.join(raw_dir, ingest_core.MANIFEST))
+    manifest = files.read_json(files.join(raw_dir, ingest_core.MANIFEST))
     labels = manifest["labels"]
     policy = SplitPolicy(train_fraction, eval_fraction, tuple(manifest["explicit_splits"]))
-    os.makedirs(output_dir, exist_ok=True)
+    if not gcs.is_gcs(output_dir):
+        os.makedirs(output_dir, exist_ok=True)
     pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(list(beam_args)))
     with pipeline:
         build(pipeline, raw_dir=raw_dir, output_dir=output_dir, image_size=image_size,
@@ -195,9 +198,9 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
 
     counts = _read_counts(output_dir)
     rejected = _count_rejects(output_dir) + manifest["rejected"]
-    storage.write_lines(os.path.join(output_dir, ingest_core.LABELS), labels)
-    storage.write_json(
-        os.path.join(output_dir, STATS),
+    files.write_lines(files.join(output_dir, ingest_core.LABELS), labels)
+    files.write_json(
+        files.join(output_dir, STATS),
         {"counts": counts, "rejected": rejected, "image_size": image_size, "labels": labels},
     )
     logger.info(
