@@ -154,15 +154,16 @@ class StepCache:
         step: the step's name, as the pipeline names its task.
         parts: what the key is made of, name -> digest (see the module docstring).
         outputs: the step's output artifacts by name; the first is a directory.
-        use_cache: False to run even when an entry exists (`--no-cache`); the result is still saved.
-        not_cacheable: why this step's result must not be reused this time, if so.
+        force_run: why the step must run this time even if an entry exists (`--no-cache`); its
+            result is still saved.
+        not_cacheable: why this step's result must be neither reused nor saved, if so.
     """
 
     root: str
     step: str
     parts: dict[str, str]
     outputs: dict[str, Artifact]
-    use_cache: bool = True
+    force_run: str | None = None
     not_cacheable: str | None = None
     _started: datetime.datetime = field(default_factory=datetime.datetime.now)
     _decision: dict = field(default_factory=lambda: {"reused": False, "why": "the cache was not consulted"})
@@ -184,8 +185,8 @@ class StepCache:
             return self._will_run("caching is off for this run")
         if self.not_cacheable:
             return self._will_run(f"not cacheable: {self.not_cacheable}")
-        if not self.use_cache:
-            return self._will_run("--no-cache: forced to run")
+        if self.force_run:
+            return self._will_run(self.force_run)
         entry_dir = self._entry_dir()
         entry_path = os.path.join(entry_dir, ENTRY_FILE)
         if not os.path.isfile(entry_path):
@@ -253,7 +254,7 @@ class StepCache:
 
 def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dict[str, Artifact],
               outputs: dict[str, Artifact], extra: dict[str, str] | None = None, use_cache: bool = True,
-              not_cacheable: str | None = None) -> StepCache:
+              force_run: str | None = None, not_cacheable: str | None = None) -> StepCache:
     """The cache of one step for this run; call `restore()`, and `save()` after running.
 
     Args:
@@ -263,12 +264,15 @@ def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dic
         inputs: input artifacts by name.
         outputs: output artifacts by name; the first must be a directory.
         extra: digests of what the step reads from outside its artifacts.
-        use_cache: False to force the step to run.
-        not_cacheable: a reason this step's result must not be reused this time.
+        use_cache: False to force the step to run (`--no-cache`).
+        force_run: another reason the step must run this time; its result is still saved.
+        not_cacheable: a reason this step's result must be neither reused nor saved.
     """
     parts = {"code": code_version()}
     parts.update({f"param:{name}": json.dumps(value, sort_keys=True) for name, value in params.items()})
     parts.update({f"input:{name}": artifact_key(artifact.path) for name, artifact in inputs.items()})
     parts.update({f"extra:{name}": value for name, value in (extra or {}).items()})
-    return StepCache(root=cache_root, step=step, parts=parts, outputs=outputs, use_cache=use_cache,
+    if not use_cache:
+        force_run = "--no-cache: forced to run"
+    return StepCache(root=cache_root, step=step, parts=parts, outputs=outputs, force_run=force_run,
                      not_cacheable=not_cacheable)

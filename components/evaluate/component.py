@@ -34,11 +34,13 @@ def evaluate(
     from components.common.serving_layout import latest_version_dir, serving_same_model
 
     setup_step_logging()
-    # The champion is part of what is evaluated. With none, or when it is this very model (the
-    # second run on unchanged data), the scores are the challenger's alone and can be reused.
+    # The stored evaluation is the challenger's own: with no champion, or when the champion is
+    # this very model, it is reused and only the blessing decided again. Another model in serving
+    # must be scored on this test split, so the step runs (and stores its result for next time).
     model_key = step_cache.joined_key(base_network.path, head.path)
     champion_dir = latest_version_dir(serving_root, model_name) if serving_root and model_name else None
     same_model = serving_same_model(serving_root, model_name, model_key)
+    other_champion = champion_dir is not None and not same_model
     cache = step_cache.open_step(
         cache_root, "evaluate",
         params={"accuracy_threshold": accuracy_threshold, "auc_threshold": auc_threshold,
@@ -47,9 +49,9 @@ def evaluate(
         inputs={"examples": examples, "base_network": base_network, "head": head, "lift": lift},
         outputs={"evaluation": evaluation, "metrics": metrics, "classification_metrics": classification_metrics,
                  "report": report},
-        extra={"champion": "none, or this same model" if champion_dir is None or same_model
-               else f"{champion_dir} {step_cache.path_digest(champion_dir)}"},
         use_cache=use_cache,
+        force_run=f"another model is serving ({champion_dir}): it is scored on this test split"
+        if other_champion else None,
     )
     if cache.restore():
         from components.evaluate.blessing import redecide_reused
