@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Rebuilt only when the package's requirements change.
 INSTALLED := $(VENV)/.installed
-IMAGE ?= ghcr.io/headstart-ml/headstart:0.1.0
-CONTAINER_ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+# The image every component names: components/image.py's IMAGE.
+IMAGE ?= $(shell sed -n 's/^IMAGE = "\(.*\)"$$/\1/p' components/image.py)
 
 .PHONY: install run test lint compile image bench clean
 
@@ -29,8 +29,9 @@ lint: install
 compile: install
 	$(BIN)/headstart compile --output pipeline/pipeline.yaml
 
+# docker when a Docker engine answers, else podman (set up from scratch where missing); see the script.
 image:
-	$(CONTAINER_ENGINE) build -f docker/Dockerfile -t $(IMAGE) .
+	IMAGE='$(IMAGE)' bash docker/build_image.sh
 
 bench: install
 	$(BIN)/python -m pipeline.bench --output runs/bench.json

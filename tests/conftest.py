@@ -19,6 +19,7 @@ TIERS = {
     "unit": "a step's core on tiny generated data",
     "integration": "Beam TestPipeline, the compiled pipeline YAML, the CLI's argument checks",
     "e2e": "the whole pipeline through kfp.local",
+    "containers": "the one container image, built by docker/build_image.sh, run with docker or podman",
 }
 
 
