@@ -104,4 +104,4 @@ def docker_runner(paths: list[str]) -> local.DockerRunner:
         if os.path.exists(path):
             volumes[path] = {"bind": path, "mode": "rw"}
     docker_task_handler.run_docker_container = _run_and_remove(volumes)
-    return local.DockerRunner(container_run_args={"user": f"{os.getuid()}:{os.getgid()}"})
+    return local.DockerRunner(user=f"{os.getuid()}:{os.getgid()}")

@@ -53,6 +53,10 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     # kfp.local warns that the steps name a container image it will not use: that is the point
     # of the SubprocessRunner, and the image has the same package this environment has.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
+    # The CPU, memory and GPU settings are for a cluster (pipeline/deployment.py); kfp.local says
+    # for every task that it ignores them, which is expected here.
+    warnings.filterwarnings("ignore", message="Task .* have no effect in the current local runner",
+                            category=UserWarning)
     if image:
         from pipeline.containers import docker_runner
 
