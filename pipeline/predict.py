@@ -3,6 +3,7 @@
 import os
 from typing import Iterator, Sequence
 
+from components.common.pixel_limit import oversize_reason
 from components.common.serving_layout import existing_versions
 
 
@@ -29,6 +30,9 @@ def predict_files(model_dir: str, paths: Sequence[str]) -> Iterator[tuple[str, t
         try:
             with open(path, "rb") as f:
                 data = f.read()
+            if reason := oversize_reason(data):
+                yield path, reason
+                continue
             outputs = serve(image_bytes=tf.constant([data]))
         except OSError as error:
             yield path, f"cannot read: {error.strerror or error}"

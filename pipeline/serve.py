@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from components.common.pixel_limit import oversize_reason
 from components.common.serving_layout import existing_versions, model_directory
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ def predict(signature, body: Any) -> list[dict]:
     if not isinstance(body, dict) or not isinstance(body.get("instances"), list) or not body["instances"]:
         raise BadRequest('expected a JSON object {"instances": [{"b64": "..."}, ...]}')
     images = [_image_bytes(instance, index) for index, instance in enumerate(body["instances"])]
+    for index, image in enumerate(images):
+        if reason := oversize_reason(image):
+            raise BadRequest(f"instance {index}: {reason}")
     try:
         outputs = signature(image_bytes=tf.constant(images))
     except tf.errors.InvalidArgumentError as error:

@@ -1,5 +1,7 @@
 """Shared test setup: the three tiers, the shared fixtures, tiny generated images."""
 
+import functools
+import io
 import os
 import pathlib
 
@@ -68,3 +70,11 @@ def image_tree(tmp_path) -> pathlib.Path:
             suffix = "png" if index % 2 else "jpg"
             write_image(root / label / f"{label}_{index}.{suffix}", make_image(color, seed=index + 100 * len(label)))
     return root
+
+
+@functools.cache
+def decompression_bomb() -> bytes:
+    """A PNG of about 100 KB whose header says 30000 x 30000 pixels (2.7 GB once decoded to RGB)."""
+    buffer = io.BytesIO()
+    Image.new("1", (30000, 30000)).save(buffer, format="PNG")
+    return buffer.getvalue()

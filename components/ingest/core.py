@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from components.common import gcs, storage
 from components.common.records import RawExample
-from components.ingest.sources import SourceError, open_source
+from components.ingest.sources import RefusedImage, SourceError, open_source
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,9 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
         except OSError as error:
             rejects.append(json.dumps({"origin": origin(image.origin),
                                        "reason": f"unreadable: {error.strerror or error}"}))
+            continue
+        except RefusedImage as refused:
+            rejects.append(json.dumps({"origin": origin(image.origin), "reason": str(refused)}))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if digest in digests:

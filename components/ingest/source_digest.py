@@ -24,8 +24,8 @@ def source_digest(uri: str) -> str | None:
         return tree_digest(uri)
     if os.path.isfile(uri) and uri.lower().endswith(".csv"):
         hasher = hashlib.sha256(file_digest(uri).encode())
-        for path, _ in manifest_rows(uri):
-            content = file_digest(path) if os.path.isfile(path) else "missing"
-            hasher.update(f"{path}\0{content}\0".encode())
+        for row in manifest_rows(uri):
+            content = file_digest(row.path) if row.problem is None and os.path.isfile(row.path) else "not read"
+            hasher.update(f"{row.path}\0{content}\0".encode())
         return hasher.hexdigest()
     return None  # ingest itself explains what is wrong with the URI

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 from components.common.images import is_image_file
 from components.common.records import SPLITS
-from components.ingest.manifest import ManifestError, manifest_rows
+from components.ingest.manifest import manifest_rows
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,17 @@ def _file_reader(path: str) -> Callable[[], bytes]:
     def read() -> bytes:
         with open(path, "rb") as f:
             return f.read()
+
+    return read
+
+
+class RefusedImage(Exception):
+    """A source entry that is not read, with the reason (ingest records it as a reject)."""
+
+
+def _refused(reason: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        raise RefusedImage(reason)
 
     return read
 
@@ -90,14 +101,15 @@ def folder_source(root: str) -> Source:
 
 
 def csv_source(manifest: str) -> Source:
-    """A CSV manifest of `uri,label` rows; a first row `uri,label` is taken as a header."""
+    """A CSV manifest of `uri,label` rows; a first row `uri,label` is taken as a header.
+
+    Rows that are malformed or point outside the manifest's folder are refused when read.
+    """
 
     def images() -> Iterator[SourceImage]:
-        try:
-            for path, label in manifest_rows(manifest):
-                yield SourceImage(_file_reader(path), label, path)
-        except ManifestError as error:
-            raise SourceError(str(error)) from error
+        for row in manifest_rows(manifest):
+            read = _file_reader(row.path) if row.problem is None else _refused(row.problem)
+            yield SourceImage(read, row.label, row.path)
 
     return Source(images(), ())
 

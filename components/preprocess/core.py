@@ -20,6 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from components.common import beam_files as files
 from components.common import gcs
 from components.common.examples_info import STATS
+from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
 from components.ingest import core as ingest_core
 from components.preprocess.splits import SplitPolicy
@@ -67,14 +68,17 @@ class DecodeAndResize(beam.DoFn):
 
     def process(self, serialized: bytes) -> Iterable[Any]:
         example = RawExample.parse(serialized)
-        try:
-            pixels = self._decode(example.image).numpy()
-        except self._errors as error:
-            reason = error.message.strip().splitlines()[0] if error.message else type(error).__name__
+        reason = oversize_reason(example.image)
+        if reason is None:
+            try:
+                pixels = self._decode(example.image).numpy()
+            except self._errors as error:
+                reason = "cannot decode image: " + (error.message.strip().splitlines()[0] if error.message
+                                                    else type(error).__name__)
+        if reason is not None:
             yield beam.pvalue.TaggedOutput(
                 self.REJECTS,
-                {"origin": example.origin, "label": example.label, "digest": example.digest,
-                 "reason": f"cannot decode image: {reason}"},
+                {"origin": example.origin, "label": example.label, "digest": example.digest, "reason": reason},
             )
             return
         split = self._policy.assign(example.digest, example.split)

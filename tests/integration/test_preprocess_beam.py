@@ -18,7 +18,7 @@ from components.common.records import RawExample, parse_processed
 from components.ingest import core as ingest_core
 from components.preprocess import core
 from components.preprocess.splits import SplitPolicy
-from tests.conftest import make_image
+from tests.conftest import decompression_bomb, make_image
 
 
 def encoded(pixels, fmt="PNG"):
@@ -40,6 +40,7 @@ BAD = [
     raw(b"this is a text file, not a jpeg", "red", "text.jpg", "train"),
     raw(encoded(make_image((1, 2, 3), seed=4), "JPEG")[:200], "red", "truncated.jpg", "train"),
     raw(b"", "blue", "empty.png", "test"),
+    raw(decompression_bomb(), "blue", "bomb.png", "train"),
 ]
 
 
@@ -58,8 +59,9 @@ def test_preprocess_transform_routes_every_record():
         )
         assert_that(
             outputs["rejects"]
-            | "Origins" >> beam.Map(lambda r: (r["origin"], r["reason"].startswith("cannot decode"))),
-            equal_to([("text.jpg", True), ("truncated.jpg", True), ("empty.png", True)]),
+            | "Origins" >> beam.Map(lambda r: (r["origin"], r["reason"].split(":")[0])),
+            equal_to([("text.jpg", "cannot decode image"), ("truncated.jpg", "cannot decode image"),
+                      ("empty.png", "cannot decode image"), ("bomb.png", "image too large")]),
             label="Rejects",
         )
         assert_that(
@@ -88,7 +90,7 @@ def test_run_writes_splits_rejects_and_counts(tmp_path):
     result = core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "out"), image_size=8)
 
     assert result.counts == {"train": {"red": 1, "blue": 1}, "eval": {}, "test": {"blue": 1}}
-    assert result.rejected == 3 + 1  # three undecodable here, one unreadable at ingest
+    assert result.rejected == len(BAD) + 1  # undecodable or too large here, one unreadable at ingest
     stats = storage.read_json(str(tmp_path / "out" / core.STATS))
     assert stats["counts"] == result.counts and stats["image_size"] == 8
     train_files = glob.glob(str(tmp_path / "out" / "train-*.tfrecord"))

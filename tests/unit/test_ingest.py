@@ -1,6 +1,7 @@
 """Ingest: every kind of source becomes deduplicated raw examples with a label vocabulary."""
 
 import glob
+import json
 import os
 
 import pytest
@@ -68,12 +69,21 @@ def test_csv_manifest_with_relative_paths(image_tree, tmp_path):
     assert "missing.png" in reject and "unreadable" in reject
 
 
-def test_csv_manifest_with_a_blank_label_names_the_line(image_tree, tmp_path):
-    manifest = tmp_path / "bad.csv"
-    manifest.write_text(f"{image_tree}/red/red_0.jpg,\n")
+def test_csv_rows_that_are_blank_or_escape_the_folder_are_rejected_with_their_line(image_tree, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes((image_tree / "red" / "red_1.png").read_bytes())
+    (image_tree / "link.png").symlink_to(secret)
+    manifest = image_tree / "mixed.csv"
+    manifest.write_text(f"red/red_0.jpg,warm\nred/red_2.jpg,\n,cold\n../secret.png,cold\n{secret},cold\n"
+                        "link.png,cold\nblue/blue_1.png,cold\n")
 
-    with pytest.raises(SourceError, match=r"bad.csv:1"):
-        core.run(source=str(manifest), output_dir=str(tmp_path / "out"))
+    result = core.run(source=str(manifest), output_dir=str(tmp_path / "out"))
+
+    assert result.count == 2 and result.rejected == 5
+    reasons = [json.loads(line)["reason"] for line in storage.read_lines(str(tmp_path / "out" / core.REJECTS))]
+    assert [reason.split(": ")[0].rsplit(":", 1)[1] for reason in reasons] == ["2", "3", "4", "5", "6"]
+    assert "expected 'uri,label'" in reasons[0] and "expected 'uri,label'" in reasons[1]
+    assert all("outside the manifest's folder" in reason for reason in reasons[2:])
 
 
 def test_tfds_source_offline_with_mock_data(tmp_path):

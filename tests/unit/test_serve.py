@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from components.push import core as push_core
 from pipeline.serve import ModelRepository, create_app
-from tests.conftest import CLASS_COLORS
+from tests.conftest import CLASS_COLORS, decompression_bomb
 
 
 def push(trained, serving_root, output_dir):
@@ -75,6 +75,7 @@ def test_a_newly_pushed_version_is_served_without_restart(trained, served):
         ({"instances": ["just a string"]}, 400, "expected"),
         ({"rows": []}, 400, "instances"),
         ({"instances": [{"b64": "A" * 400_000}]}, 413, "larger than"),
+        ({"instances": [{"b64": base64.b64encode(decompression_bomb()).decode()}]}, 400, "image too large"),
     ],
 )
 def test_bad_requests_get_a_4xx_with_the_reason(trained, served, body, status, message):

@@ -1,0 +1,63 @@
+"""Property: whatever bytes arrive as an image, decoding yields an example or a reject with a
+reason, and the pixel limit's header check never raises."""
+
+import hashlib
+import io
+
+import numpy as np
+from apache_beam.pvalue import TaggedOutput
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from components.common.pixel_limit import oversize_reason
+from components.common.records import RawExample
+from components.preprocess.core import DecodeAndResize
+from components.preprocess.splits import SplitPolicy
+from tests.conftest import make_image
+
+
+def encoded(fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(make_image((120, 60, 200), size=(24, 18), seed=3)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+REAL_IMAGES = [encoded(fmt) for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP")]
+# Arbitrary bytes, and real images cut short and with bytes overwritten: closer to what breaks decoders.
+ANY_BYTES = st.one_of(
+    st.binary(max_size=4096),
+    st.builds(
+        lambda image, cut, junk, at: (image[:cut] + junk + image[cut + len(junk):])[: max(cut, at)],
+        st.sampled_from(REAL_IMAGES), st.integers(0, 2000), st.binary(max_size=16), st.integers(0, 4000),
+    ),
+)
+
+decode = DecodeAndResize(16, ["cold", "warm"], SplitPolicy())
+decode.setup()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ANY_BYTES)
+def test_any_bytes_become_an_example_or_a_reject_with_a_reason(data):
+    example = RawExample(data, "warm", "x.jpg", hashlib.sha256(data).hexdigest())
+    [output] = list(decode.process(example.serialize()))
+    if isinstance(output, TaggedOutput):
+        assert output.tag == DecodeAndResize.REJECTS and output.value["reason"]
+        assert output.value["origin"] == "x.jpg"
+    else:
+        split, label, _ = output
+        assert split in ("train", "eval", "test") and label == "warm"
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANY_BYTES)
+def test_the_pixel_limit_check_never_raises(data):
+    assert oversize_reason(data) is None or oversize_reason(data).startswith("image too large")
+
+
+def test_every_real_format_decodes():
+    for data in REAL_IMAGES:
+        [output] = list(decode.process(RawExample(data, "cold", "y", "d").serialize()))
+        assert not isinstance(output, TaggedOutput)
+    assert np.asarray(Image.open(io.BytesIO(REAL_IMAGES[0]))).shape == (18, 24, 3)
