@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify images with a pushed model")
     predict.add_argument("--model", required=True,
                          help="a pushed version directory, or the model directory (its newest version)")
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, BMP)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, BMP, WebP)")
     serve = commands.add_parser(
         "serve", help="serve the newest pushed version over TF Serving's REST API",
         description="Serve <serving-root>/<model-name>/<newest version>/ at /v1/models/<model-name>, "

@@ -39,6 +39,7 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
     """
     found = (lambda *parts: _read(run_dir, *parts)) if run_dir else (lambda *parts: None)
     stats = found("preprocess", "examples", STATS) or {}
+    ingested = found("ingest", "raw_examples", "manifest.json") or {}
     metrics = found("evaluate", "evaluation", METRICS) or {}
     blessing = found("evaluate", "evaluation", BLESSING) or {}
     pushed = found("push", "push_result", PUSH_RESULT) or {}
@@ -57,6 +58,7 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         "metrics": {key: metrics[key] for key in _REPORTED_METRICS if key in metrics},
         "counts": stats.get("counts", {}),
         "rejected": stats.get("rejected", 0),
+        "duplicates": ingested.get("duplicates", 0),
         # Images the base network ran on in this run's extraction, and those the feature store had.
         "features": {"extracted": extracted, "reused": from_store},
         "blessed": bool(blessing.get("blessed", False)),

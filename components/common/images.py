@@ -6,11 +6,11 @@ go through `decode_and_resize`, so the model in serving sees exactly the pixels 
 
 import tensorflow as tf
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 
 
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
-    """Decodes one encoded image (JPEG, PNG, GIF, BMP) to RGB and resizes it.
+    """Decodes one encoded image (JPEG, PNG, GIF, BMP, WebP) to RGB and resizes it.
 
     Args:
         image_bytes: a scalar tf.string with the encoded image.

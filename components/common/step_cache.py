@@ -71,18 +71,23 @@ def file_digest(path: str) -> str:
 def tree_digest(root: str) -> str:
     """A digest of every file under `root` (relative paths and bytes), or of `root` if it is a file.
 
-    Symbolic links are followed, as a reader of the tree would see it.
+    Links to files are followed, as ingest reads them; links to folders are not (ingest does not
+    walk them, and a link loop would never end). A file that cannot be read counts by its error.
     """
     if os.path.isfile(root):
         return file_digest(root)
     hasher = hashlib.sha256()
-    for directory, subdirs, files in os.walk(root, followlinks=True):
+    for directory, subdirs, files in os.walk(root):
         subdirs.sort()
         for name in sorted(files):
             if name in _NOT_CONTENT:
                 continue
             path = os.path.join(directory, name)
-            hasher.update(os.path.relpath(path, root).encode() + b"\0" + file_digest(path).encode())
+            try:
+                content = file_digest(path)
+            except OSError as error:
+                content = f"unreadable: {error.strerror}"
+            hasher.update(os.path.relpath(path, root).encode() + b"\0" + content.encode())
     return hasher.hexdigest()
 
 

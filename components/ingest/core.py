@@ -102,7 +102,7 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
     os.makedirs(output_dir, exist_ok=True)
     parsed = open_source(local_source)
     writer = _ShardWriter(output_dir, records_per_shard)
-    digests: set[str] = set()
+    first_seen: dict[str, tuple[str, str]] = {}  # digest -> (label, origin) of the copy kept
     labels: set[str] = set()
     rejects: list[str] = []
     count = duplicates = 0
@@ -117,10 +117,17 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
             rejects.append(json.dumps({"origin": origin(image.origin), "reason": str(refused)}))
             continue
         digest = hashlib.sha256(data).hexdigest()
-        if digest in digests:
-            duplicates += 1
+        if digest in first_seen:
+            kept_label, kept_origin = first_seen[digest]
+            if kept_label == image.label:
+                duplicates += 1
+            else:  # the same picture cannot be both: keep the first, say so for the second
+                rejects.append(json.dumps({
+                    "origin": origin(image.origin),
+                    "reason": f"conflicting labels: the same image is {kept_origin} labelled {kept_label!r}; "
+                              f"kept that one, not this one labelled {image.label!r}"}))
             continue
-        digests.add(digest)
+        first_seen[digest] = (image.label, origin(image.origin))
         labels.add(image.label)
         writer.write(RawExample(data, image.label, origin(image.origin), digest, image.split).serialize())
         count += 1

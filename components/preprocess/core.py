@@ -73,8 +73,9 @@ class DecodeAndResize(beam.DoFn):
             try:
                 pixels = self._decode(example.image).numpy()
             except self._errors as error:
-                reason = "cannot decode image: " + (error.message.strip().splitlines()[0] if error.message
-                                                    else type(error).__name__)
+                message = error.message.strip().splitlines()[0] if error.message else type(error).__name__
+                # TensorFlow prefixes the graph function's name: "{{function_node ...}} Input is empty."
+                reason = "cannot decode image: " + message.split("}} ", 1)[-1]
         if reason is not None:
             yield beam.pvalue.TaggedOutput(
                 self.REJECTS,

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from components.common import storage
 from pipeline.summary import STEP_NAMES
+from tests.bad_inputs import write_corpus
 
 HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
 TRAIN_PER_CLASS = 70
@@ -45,6 +46,8 @@ def split_tree(photos_root, tree_root, train_per_class):
 def cats_dogs_run(shared_fixtures, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("cats_dogs")
     split_tree(shared_fixtures / "cats_dogs", tmp_path / "photos", TRAIN_PER_CLASS - ADDED_LATER)
+    # Bad and awkward files among the training photos: each must become an example or a reject.
+    corpus = write_corpus(tmp_path / "photos" / "train" / "cats", tmp_path / "photos" / "train" / "dogs")
     command = [
         HEADSTART, "run", "--source", str(tmp_path / "photos"), "--base-model", "mobilenet", "--alpha", "0.25",
         "--base-weights", str(shared_fixtures / "mobilenet_2_5_224_tf_no_top.h5"), "--image-size", "224",
@@ -53,7 +56,7 @@ def cats_dogs_run(shared_fixtures, tmp_path_factory):
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    return {"tmp_path": tmp_path, "stdout": completed.stdout, "command": command,
+    return {"tmp_path": tmp_path, "stdout": completed.stdout, "command": command, "corpus": corpus,
             "summary": json.loads((tmp_path / "s.json").read_text())}
 
 
@@ -64,12 +67,30 @@ def test_summary_holds_every_field(cats_dogs_run):
     for step in summary["steps"].values():
         assert step["status"] == "SUCCESS" and step["seconds"] > 0
     assert summary["counts"]["test"] == {"cats": 30, "dogs": 30}
-    assert sum(summary["counts"]["train"].values()) + sum(summary["counts"]["eval"].values()) == 126
-    assert summary["rejected"] == 0
+    corpus = cats_dogs_run["corpus"]
+    assert sum(summary["counts"]["train"].values()) + sum(summary["counts"]["eval"].values()) == \
+        126 + corpus.examples
+    assert summary["rejected"] == corpus.rejected and summary["duplicates"] == corpus.duplicates
     assert summary["metrics"]["count"] == 60
     assert {"accuracy", "auc", "precision", "recall", "confusion_matrix"} <= set(summary["metrics"])
     assert summary["blessed"] is True
     assert summary["fine_tune"]["ran"] is False  # auto, and this machine has no GPU
+
+
+def test_every_file_of_the_source_is_an_example_a_reject_or_a_duplicate(cats_dogs_run):
+    summary, photos = cats_dogs_run["summary"], cats_dogs_run["tmp_path"] / "photos"
+    files = sum(len(names) for _, _, names in os.walk(photos))
+    examples = sum(sum(counts.values()) for counts in summary["counts"].values())
+    assert files == 200 - 2 * ADDED_LATER + cats_dogs_run["corpus"].files
+    assert examples + summary["rejected"] + summary["duplicates"] == files
+    rejects = [json.loads(line) for path in glob.glob(os.path.join(summary["run_dir"], "*", "*", "rejects*.jsonl"))
+               for line in open(path, encoding="utf-8") if line.strip()]
+    reasons = {os.path.basename(reject["origin"]): reject["reason"] for reject in rejects}
+    assert reasons["bomb.png"].startswith("image too large")
+    assert reasons["zero_bytes.jpg"] == "cannot decode image: Input is empty."
+    assert reasons["loop_a.jpg"] == "unreadable: Too many levels of symbolic links"
+    assert reasons["both_labels.png"].startswith("conflicting labels")
+    assert {"truncated.jpg", "text_file.jpg", "loop_b.jpg"} <= set(reasons) and len(reasons) == summary["rejected"]
 
 
 def test_transfer_reaches_the_accuracy_bar(cats_dogs_run):
@@ -134,7 +155,8 @@ def test_ten_percent_new_images_are_the_only_ones_extracted_and_the_new_model_me
     assert completed.returncode == 0, completed.stdout + completed.stderr
     second = json.loads((tmp_path / "s.json").read_text())
 
-    assert second["features"] == {"extracted": 2 * ADDED_LATER, "reused": 200 - 2 * ADDED_LATER}
+    examples = sum(sum(counts.values()) for counts in second["counts"].values())
+    assert second["features"] == {"extracted": 2 * ADDED_LATER, "reused": examples - 2 * ADDED_LATER}
     assert "input:raw_examples" in second["steps"]["preprocess"]["cache"]["why"]
     assert second["steps"]["ingest"]["cache"]["why"] == "changed since the last cached run: extra:source"
     champion = second["champion"]
