@@ -141,3 +141,60 @@ def test_a_champion_in_a_bucket_is_downloaded_and_scored_like_a_local_one(emulat
     remote = evaluate_champion("gs://models/colors/3", examples_dir, IMAGE_SIZE, ["blue", "red"], 8)
     assert remote == {**local, "uri": "gs://models/colors/3"}
     assert remote["version"] == 3 and remote["accuracy"] == 1.0
+
+
+class FlakyFront:
+    """An HTTP front for the emulator that answers the first `failures` requests with 503."""
+
+    def __init__(self, backend: str, failures: int):
+        import http.client
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlparse
+
+        self.failures, self.answered_503 = failures, 0
+        front, target = self, urlparse(backend)
+
+        class Handler(BaseHTTPRequestHandler):
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if front.answered_503 < front.failures:
+                    front.answered_503 += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                connection.request(self.command, self.path, body=body, headers=headers)
+                answer = connection.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_service_answering_503_is_retried_with_backoff_until_it_answers(emulator, monkeypatch, tmp_path):
+    (tmp_path / "x").write_text("kept")
+    gcs.upload_file(str(tmp_path / "x"), "gs://photos/flaky/x")
+    front = FlakyFront(os.environ["STORAGE_EMULATOR_HOST"], failures=3)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", front.url)
+    try:
+        assert [name for name, _ in gcs.list_objects("gs://photos/flaky")] == ["x"]
+        front.failures += 2
+        assert gcs.read_bytes("gs://photos/flaky/x") == b"kept"
+    finally:
+        front.server.shutdown()
+    assert front.answered_503 == 5
