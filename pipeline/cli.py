@@ -30,6 +30,9 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--image-size", type=int, help="input side in pixels (default: 224; 32 for the demo)")
     run.add_argument("--pooling", choices=["avg", "flatten"], default="avg",
                      help="how the base's feature map becomes a vector (default: avg)")
+    run.add_argument("--trust-base-model", action="store_true",
+                     help="load a .keras base model without Keras safe mode, so code in its Lambda layers runs: "
+                     "only for a file you made or trust")
     run.add_argument("--hidden-units", type=int, nargs="*", default=[128],
                      help="hidden layer sizes of the head (default: 128; none for a logistic head)")
     run.add_argument("--dropout", type=float, default=0.2, help="head dropout (default: 0.2)")
@@ -189,6 +192,7 @@ def _config_from_args(args):
         alpha=args.alpha,
         image_size=chosen["image_size"],
         pooling=args.pooling,
+        trust_base_model=args.trust_base_model,
         beam_args=tuple(args.beam_args),
         hidden_units=tuple(args.hidden_units),
         dropout=args.dropout,

@@ -24,6 +24,7 @@ class PipelineConfig:
         alpha: MobileNet width multiplier.
         image_size: side of the square images the base network takes.
         pooling: `avg` or `flatten`.
+        trust_base_model: load a `.keras` base without Keras safe mode (its Lambda layers run).
         train_fraction: share of train when the source gives no splits.
         eval_fraction: share of eval (carved from train when the source gives no eval split).
         beam_args: runner flags passed to Beam (DirectRunner by default).
@@ -59,6 +60,7 @@ class PipelineConfig:
     alpha: float = BaseNetworkSpec.alpha
     image_size: int = BaseNetworkSpec.image_size
     pooling: str = BaseNetworkSpec.pooling
+    trust_base_model: bool = BaseNetworkSpec.trusted
     train_fraction: float = SplitPolicy.train_fraction
     eval_fraction: float = SplitPolicy.eval_fraction
     beam_args: tuple[str, ...] = ()

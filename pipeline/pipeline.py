@@ -34,6 +34,7 @@ def build_pipeline(deployment: Deployment | None = None):
         alpha: float = 1.0,
         image_size: int = 224,
         pooling: str = "avg",
+        trust_base_model: bool = False,
         train_fraction: float = 0.8,
         eval_fraction: float = 0.1,
         beam_args: list = [],
@@ -70,6 +71,7 @@ def build_pipeline(deployment: Deployment | None = None):
         extract_task = extract_features(
             examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights,
             alpha=alpha, image_size=image_size, pooling=pooling, batch_size=batch_size,
+            trust_base_model=trust_base_model,
             cache_root=cache_root, use_cache=use_cache,
         )
         train_task = train_head(

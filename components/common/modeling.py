@@ -4,12 +4,12 @@ import keras
 import tensorflow as tf
 
 # Importing registers the custom preprocessing layer the saved base uses.
-from components.extract_features import base_network  # noqa: F401
+from components.extract_features.base_network import load_base
 
 
 def load_joined_model(base_model_path: str, head_model_path: str) -> keras.Model:
     """Loads the saved base and head and joins them: float32 images in [0, 255] to head outputs."""
-    base = keras.saving.load_model(base_model_path, compile=False, safe_mode=True)
+    base = load_base(base_model_path)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     images = keras.Input(shape=base.input_shape[1:], name="image")
     return keras.Model(images, head(base(images, training=False), training=False), name="classifier")

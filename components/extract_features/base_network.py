@@ -6,6 +6,7 @@ values in [0, 255] (as float32) and returns one feature vector per image. The ne
 the serving model) cannot forget it.
 """
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ APPLICATIONS = {
 POOLINGS = ("avg", "flatten")
 # The smallest input side keras.applications accepts for these families with include_top=False.
 MIN_IMAGE_SIZE = 32
+# Beside a saved extractor: its spec (trusted included), feature size and parameter count.
+BASE_NETWORK_INFO = "base_network.json"
 
 
 @keras.saving.register_keras_serializable(package="headstart")
@@ -54,6 +57,8 @@ class BaseNetworkSpec:
         alpha: width multiplier, MobileNets only.
         image_size: side of the square input images.
         pooling: `avg` (global average pooling) or `flatten` (the classic recipe).
+        trusted: load a `.keras` model without Keras safe mode, so its Lambda layers (arbitrary
+            Python code) run. Only for a file you made or trust (`--trust-base-model`).
     """
 
     name: str = "mobilenet"
@@ -61,6 +66,7 @@ class BaseNetworkSpec:
     alpha: float = 1.0
     image_size: int = 224
     pooling: str = "avg"
+    trusted: bool = False
 
     def __post_init__(self):
         if not self.is_user_model and self.name not in APPLICATIONS:
@@ -107,9 +113,30 @@ def _application(spec: BaseNetworkSpec, images):
     return network(preprocessed, training=False)
 
 
+def load_saved_model(path: str, trusted: bool = False) -> keras.Model:
+    """Loads a .keras file; in safe mode unless trusted, naming the way out when safe mode refuses."""
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=not trusted)
+    except ValueError as error:
+        if "safe_mode" not in str(error) and "unsafe" not in str(error).lower():
+            raise
+        raise ValueError(f"{path} holds code (a Lambda layer) that Keras safe mode will not run; if you made "
+                         "this file or trust it, pass --trust-base-model") from error
+
+
+def load_base(base_model_path: str) -> keras.Model:
+    """Loads a saved feature extractor, trusted only if the user trusted the base it came from."""
+    info_path = os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)
+    trusted = False
+    if os.path.isfile(info_path):
+        with open(info_path, encoding="utf-8") as f:
+            trusted = bool(json.load(f).get("trusted", False))
+    return load_saved_model(base_model_path, trusted)
+
+
 def _user_model(spec: BaseNetworkSpec, images):
     # Safe mode: a Lambda layer in someone's .keras file does not get to run arbitrary code.
-    network = keras.saving.load_model(spec.name, compile=False, safe_mode=True)
+    network = load_saved_model(spec.name, spec.trusted)
     expected = tuple(network.input_shape[1:3])
     if None not in expected and expected != (spec.image_size, spec.image_size):
         raise ValueError(

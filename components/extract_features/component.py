@@ -15,6 +15,7 @@ def extract_features(
     image_size: int,
     pooling: str,
     batch_size: int,
+    trust_base_model: bool,
     cache_root: str,
     use_cache: bool,
     features: Output[Dataset],
@@ -30,7 +31,7 @@ def extract_features(
     cache = step_cache.open_step(
         cache_root, "extract-features",
         params={"base_model": base_model, "base_weights": base_weights, "alpha": alpha, "image_size": image_size,
-                "pooling": pooling, "batch_size": batch_size},
+                "pooling": pooling, "batch_size": batch_size, "trust_base_model": trust_base_model},
         inputs={"examples": examples}, outputs={"features": features, "base_network": base_network},
         extra={"base_model": step_cache.path_digest(base_model), "base_weights": step_cache.path_digest(base_weights)},
         use_cache=use_cache,
@@ -43,7 +44,8 @@ def extract_features(
     # Vectors depend on everything in the key but the examples and the batch size: images seen
     # before under the same base, weights, size and code are looked up, not recomputed.
     store_key = cache.key_without("input:examples", "param:batch_size")
-    spec = BaseNetworkSpec(name=base_model, weights=base_weights, alpha=alpha, image_size=image_size, pooling=pooling)
+    spec = BaseNetworkSpec(name=base_model, weights=base_weights, alpha=alpha, image_size=image_size, pooling=pooling,
+                           trusted=trust_base_model)
     result = core.run(
         examples_dir=examples.path, features_dir=features.path, base_model_dir=base_network.path, spec=spec,
         batch_size=batch_size, store_dir=os.path.join(cache_root, "features", store_key) if cache_root else "",

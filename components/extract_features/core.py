@@ -21,14 +21,13 @@ import tensorflow as tf
 from components.common import examples_info, storage
 from components.common.artifact_files import FEATURES_INFO
 from components.common.records import PROCESSED_FEATURES, SPLITS, parse_processed, serialize_features
-from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor
+from components.extract_features.base_network import BASE_NETWORK_INFO, BaseNetworkSpec, build_feature_extractor
 from components.extract_features.feature_store import FeatureStore
 from components.ingest import core as ingest_core
 
 logger = logging.getLogger(__name__)
 
 BASE_MODEL_FILE = "base.keras"
-BASE_NETWORK_INFO = "base_network.json"
 # Vectors per feature-store chunk: a few MB for typical feature sizes, large sequential writes.
 STORE_CHUNK_ROWS = 1024
 

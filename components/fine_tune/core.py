@@ -146,7 +146,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
     keras.utils.set_random_seed(config.seed)
     image_size = examples_info.image_size(examples_dir)
     num_classes = len(storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS)))
-    base = keras.saving.load_model(base_model_path, compile=False, safe_mode=True)
+    base = base_network.load_base(base_model_path)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     before = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
     unfrozen = unfreeze_top(base, config.unfreeze_fraction)

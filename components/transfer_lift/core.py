@@ -20,6 +20,7 @@ import tensorflow as tf
 from components.common import examples_info, storage
 from components.common.modeling import class_probabilities
 from components.common.records import parse_features
+from components.extract_features.base_network import load_base
 from components.extract_features.core import BASE_NETWORK_INFO, FEATURES_INFO, write_features
 from components.train_head import core as train_core
 
@@ -57,7 +58,7 @@ def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: 
         storage.write_json(os.path.join(output_dir, LIFT), {"measured": False})
         return LiftResult(False, None)
     base_info = storage.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO))
-    base = keras.saving.load_model(base_model_path, compile=False, safe_mode=True)
+    base = load_base(base_model_path)
     keras.utils.set_random_seed(head_config.seed)
     # Cloning rebuilds every layer from its config: the same architecture, freshly initialized.
     random_base = keras.models.clone_model(base)

@@ -7,7 +7,7 @@ import tensorflow as tf
 from components.common import storage
 from components.common.records import parse_features
 from components.extract_features import core
-from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor
+from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor, load_base
 from components.extract_features.feature_store import FeatureStore
 from tests.conftest import make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
@@ -127,3 +127,27 @@ def test_a_second_run_extracts_only_the_images_the_store_has_not_seen(image_tree
         for (a, label_a), (b, label_b) in zip(stored, fresh):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
             assert int(label_a) == int(label_b)
+
+
+def test_a_base_with_code_in_it_is_refused_unless_trusted(image_tree, tmp_path):
+    import keras
+
+    images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+    scaled = keras.layers.Lambda(lambda pixels: pixels / 255.0)(images)  # arbitrary Python, saved as bytecode
+    path = str(tmp_path / "lambda_base.keras")
+    keras.Model(images, keras.layers.Conv2D(2, 3)(scaled)).save(path)
+
+    with pytest.raises(ValueError, match="pass --trust-base-model"):
+        build_feature_extractor(BaseNetworkSpec(name=path, image_size=IMAGE_SIZE))
+
+    examples_dir = prepared_examples(image_tree, tmp_path)
+    spec = BaseNetworkSpec(name=path, image_size=IMAGE_SIZE, trusted=True)
+    result = core.run(examples_dir=examples_dir, features_dir=str(tmp_path / "features"),
+                      base_model_dir=str(tmp_path / "base_model"), spec=spec, batch_size=8)
+    assert result.dim == 2
+    # The steps after extraction load the saved extractor as trusted because the user said so.
+    assert load_base(result.base_model_path).output_shape == (None, 2)
+    info = storage.read_json(str(tmp_path / "base_model" / core.BASE_NETWORK_INFO))
+    storage.write_json(str(tmp_path / "base_model" / core.BASE_NETWORK_INFO), {**info, "trusted": False})
+    with pytest.raises(ValueError, match="Lambda layer"):
+        load_base(result.base_model_path)
