@@ -62,9 +62,10 @@ def watch_serving(model_dir: str, seen: list, stop: threading.Event) -> None:
 
 def test_runs_killed_in_extraction_and_in_the_push_complete_when_run_again(source):
     tmp_path = source
-    run_until_killed(tmp_path, "[3/8] extract-features", delay=3)
-    assert not os.path.isdir(tmp_path / "runs" / "cache" / "extract-features") or not [
-        name for name in os.listdir(tmp_path / "runs" / "cache" / "extract-features") if len(name) == 64]
+    # One second into the step: it is still starting (TensorFlow's import alone takes longer).
+    run_until_killed(tmp_path, "[3/8] extract-features", delay=1)
+    extraction_cache = tmp_path / "runs" / "cache" / "extract-features"
+    assert not extraction_cache.is_dir() or not [name for name in os.listdir(extraction_cache) if len(name) == 64]
 
     seen, stop = [], threading.Event()
     watcher = threading.Thread(target=watch_serving, args=(str(tmp_path / "serving" / "colors"), seen, stop))

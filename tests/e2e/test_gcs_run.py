@@ -39,6 +39,9 @@ def buckets(tmp_path_factory):
         yield tmp_path
 
 
+SECRET = "headstart-test-secret-7f3c9a"
+
+
 def run(tmp_path):
     command = [
         HEADSTART, "run", "--source", "gs://photos/tree", "--serving-root", "gs://models",
@@ -46,8 +49,15 @@ def run(tmp_path):
         "--image-size", str(IMAGE_SIZE), "--epochs", "5", "--fine-tune", "off",
         "--pipeline-root", str(tmp_path / "runs"), "--summary", str(tmp_path / "s.json"),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # Credentials in the environment, as on a real machine: they must never reach a log or artifact.
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(json.dumps({"type": "authorized_user", "client_id": "id", "client_secret": SECRET,
+                                       "refresh_token": SECRET, "token": SECRET,
+                                       "expiry": "2999-01-01T00:00:00Z"}))
+    env = {**os.environ, "GOOGLE_APPLICATION_CREDENTIALS": str(credentials), "HEADSTART_TOKEN": SECRET}
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert SECRET not in completed.stdout + completed.stderr
     return json.loads((tmp_path / "s.json").read_text())
 
 
@@ -59,4 +69,13 @@ def test_a_run_reads_its_source_from_a_bucket_and_pushes_to_one(buckets):
     names = {name for name, _ in gcs.list_objects("gs://models/colors/1")}
     assert {"saved_model.pb", "model_card.md", "variables/variables.index"} <= names
     assert existing_versions("gs://models/colors") == [1]
+    # No credential in the run's log, artifacts, cache or summary, nor in what was pushed.
+    for directory, _, names in os.walk(buckets / "runs"):
+        for name in names:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                assert SECRET.encode() not in open(path, "rb").read(), path
+    assert SECRET not in (buckets / "s.json").read_text()
+    assert all(SECRET.encode() not in gcs.read_bytes(f"gs://models/colors/1/{name}")
+               for name, _ in gcs.list_objects("gs://models/colors/1"))
 
