@@ -1,8 +1,10 @@
 """Row 5 of `make bench`: the peak memory (RSS) of each step, with 1x and 4x the images.
 
-Each step's core runs in its own process, as it does in the pipeline, and its peak resident set
-comes from the kernel's accounting of that child (`os.wait4`). A step that streams its data
-should peak at about the same memory at 4x the images; one that holds the data set grows with it.
+Each step's core runs in its own process, as it does in the pipeline, and reports its peak
+resident set as the kernel keeps it for that process's own memory (`VmHWM` in /proc/self/status).
+Not `getrusage`: its maximum carries over the parent's resident set across fork and exec, and the
+benchmark's parent holds TensorFlow. A step that streams its data should peak at about the same
+memory at 4x the images; one that holds the data set grows with it.
 """
 
 import os
@@ -33,16 +35,17 @@ _STEP_CODE = {
 STEPS = list(_STEP_CODE)
 
 
+_REPORT_PEAK = "\nimport re\nprint('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])\n"
+
+
 def _peak_rss_mb(code: str) -> float:
     """Runs Python code in a child process; its peak resident set in MB."""
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    stderr = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"step failed in the memory benchmark:\n{stderr.decode(errors='replace')[-2000:]}")
-    return usage.ru_maxrss / 1024  # Linux reports kilobytes
+    completed = subprocess.run([sys.executable, "-c", code + _REPORT_PEAK], capture_output=True, text=True,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"step failed in the memory benchmark:\n{completed.stderr[-2000:]}")
+    [peak_kb] = [line.split()[1] for line in completed.stdout.splitlines() if line.startswith("PEAK_KB ")]
+    return int(peak_kb) / 1024
 
 
 def peak_rss_per_step(tree: pathlib.Path, work: pathlib.Path, image_size: int, weights: str) -> dict[str, float]:
