@@ -111,14 +111,17 @@ def child_names(uri: str) -> list[str]:
     return sorted({name.split("/", 1)[0] for name, _ in list_objects(uri)})
 
 
-def exists(uri: str) -> bool:
+def _blob(uri: str):
     bucket, name = split(uri)
-    return _call("checking", uri, lambda: _client().bucket(bucket).blob(name).exists(retry=_retry()))
+    return _client().bucket(bucket).blob(name)
+
+
+def exists(uri: str) -> bool:
+    return _call("checking", uri, lambda: _blob(uri).exists(retry=_retry()))
 
 
 def read_bytes(uri: str) -> bytes:
-    bucket, name = split(uri)
-    return _call("reading", uri, lambda: _client().bucket(bucket).blob(name).download_as_bytes(retry=_retry()))
+    return _call("reading", uri, lambda: _blob(uri).download_as_bytes(retry=_retry()))
 
 
 def download_tree(uri: str, local_dir: str) -> int:
@@ -140,17 +143,17 @@ def download_tree(uri: str, local_dir: str) -> int:
     return count
 
 
+def _upload(uri: str, overwrite: bool, send: Callable) -> None:
+    """`send(blob, **options)` with retries; without `overwrite`, only if no object is there yet."""
+    options = {"retry": _retry(), **({} if overwrite else {"if_generation_match": 0})}
+    _call("uploading", uri, lambda: send(_blob(uri), **options))
+
+
 def upload_file(local_path: str, uri: str, *, overwrite: bool = False) -> None:
     """Uploads one file; without `overwrite` an existing object is never replaced (AlreadyExists)."""
-    bucket, name = split(uri)
-    blob = _client().bucket(bucket).blob(name)
-    precondition = {} if overwrite else {"if_generation_match": 0}
-    _call("uploading", uri, lambda: blob.upload_from_filename(local_path, retry=_retry(), **precondition))
+    _upload(uri, overwrite, lambda blob, **options: blob.upload_from_filename(local_path, **options))
 
 
 def upload_bytes(data: bytes, uri: str, *, overwrite: bool = False) -> None:
     """Uploads bytes; without `overwrite` an existing object is never replaced (AlreadyExists)."""
-    bucket, name = split(uri)
-    blob = _client().bucket(bucket).blob(name)
-    precondition = {} if overwrite else {"if_generation_match": 0}
-    _call("uploading", uri, lambda: blob.upload_from_string(data, retry=_retry(), **precondition))
+    _upload(uri, overwrite, lambda blob, **options: blob.upload_from_string(data, **options))
