@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features.base_network import BaseNetworkSpec
-from components.fine_tune.core import FineTuneConfig
+from components.fine_tune.config import FineTuneConfig
 from components.preprocess.splits import SplitPolicy
 from components.train_head.core import HeadConfig
 

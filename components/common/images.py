@@ -6,9 +6,6 @@ go through `decode_and_resize`, so the model in serving sees exactly the pixels 
 
 import tensorflow as tf
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
-
-
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     """Decodes one encoded image (JPEG, PNG, GIF, BMP, WebP) to RGB and resizes it.
 
@@ -29,7 +26,3 @@ def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     resized = tf.image.resize(image, [image_size, image_size], method="bilinear", antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
-
-def is_image_file(name: str) -> bool:
-    """Whether a file name has one of the image extensions the pipeline reads."""
-    return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")

@@ -18,7 +18,7 @@ import tensorflow as tf
 from components.common import examples_info, gcs, storage
 from components.common.artifact_files import METRICS, PREDICTIONS
 from components.common.modeling import class_probabilities, load_joined_model
-from components.common.records import parse_processed
+from components.common.record_parsing import parse_processed
 from components.common.serving_layout import latest_version_dir
 from components.evaluate.blessing import BlessingPolicy, decide_blessing, write_blessing
 from components.evaluate.metrics import classification_metrics
@@ -26,7 +26,7 @@ from components.evaluate.report import render_report, worst_mistakes
 from components.extract_features.core import image_batches, split_files
 from components.ingest import core as ingest_core
 from components.train_head.core import HISTORY
-from components.transfer_lift.core import LIFT
+from components.common.artifact_files import LIFT
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,12 @@ def fine_tune(
     tuned_base_network: Output[Model],
 ):
     """Trains the top of the base and the head end to end when enabled; else passes them through."""
-    import glob
+    import logging
     import os
 
     from components.common import step_cache
     from components.common.logs import setup_step_logging
+    from components.fine_tune.config import gpu_device_files
 
     setup_step_logging()
     cache = step_cache.open_step(
@@ -37,21 +38,28 @@ def fine_tune(
         inputs={"examples": examples, "base_network": base_network, "head": head},
         outputs={"tuned_head": tuned_head, "tuned_base_network": tuned_base_network},
         # "auto" fine-tunes only where a GPU is: the same parameters mean different work there.
-        extra={"gpu": "yes" if glob.glob("/dev/nvidia[0-9]*") else "no"}, use_cache=use_cache,
+        extra={"gpu": "yes" if gpu_device_files() else "no"}, use_cache=use_cache,
     )
     if cache.restore():
         return
-    from components.extract_features.core import BASE_MODEL_FILE
-    from components.fine_tune import core
-    from components.train_head.core import HEAD_MODEL_FILE
+    # A skipped phase two never imports TensorFlow: it costs seconds per step process.
+    from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE
+    from components.fine_tune.config import FineTuneConfig, pass_through
 
-    config = core.FineTuneConfig(mode=mode, unfreeze_fraction=unfreeze_fraction, learning_rate=learning_rate,
-                                 epochs=epochs, batch_size=batch_size, seed=seed)
-    result = core.run(
-        examples_dir=examples.path, base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
-        head_model_path=os.path.join(head.path, HEAD_MODEL_FILE), base_output_dir=tuned_base_network.path,
-        head_output_dir=tuned_head.path, config=config,
-    )
+    config = FineTuneConfig(mode=mode, unfreeze_fraction=unfreeze_fraction, learning_rate=learning_rate,
+                            epochs=epochs, batch_size=batch_size, seed=seed)
+    base_model_path = os.path.join(base_network.path, BASE_MODEL_FILE)
+    head_model_path = os.path.join(head.path, HEAD_MODEL_FILE)
+    reason = config.skip_reason()
+    if reason is not None:
+        logging.getLogger("components.fine_tune").info("fine_tune: skipped (%s)", reason)
+        result = pass_through(base_model_path, head_model_path, tuned_base_network.path, tuned_head.path, reason)
+    else:
+        from components.fine_tune import core
+
+        result = core.run(examples_dir=examples.path, base_model_path=base_model_path,
+                          head_model_path=head_model_path, base_output_dir=tuned_base_network.path,
+                          head_output_dir=tuned_head.path, config=config)
     tuned_head.metadata.update({"fine_tuned": result.ran, "reason": result.reason,
                                 "eval_accuracy_before": result.eval_accuracy_before,
                                 "eval_accuracy_after": result.eval_accuracy_after})

@@ -15,8 +15,7 @@ same layouts as extract_features and train_head write them, plus `fine_tune.json
 
 import logging
 import os
-import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import keras
 import numpy as np
@@ -27,60 +26,13 @@ from components.common.artifact_files import FINE_TUNE_INFO
 from components.common.modeling import class_probabilities
 from components.extract_features import base_network  # noqa: F401  (registers the preprocessing layer)
 from components.extract_features.core import BASE_MODEL_FILE, image_batches
+from components.fine_tune.config import (  # noqa: F401  (FineTuneConfig: callers build it from here too)
+    NO_GPU_REASON, FineTuneConfig, FineTuneResult, copy_unchanged, pass_through,
+)
 from components.ingest import core as ingest_core
 from components.train_head.core import HEAD_MODEL_FILE, HISTORY, loss_and_metric, target_encoding
 
 logger = logging.getLogger(__name__)
-
-MODES = ("auto", "on", "off")
-
-
-@dataclass(frozen=True)
-class FineTuneConfig:
-    """How the second phase runs.
-
-    Attributes:
-        mode: `auto` (on when a GPU is found), `on` or `off`.
-        unfreeze_fraction: share of the base's weighted layers, from the top, that are trained.
-        learning_rate: Adam's learning rate; low, so the pretrained weights move little.
-        epochs: the most epochs.
-        patience: epochs without eval-loss improvement before stopping.
-        batch_size: images per step.
-        seed: seeds augmentation and shuffling.
-    """
-
-    mode: str = "auto"
-    unfreeze_fraction: float = 0.2
-    learning_rate: float = 1e-5
-    epochs: int = 5
-    patience: int = 2
-    batch_size: int = 32
-    seed: int = 42
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"fine_tune must be one of {MODES}, got {self.mode!r}")
-        if not 0 < self.unfreeze_fraction <= 1:
-            raise ValueError(f"fine_tune_fraction must be in (0, 1], got {self.unfreeze_fraction}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"fine_tune_learning_rate must be positive, got {self.learning_rate}")
-        if self.epochs < 1:
-            raise ValueError(f"fine_tune_epochs must be at least 1, got {self.epochs}")
-
-    def enabled(self) -> bool:
-        if self.mode == "auto":
-            return bool(tf.config.list_physical_devices("GPU"))
-        return self.mode == "on"
-
-
-@dataclass(frozen=True)
-class FineTuneResult:
-    """Whether phase two ran, and the eval accuracy before and after it."""
-
-    ran: bool
-    reason: str
-    eval_accuracy_before: float | None = None
-    eval_accuracy_after: float | None = None
 
 
 def _weighted_leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -126,22 +78,16 @@ def _accuracy(base, head, examples_dir, split, image_size, batch_size) -> float 
     return correct / total if total else None
 
 
-def _copy_unchanged(base_model_path, head_model_path, base_out, head_out) -> None:
-    shutil.copytree(os.path.dirname(base_model_path), base_out, dirs_exist_ok=True)
-    shutil.copytree(os.path.dirname(head_model_path), head_out, dirs_exist_ok=True)
-
-
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_output_dir: str,
         head_output_dir: str, config: FineTuneConfig) -> FineTuneResult:
     """Runs phase two when enabled; otherwise passes the phase-one models through unchanged."""
-    _copy_unchanged(base_model_path, head_model_path, base_output_dir, head_output_dir)
-    if not config.enabled():
-        reason = ("off" if config.mode == "off"
-                  else "auto: no GPU found, so the frozen-base model stands (fine-tuning on CPU is slow)")
-        result = FineTuneResult(False, reason)
+    reason = config.skip_reason()
+    if reason is None and config.mode == "auto" and not tf.config.list_physical_devices("GPU"):
+        reason = NO_GPU_REASON  # device files, but none TensorFlow can use
+    if reason is not None:
         logger.info("fine_tune: skipped (%s)", reason)
-        storage.write_json(os.path.join(head_output_dir, FINE_TUNE_INFO), asdict(result))
-        return result
+        return pass_through(base_model_path, head_model_path, base_output_dir, head_output_dir, reason)
+    copy_unchanged(base_model_path, head_model_path, base_output_dir, head_output_dir)
 
     keras.utils.set_random_seed(config.seed)
     image_size = examples_info.image_size(examples_dir)

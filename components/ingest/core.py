@@ -14,9 +14,8 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-import tensorflow as tf
-
 from components.common import gcs, storage
+from components.common.example_wire import TFRecordFileWriter
 from components.common.records import RawExample
 from components.ingest.sources import RefusedImage, SourceError, open_source
 
@@ -48,7 +47,7 @@ class _ShardWriter:
         self._records_per_shard = records_per_shard
         self._shard = 0
         self._in_shard = 0
-        self._writer: tf.io.TFRecordWriter | None = None
+        self._writer: TFRecordFileWriter | None = None
         self._tmp_path = ""
 
     def _final_path(self) -> str:
@@ -57,7 +56,7 @@ class _ShardWriter:
     def write(self, record: bytes) -> None:
         if self._writer is None:
             self._tmp_path = os.path.join(self._output_dir, f".tmp-examples-{self._shard:05d}")
-            self._writer = tf.io.TFRecordWriter(self._tmp_path)
+            self._writer = TFRecordFileWriter(self._tmp_path)
         self._writer.write(record)
         self._in_shard += 1
         if self._in_shard == self._records_per_shard:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from components.common.images import is_image_file
+from components.common.image_files import is_image_file
 from components.common.records import SPLITS
 from components.ingest.manifest import manifest_rows
 

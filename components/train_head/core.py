@@ -14,14 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import storage
-from components.common.records import parse_features
-from components.extract_features.core import FEATURES_INFO
+from components.common.record_parsing import parse_features
+from components.common.artifact_files import FEATURES_INFO, HEAD_MODEL_FILE  # noqa: F401  (HEAD_MODEL_FILE: read from here too)
 from components.ingest import core as ingest_core
 from components.train_head.devices import choose_strategy
 
 logger = logging.getLogger(__name__)
 
-HEAD_MODEL_FILE = "head.keras"
 HISTORY = "history.json"
 
 

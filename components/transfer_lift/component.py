@@ -41,7 +41,15 @@ def transfer_lift(
     )
     if cache.restore():
         return
-    from components.extract_features.core import BASE_MODEL_FILE
+    from components.common import storage
+    from components.common.artifact_files import BASE_MODEL_FILE, LIFT
+
+    if not measure:  # without importing TensorFlow: it costs seconds per step process
+        os.makedirs(lift.path, exist_ok=True)
+        storage.write_json(os.path.join(lift.path, LIFT), {"measured": False})
+        lift.metadata.update({"measured": False, "random_accuracy": None})
+        cache.save()
+        return
     from components.train_head.core import HeadConfig
     from components.transfer_lift import core
 

@@ -18,15 +18,14 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, storage
+from components.common.artifact_files import LIFT
 from components.common.modeling import class_probabilities
-from components.common.records import parse_features
+from components.common.record_parsing import parse_features
 from components.extract_features.base_network import load_base
 from components.extract_features.core import BASE_NETWORK_INFO, FEATURES_INFO, write_features
 from components.train_head import core as train_core
 
 logger = logging.getLogger(__name__)
-
-LIFT = "lift.json"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
 from components.common import storage
-from components.common.records import RawExample, parse_processed
+from components.common.record_parsing import parse_processed
+from components.common.records import RawExample
 from components.ingest import core as ingest_core
 from components.preprocess import core
 from components.preprocess.splits import SplitPolicy

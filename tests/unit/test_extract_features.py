@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components.common import storage
-from components.common.records import parse_features
+from components.common.record_parsing import parse_features
 from components.extract_features import core
 from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor, load_base
 from components.extract_features.feature_store import FeatureStore

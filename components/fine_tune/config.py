@@ -1,0 +1,88 @@
+"""What phase two is asked to do, and whether it runs: decided without importing TensorFlow.
+
+A step whose work is skipped should not pay TensorFlow's import (several seconds per process on
+a small machine), so the settings, the skip decision and the pass-through live here, apart from
+the training in core.py.
+"""
+
+import glob
+import os
+import shutil
+from dataclasses import asdict, dataclass
+
+from components.common import storage
+from components.common.artifact_files import FINE_TUNE_INFO
+
+MODES = ("auto", "on", "off")
+NO_GPU_REASON = "auto: no GPU found, so the frozen-base model stands (fine-tuning on CPU is slow)"
+
+
+def gpu_device_files() -> bool:
+    """Whether this machine has NVIDIA device files: without them TensorFlow sees no GPU either."""
+    return bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    """How the second phase runs.
+
+    Attributes:
+        mode: `auto` (on when a GPU is found), `on` or `off`.
+        unfreeze_fraction: share of the base's weighted layers, from the top, that are trained.
+        learning_rate: Adam's learning rate; low, so the pretrained weights move little.
+        epochs: the most epochs.
+        patience: epochs without eval-loss improvement before stopping.
+        batch_size: images per step.
+        seed: seeds augmentation and shuffling.
+    """
+
+    mode: str = "auto"
+    unfreeze_fraction: float = 0.2
+    learning_rate: float = 1e-5
+    epochs: int = 5
+    patience: int = 2
+    batch_size: int = 32
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"fine_tune must be one of {MODES}, got {self.mode!r}")
+        if not 0 < self.unfreeze_fraction <= 1:
+            raise ValueError(f"fine_tune_fraction must be in (0, 1], got {self.unfreeze_fraction}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"fine_tune_learning_rate must be positive, got {self.learning_rate}")
+        if self.epochs < 1:
+            raise ValueError(f"fine_tune_epochs must be at least 1, got {self.epochs}")
+
+    def skip_reason(self) -> str | None:
+        """Why phase two will not run, as far as can be told without TensorFlow; None if it may."""
+        if self.mode == "off":
+            return "off"
+        if self.mode == "auto" and not gpu_device_files():
+            return NO_GPU_REASON
+        return None
+
+
+@dataclass(frozen=True)
+class FineTuneResult:
+    """Whether phase two ran, and the eval accuracy before and after it."""
+
+    ran: bool
+    reason: str
+    eval_accuracy_before: float | None = None
+    eval_accuracy_after: float | None = None
+
+
+def copy_unchanged(base_model_path: str, head_model_path: str, base_out: str, head_out: str) -> None:
+    """Copies phase one's base and head directories to the step's outputs."""
+    shutil.copytree(os.path.dirname(base_model_path), base_out, dirs_exist_ok=True)
+    shutil.copytree(os.path.dirname(head_model_path), head_out, dirs_exist_ok=True)
+
+
+def pass_through(base_model_path: str, head_model_path: str, base_out: str, head_out: str,
+                 reason: str) -> FineTuneResult:
+    """The skipped phase two: phase one's models, unchanged, with the reason in fine_tune.json."""
+    copy_unchanged(base_model_path, head_model_path, base_out, head_out)
+    result = FineTuneResult(False, reason)
+    storage.write_json(os.path.join(head_out, FINE_TUNE_INFO), asdict(result))
+    return result
