@@ -30,10 +30,12 @@ def evaluate(
     import os
 
     from components.common import step_cache
+    from components.common.fast_exit import exit_fast_once_output_written
     from components.common.logs import setup_step_logging
     from components.common.serving_layout import latest_version_dir, serving_same_model
 
     setup_step_logging()
+    exit_fast_once_output_written()
     # The stored evaluation is the challenger's own: with no champion, or when the champion is
     # this very model, it is reused and only the blessing decided again. Another model in serving
     # must be scored on this test split, so the step runs (and stores its result for next time).

@@ -10,10 +10,12 @@ from components.image import IMAGE
 def ingest(source: str, cache_root: str, use_cache: bool, raw_examples: Output[Dataset]):
     """Reads the source into raw examples and a label vocabulary."""
     from components.common import step_cache
+    from components.common.fast_exit import exit_fast_once_output_written
     from components.common.logs import setup_step_logging
     from components.ingest.source_digest import source_digest
 
     setup_step_logging()
+    exit_fast_once_output_written()
     digest = source_digest(source)
     cache = step_cache.open_step(
         cache_root, "ingest", params={"source": source}, inputs={}, outputs={"raw_examples": raw_examples},

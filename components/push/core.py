@@ -22,6 +22,7 @@ from components.common.serving_layout import MODEL_KEY_FILE, existing_versions, 
 from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS, PUSH_RESULT
 from components.extract_features.core import BASE_NETWORK_INFO
 from components.ingest import core as ingest_core
+from components.push import infra_check
 from components.push.export import export_serving_model
 from components.push.gcs_commit import commit_to_gcs
 from components.push.manifests import kserve_inference_service, model_card, tf_serving_deployment
@@ -44,19 +45,38 @@ class PushResult:
     reason: str
 
 
-def infra_validate(export_dir: str, examples_dir: str, predictions_path: str) -> None:
-    """Loads the staged export in a fresh process and checks it answers real test images.
+class InfraCheck:
+    """Infra-validation in a fresh process, started before the export is written.
 
-    Raises:
-        RuntimeError: the export did not load, did not answer, or answered differently.
+    The process imports TensorFlow (seconds) while this one exports; `run` then tells it the
+    export is ready and waits for its verdict. Leaving the block without `run` stops it.
     """
-    completed = subprocess.run(
-        [sys.executable, "-m", "components.push.infra_check", export_dir, examples_dir, predictions_path],
-        capture_output=True, text=True, check=False,
-    )
-    if completed.returncode != 0:
-        reason = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "no reason given"
-        raise RuntimeError(f"infra-validation failed, nothing pushed: {reason}")
+
+    def __init__(self, export_dir: str, examples_dir: str, predictions_path: str):
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "components.push.infra_check", "--wait", export_dir, examples_dir,
+             predictions_path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def run(self) -> None:
+        """Checks the export, now written, loads and answers real test images.
+
+        Raises:
+            RuntimeError: the export did not load, did not answer, or answered differently.
+        """
+        _, stderr = self._process.communicate(infra_check.GO + "\n")
+        if self._process.returncode != 0:
+            reason = stderr.strip().splitlines()[-1] if stderr.strip() else "no reason given"
+            raise RuntimeError(f"infra-validation failed, nothing pushed: {reason}")
+
+    def __enter__(self) -> "InfraCheck":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
 
 
 def _commit(staging_dir: str, model_dir: str) -> int:
@@ -116,9 +136,10 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         # Locally the staging directory sits beside the versions, so the commit is one rename.
         staging_dir = tempfile.mkdtemp(dir=None if remote else model_dir, prefix=".staging-")
         try:
-            model = load_joined_model(base_model_path, head_model_path)
-            export_serving_model(model, labels, image_size, staging_dir)
-            infra_validate(staging_dir, examples_dir, os.path.join(evaluation_dir, PREDICTIONS))
+            with InfraCheck(staging_dir, examples_dir, os.path.join(evaluation_dir, PREDICTIONS)) as infra:
+                model = load_joined_model(base_model_path, head_model_path)
+                export_serving_model(model, labels, image_size, staging_dir)
+                infra.run()
             _write_model_card(staging_dir, model_name=model_name, run_id=run_id, labels=labels,
                               examples_dir=examples_dir, evaluation_dir=evaluation_dir,
                               base_model_path=base_model_path, head_model_path=head_model_path)

@@ -1,6 +1,8 @@
 """Infra-validation: a staged export, loaded in a fresh process, answers real test images.
 
-Run as `python -m components.push.infra_check EXPORT_DIR EXAMPLES_DIR PREDICTIONS_NPZ`. A fresh
+Run as `python -m components.push.infra_check [--wait] EXPORT_DIR EXAMPLES_DIR PREDICTIONS_NPZ`.
+With --wait it imports TensorFlow first and checks once it reads GO on stdin, so the push can
+start it before the export is written and the import overlaps the export. A fresh
 process is what TF Serving is: nothing of the training process (registered layers, live Python
 objects) helps the export load. Exits 0 when the export answers the first test images with the
 evaluate step's probabilities (within TOLERANCE), 1 with the reason otherwise.
@@ -9,6 +11,7 @@ evaluate step's probabilities (within TOLERANCE), 1 with the reason otherwise.
 import os
 import sys
 
+GO = "go"
 CHECK_IMAGES = 8
 TOLERANCE = 1e-4
 
@@ -39,9 +42,17 @@ def check(export_dir: str, examples_dir: str, predictions_path: str) -> str | No
 
 def main(argv: list[str]) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    wait = argv[:1] == ["--wait"]
+    argv = argv[1:] if wait else argv
     if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
+    if wait:
+        import tensorflow  # noqa: F401  (the slow part, done while the export is being written)
+
+        if sys.stdin.readline().strip() != GO:
+            print("cancelled before the export was ready", file=sys.stderr)
+            return 3
     failure = check(*argv)
     if failure:
         print(failure, file=sys.stderr)

@@ -7,6 +7,7 @@ Output directory layout (head model):
 
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass, field
 
 import keras
@@ -80,6 +81,7 @@ class TrainResult:
     epochs_run: int
     best_epoch: int
     history: dict[str, list[float]] = field(repr=False)
+    epoch_seconds: list[float] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,21 @@ class _ProgressLog(keras.callbacks.Callback):
         logger.info("train_head: epoch %d: %s", epoch + 1, shown)
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch, validation included; the first one includes tracing."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainResult:
     """Trains the head on the train split's features, early-stopping on the eval split."""
     info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
@@ -209,6 +226,7 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     monitor = "val_loss" if has_eval else "loss"
     if not has_eval:
         logger.info("train_head: eval split is empty, early stopping watches the training loss")
+    timer = EpochTimer()
     history = head.fit(
         train,
         validation_data=_dataset(features_dir, "eval", dim, num_classes, config, shuffle=False) if has_eval else None,
@@ -218,6 +236,7 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
         callbacks=[
             keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True),
             _ProgressLog(config.epochs),
+            timer,
         ],
     )
     losses = history.history[monitor]
@@ -230,7 +249,7 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     storage.write_json(
         os.path.join(head_model_dir, HISTORY),
         {"history": history_values, "epochs_run": len(losses), "best_epoch": best_epoch, "monitor": monitor,
-         "config": asdict(config)},
+         "epoch_seconds": [round(seconds, 4) for seconds in timer.seconds], "config": asdict(config)},
     )
     logger.info("train_head: %d epochs, best at epoch %d (%s %.4f)", len(losses), best_epoch, monitor, min(losses))
-    return TrainResult(head_model_path, len(losses), best_epoch, history_values)
+    return TrainResult(head_model_path, len(losses), best_epoch, history_values, timer.seconds)
