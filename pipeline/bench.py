@@ -28,6 +28,8 @@ from pipeline.bench_memory import STEPS, peak_rss_per_step
 SHARED_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / \
     "mobilenet_2_5_224_tf_no_top.h5"
 IMAGE_SIZE = 224
+# The plain Keras script's head, Flatten then Dense(1, sigmoid) without dropout, in the pipeline too.
+HEAD = {"hidden_units": (), "dropout": 0.0}
 
 
 def machine() -> dict:
@@ -122,7 +124,7 @@ def bench_head_epoch(features_dir: str, epochs: int) -> dict:
 
     with tempfile.TemporaryDirectory() as head_dir:
         result = train_core.run(features_dir=features_dir, head_model_dir=head_dir,
-                                config=train_core.HeadConfig(epochs=epochs, patience=epochs))
+                                config=train_core.HeadConfig(epochs=epochs, patience=epochs, **HEAD))
     return {"head_seconds_per_epoch": steady_epoch_seconds(result.epoch_seconds),
             "epoch_seconds": result.epoch_seconds}
 
@@ -161,7 +163,8 @@ def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int) -> dict:
     spec = base_spec()
     config = PipelineConfig(source=str(tree), base_model="mobilenet", alpha=0.25, base_weights=spec.weights,
                             image_size=IMAGE_SIZE, epochs=epochs, patience=epochs, pooling="flatten",
-                            hidden_units=(), serving_root=str(work / "serving"), fine_tune_mode="off",
+                            hidden_units=HEAD["hidden_units"], dropout=HEAD["dropout"],
+                            serving_root=str(work / "serving"), fine_tune_mode="off",
                             cache_root=str(work / "cache"))
     with open(os.devnull, "w", encoding="utf-8") as quiet:
         seconds, outcome = timed(run_locally, config, str(work / "runs"), terminal=quiet)

@@ -94,8 +94,9 @@ def build_pipeline(deployment: Deployment | None = None):
             cache_root=cache_root, use_cache=use_cache,
         )
         evaluate_task = evaluate(
-            examples=preprocess_task.outputs["examples"], base_network=tune_task.outputs["tuned_base_network"],
-            head=tune_task.outputs["tuned_head"], lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
+            examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],
+            base_network=tune_task.outputs["tuned_base_network"], head=tune_task.outputs["tuned_head"],
+            lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
             auc_threshold=auc_threshold,
             champion_tolerance=champion_tolerance, serving_root=serving_root, model_name=model_name,
             batch_size=batch_size,

@@ -1,8 +1,14 @@
 """The joined model: saved base (feature extractor) plus trained head, images to probabilities."""
 
+import os
+
 import keras
+import numpy as np
 import tensorflow as tf
 
+from components.common import storage
+from components.common.artifact_files import FEATURES_INFO
+from components.common.record_parsing import parse_features
 # Importing registers the custom preprocessing layer the saved base uses.
 from components.extract_features.base_network import load_base
 
@@ -24,3 +30,21 @@ def class_probabilities(head_outputs: tf.Tensor) -> tf.Tensor:
     if head_outputs.shape[-1] == 1:
         return tf.concat([1.0 - head_outputs, head_outputs], axis=-1)
     return head_outputs
+
+
+def head_predictions(features_dir: str, head_model_path: str, split: str,
+                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(label indices, class probabilities) of a saved head over a split's feature vectors.
+
+    The base network's work is already in the vectors: no image goes through it again.
+    """
+    dim = storage.read_json(os.path.join(features_dir, FEATURES_INFO))["dim"]
+    head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
+    dataset = tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord"))
+    labels, probabilities = [], []
+    for vectors, label_indices in dataset.map(lambda record: parse_features(record, dim)).batch(batch_size):
+        probabilities.append(class_probabilities(head(vectors, training=False)).numpy())
+        labels.append(label_indices.numpy())
+    if not labels:
+        raise ValueError(f"the {split} split in {features_dir} is empty")
+    return np.concatenate(labels), np.concatenate(probabilities)

@@ -9,6 +9,7 @@ from components.image import IMAGE
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def evaluate(
     examples: Input[Dataset],
+    features: Input[Dataset],
     base_network: Input[Model],
     head: Input[Model],
     lift: Input[Artifact],
@@ -48,7 +49,8 @@ def evaluate(
         params={"accuracy_threshold": accuracy_threshold, "auc_threshold": auc_threshold,
                 "champion_tolerance": champion_tolerance, "serving_root": serving_root, "model_name": model_name,
                 "batch_size": batch_size},
-        inputs={"examples": examples, "base_network": base_network, "head": head, "lift": lift},
+        inputs={"examples": examples, "features": features, "base_network": base_network, "head": head,
+                "lift": lift},
         outputs={"evaluation": evaluation, "metrics": metrics, "classification_metrics": classification_metrics,
                  "report": report},
         use_cache=use_cache,
@@ -72,7 +74,7 @@ def evaluate(
         head_model_path=os.path.join(head.path, HEAD_MODEL_FILE), output_dir=evaluation.path,
         policy=BlessingPolicy(accuracy_threshold, auc_threshold, champion_tolerance),
         serving_root=serving_root, model_name=model_name, lift_dir=lift.path, report_path=report.path,
-        batch_size=batch_size,
+        batch_size=batch_size, features_dir=features.path,
     )
     found = result.metrics
     scalars = {"accuracy": found["accuracy"], "accuracy_ci95_low": found["accuracy_ci95"][0],

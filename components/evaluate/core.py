@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, gcs, storage
-from components.common.artifact_files import METRICS, PREDICTIONS
-from components.common.modeling import class_probabilities, load_joined_model
+from components.common.artifact_files import FINE_TUNE_INFO, LIFT, METRICS, PREDICTIONS
+from components.common.modeling import class_probabilities, head_predictions, load_joined_model
 from components.common.record_parsing import parse_processed
 from components.common.serving_layout import latest_version_dir
 from components.evaluate.blessing import BlessingPolicy, decide_blessing, write_blessing
@@ -26,7 +26,6 @@ from components.evaluate.report import render_report, worst_mistakes
 from components.extract_features.core import image_batches, split_files
 from components.ingest import core as ingest_core
 from components.train_head.core import HISTORY
-from components.common.artifact_files import LIFT
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +99,28 @@ def _mistakes(examples_dir: str, image_size: int, label_indices, probabilities, 
     return [found[index] for index in chosen]
 
 
+def _test_predictions(examples_dir: str, features_dir: str | None, base_model_path: str, head_model_path: str,
+                      image_size: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The model's (label indices, probabilities) on the test split.
+
+    Unless fine-tuning changed the base, the extracted test features are the base's output
+    already, and only the head runs; the push step's infra-check still runs the whole exported
+    model on the test images and must match these probabilities.
+    """
+    tuned = os.path.join(os.path.dirname(head_model_path), FINE_TUNE_INFO)
+    fine_tuned = os.path.isfile(tuned) and storage.read_json(tuned).get("ran", False)
+    if features_dir and not fine_tuned:
+        logger.info("evaluate: scoring the head on the extracted test features (the base is unchanged)")
+        return head_predictions(features_dir, head_model_path, "test")
+    model = load_joined_model(base_model_path, head_model_path)
+    infer = tf.function(lambda images: class_probabilities(model(images, training=False)), reduce_retracing=True)
+    return predict_split(infer, examples_dir, "test", image_size, batch_size)
+
+
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output_dir: str,
         policy: BlessingPolicy, serving_root: str | None = None, model_name: str | None = None,
-        lift_dir: str | None = None, report_path: str | None = None, batch_size: int = 32) -> EvaluateResult:
+        lift_dir: str | None = None, report_path: str | None = None, batch_size: int = 32,
+        features_dir: str | None = None) -> EvaluateResult:
     """Evaluates base + head on the test split, compares with the champion, decides the blessing.
 
     Args:
@@ -114,12 +132,13 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         lift_dir: the transfer-lift artifact directory, if one was made.
         report_path: where to write the HTML report; None for no report.
         batch_size: images per inference batch.
+        features_dir: extract_features's output; when the base was not fine-tuned, the head is
+            scored on its test vectors instead of running the base again. None to always run it.
     """
     image_size = examples_info.image_size(examples_dir)
     labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
-    model = load_joined_model(base_model_path, head_model_path)
-    infer = tf.function(lambda images: class_probabilities(model(images, training=False)), reduce_retracing=True)
-    label_indices, probabilities = predict_split(infer, examples_dir, "test", image_size, batch_size)
+    label_indices, probabilities = _test_predictions(examples_dir, features_dir, base_model_path, head_model_path,
+                                                     image_size, batch_size)
     metrics = classification_metrics(label_indices, probabilities, labels)
     metrics["labels"] = labels
     lift = storage.read_json(os.path.join(lift_dir, LIFT)) if lift_dir else None

@@ -26,10 +26,12 @@ def extract_features(
 
     from components.common import step_cache
     from components.common.fast_exit import exit_fast_once_output_written
+    from components.common.lean_imports import keep_scikit_learn_out
     from components.common.logs import setup_step_logging
 
     setup_step_logging()
     exit_fast_once_output_written()
+    keep_scikit_learn_out()
     cache = step_cache.open_step(
         cache_root, "extract-features",
         params={"base_model": base_model, "base_weights": base_weights, "alpha": alpha, "image_size": image_size,

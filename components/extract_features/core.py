@@ -60,22 +60,28 @@ def image_batches(examples_dir: str, split: str, image_size: int, batch_size: in
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _record_batches(examples_dir: str, split: str, image_size: int, batch_size: int) -> tf.data.Dataset:
-    """A split's processed records in file order, batched as (uint8 pixels, digests, label indices).
+def _record_batches(examples_dir: str, image_size: int, batch_size: int) -> tf.data.Dataset:
+    """Every split's processed records, split after split in file order, batched as
+    (uint8 pixels, digests, label indices, split indices into SPLITS).
 
-    Pixels stay uint8 until inside the network: a quarter of the bytes through the input pipeline.
+    One dataset for all splits: its functions are traced once, not once per split. Pixels stay
+    uint8 until inside the network: a quarter of the bytes through the input pipeline.
     """
+    files = [(path, index) for index, split in enumerate(SPLITS) for path in split_files(examples_dir, split)]
+    paths = tf.constant([path for path, _ in files], tf.string)
+    split_indices = tf.constant([index for _, index in files], tf.int64)
     return (
-        tf.data.TFRecordDataset(split_files(examples_dir, split))
-        .map(lambda record: _pixels_digest_label(parse_processed(record, image_size)),
+        tf.data.Dataset.from_tensor_slices((paths, split_indices))
+        .flat_map(lambda path, split: tf.data.TFRecordDataset(path).map(lambda record: (record, split)))
+        .map(lambda record, split: _pixels_digest_label_split(parse_processed(record, image_size), split),
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
 
 
-def _pixels_digest_label(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    return example["pixels"], example["digest"], example["label_index"]
+def _pixels_digest_label_split(example: dict[str, tf.Tensor], split: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    return example["pixels"], example["digest"], example["label_index"], split
 
 
 def inference_function(extractor, image_size: int):
@@ -90,8 +96,8 @@ def inference_function(extractor, image_size: int):
 class _StoreFiller:
     """Collects new vectors and adds them to the store in chunks of STORE_CHUNK_ROWS."""
 
-    def __init__(self, store: FeatureStore, split: str):
-        self._store, self._split = store, split
+    def __init__(self, store: FeatureStore):
+        self._store = store
         self._digests: list[str] = []
         self._vectors: list[np.ndarray] = []
         self._pending: set[str] = set()
@@ -106,7 +112,7 @@ class _StoreFiller:
         self._vectors.append(vectors)
         if len(self._digests) >= STORE_CHUNK_ROWS:
             self.flush()
-            logger.info("extract_features: %s: %d new images done", self._split, self.added)
+            logger.info("extract_features: %d new images through the base network", self.added)
 
     def flush(self) -> None:
         if self._digests:
@@ -115,17 +121,17 @@ class _StoreFiller:
             self._digests, self._vectors, self._pending = [], [], set()
 
 
-def _extract_split(infer, store: FeatureStore, examples_dir: str, split: str, image_size: int,
-                   batch_size: int, output_path: str) -> tuple[int, int]:
-    """Writes a split's feature records; returns (images, images the base had to run on).
+def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, batch_size: int,
+             features_dir: str) -> tuple[dict[str, int], int]:
+    """Writes every split's feature records; returns (images per split, images the base ran on).
 
-    One pass over the records runs the base on the images the store lacks; the records are then
-    written in file order from the store.
+    One pass over the records runs the base on the images the store lacks; each split's records
+    are then written in file order from the store.
     """
-    digests: list[str] = []
-    label_indices: list[int] = []
-    filler = _StoreFiller(store, split)
-    for pixels, batch_digests, batch_labels in _record_batches(examples_dir, split, image_size, batch_size):
+    digests: dict[str, list[str]] = {split: [] for split in SPLITS}
+    label_indices: dict[str, list[int]] = {split: [] for split in SPLITS}
+    filler = _StoreFiller(store)
+    for pixels, batch_digests, batch_labels, batch_splits in _record_batches(examples_dir, image_size, batch_size):
         names = [digest.decode() for digest in batch_digests.numpy()]
         new = []
         for row, digest in enumerate(names):  # an image listed twice (two labels) runs once
@@ -134,15 +140,20 @@ def _extract_split(infer, store: FeatureStore, examples_dir: str, split: str, im
         if new:
             subset = pixels if len(new) == len(names) else tf.gather(pixels, new)
             filler.add([names[row] for row in new], infer(subset).numpy())
-        digests += names
-        label_indices += batch_labels.numpy().tolist()
+        for name, label_index, split_index in zip(names, batch_labels.numpy(), batch_splits.numpy()):
+            digests[SPLITS[split_index]].append(name)
+            label_indices[SPLITS[split_index]].append(int(label_index))
     filler.flush()
-    with storage.atomic_path(output_path) as tmp_path, TFRecordFileWriter(tmp_path) as writer:
-        for digest, label_index in zip(digests, label_indices):
-            writer.write(serialize_features(store.get(digest), label_index))
-    logger.info("extract_features: %s: %d images, %d extracted, %d reused from the feature store",
-                split, len(digests), filler.added, len(digests) - filler.added)
-    return len(digests), filler.added
+    for split in SPLITS:
+        output_path = os.path.join(features_dir, f"{split}.tfrecord")
+        with storage.atomic_path(output_path) as tmp_path, TFRecordFileWriter(tmp_path) as writer:
+            for digest, label_index in zip(digests[split], label_indices[split]):
+                writer.write(serialize_features(store.get(digest), label_index))
+    counts = {split: len(digests[split]) for split in SPLITS}
+    logger.info("extract_features: %s; %d through the base network, %d from the feature store",
+                ", ".join(f"{split} {count}" for split, count in counts.items()), filler.added,
+                sum(counts.values()) - filler.added)
+    return counts, filler.added
 
 
 def write_features(extractor, examples_dir: str, features_dir: str, image_size: int, batch_size: int,
@@ -157,13 +168,7 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
     infer = inference_function(extractor, image_size)
     with tempfile.TemporaryDirectory() as scratch:
         store = store if store is not None else FeatureStore(scratch)
-        done = {
-            split: _extract_split(infer, store, examples_dir, split, image_size, batch_size,
-                                  os.path.join(features_dir, f"{split}.tfrecord"))
-            for split in SPLITS
-        }
-    counts = {split: count for split, (count, _) in done.items()}
-    extracted = sum(extracted for _, extracted in done.values())
+        counts, extracted = _extract(infer, store, examples_dir, image_size, batch_size, features_dir)
     labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
     storage.write_lines(os.path.join(features_dir, ingest_core.LABELS), labels)
     storage.write_json(os.path.join(features_dir, FEATURES_INFO),

@@ -28,11 +28,13 @@ def fine_tune(
 
     from components.common import step_cache
     from components.common.fast_exit import exit_fast_once_output_written
+    from components.common.lean_imports import keep_scikit_learn_out
     from components.common.logs import setup_step_logging
     from components.fine_tune.config import gpu_device_files
 
     setup_step_logging()
     exit_fast_once_output_written()
+    keep_scikit_learn_out()
     cache = step_cache.open_step(
         cache_root, "fine-tune",
         params={"mode": mode, "unfreeze_fraction": unfreeze_fraction, "learning_rate": learning_rate,

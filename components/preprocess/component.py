@@ -20,10 +20,12 @@ def preprocess(
     """Decodes, resizes and splits the raw examples with Apache Beam."""
     from components.common import step_cache
     from components.common.fast_exit import exit_fast_once_output_written
+    from components.common.lean_imports import keep_scikit_learn_out
     from components.common.logs import setup_step_logging
 
     setup_step_logging()
     exit_fast_once_output_written()
+    keep_scikit_learn_out()
     # The Beam runner flags choose where the work runs, not what it produces: not part of the key.
     cache = step_cache.open_step(
         cache_root, "preprocess",

@@ -25,11 +25,13 @@ def push(
     from components.common import step_cache, storage
     from components.common.artifact_files import BLESSING, PUSH_RESULT
     from components.common.fast_exit import exit_fast_once_output_written
+    from components.common.lean_imports import keep_scikit_learn_out
     from components.common.logs import setup_step_logging
     from components.common.serving_layout import serving_same_model
 
     setup_step_logging()
     exit_fast_once_output_written()
+    keep_scikit_learn_out()
     cache = step_cache.open_step(
         cache_root, "push", params={"serving_root": serving_root, "model_name": model_name},
         inputs={"evaluation": evaluation, "base_network": base_network, "head": head},

@@ -48,6 +48,9 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     if wait:
+        from components.common.lean_imports import keep_scikit_learn_out
+
+        keep_scikit_learn_out()
         import tensorflow  # noqa: F401  (the slow part, done while the export is being written)
 
         if sys.stdin.readline().strip() != GO:

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import storage
-from components.common.record_parsing import parse_features
+from components.common.record_parsing import parse_feature_batch
 from components.common.artifact_files import FEATURES_INFO, HEAD_MODEL_FILE  # noqa: F401  (HEAD_MODEL_FILE: read from here too)
 from components.ingest import core as ingest_core
 from components.train_head.devices import choose_strategy
@@ -23,6 +23,11 @@ from components.train_head.devices import choose_strategy
 logger = logging.getLogger(__name__)
 
 HISTORY = "history.json"
+# A split's feature records up to this size are kept in memory after the first epoch; larger
+# ones are read from disk every epoch, so memory stays bounded however many images there are.
+IN_MEMORY_RECORDS_BYTES = 256 * 1024 * 1024
+# Training steps per call into TensorFlow: on small heads Python's per-step work dominates.
+STEPS_PER_EXECUTION = 16
 
 
 @dataclass(frozen=True)
@@ -154,24 +159,34 @@ def loss_and_metric(num_classes: int, label_smoothing: float = 0.0):
 
 
 def target_encoding(num_classes: int):
-    """Label indices as the loss wants them: a float for the sigmoid, one-hot for the softmax."""
+    """Label indices as the loss wants them: a float for the sigmoid, one-hot for the softmax.
+
+    Works on one example or on a batch (the last axis is the one added or one-hot encoded).
+    """
     if num_classes == 2:
-        return lambda vectors, label_index: (vectors, tf.cast(label_index, tf.float32)[tf.newaxis])
+        return lambda vectors, label_index: (vectors, tf.expand_dims(tf.cast(label_index, tf.float32), -1))
     return lambda vectors, label_index: (vectors, tf.one_hot(label_index, num_classes))
 
 
-def _features(features_dir: str, split: str, dim: int) -> tf.data.Dataset:
-    dataset = tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord"))
-    return dataset.map(lambda record: parse_features(record, dim), num_parallel_calls=tf.data.AUTOTUNE)
+def _feature_batches(features_dir: str, split: str, dim: int, batch_size: int, shuffle_seed: int | None = None,
+                     ) -> tf.data.Dataset:
+    """A split's (features, label_index) batches; shuffled record by record when a seed is given."""
+    path = os.path.join(features_dir, f"{split}.tfrecord")
+    dataset = tf.data.TFRecordDataset(path)
+    if os.path.getsize(path) <= IN_MEMORY_RECORDS_BYTES:
+        dataset = dataset.cache()  # read from disk once, not once per epoch
+    if shuffle_seed is not None:
+        # A buffer of 10,000 records shuffles thousands of images fully and bounds the memory
+        # (about 0.5 GB for the largest vectors here, 12,544 floats) however large the split.
+        dataset = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).map(lambda records: parse_feature_batch(records, dim),
+                                         num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _dataset(features_dir: str, split: str, dim: int, num_classes: int, config: HeadConfig,
              shuffle: bool) -> tf.data.Dataset:
-    dataset = _features(features_dir, split, dim).map(target_encoding(num_classes))
-    if shuffle:
-        # Feature vectors are small; a buffer of 10,000 shuffles thousands of images fully.
-        dataset = dataset.shuffle(10_000, seed=config.seed, reshuffle_each_iteration=True)
-    return dataset.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    batches = _feature_batches(features_dir, split, dim, config.batch_size, config.seed if shuffle else None)
+    return batches.map(target_encoding(num_classes)).prefetch(tf.data.AUTOTUNE)
 
 
 class _ProgressLog(keras.callbacks.Callback):
@@ -213,7 +228,7 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     tf.config.experimental.enable_op_determinism()
     num_classes = len(labels)
     strategy = choose_strategy()
-    statistics = training_statistics(_features(features_dir, "train", dim).batch(1024), num_classes)
+    statistics = training_statistics(_feature_batches(features_dir, "train", dim, 1024), num_classes)
     class_weight = statistics.balanced_class_weights() if config.class_weights else None
     if class_weight:
         logger.info("train_head: class weights %s", {labels[i]: round(w, 3) for i, w in class_weight.items()})
@@ -221,7 +236,8 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
     with strategy.scope():
         head = build_head(dim, num_classes, config, statistics)
         loss, metric = loss_and_metric(num_classes, config.label_smoothing)
-        head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric])
+        head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric],
+                     steps_per_execution=STEPS_PER_EXECUTION)
     has_eval = counts.get("eval", 0) > 0
     monitor = "val_loss" if has_eval else "loss"
     if not has_eval:

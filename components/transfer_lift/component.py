@@ -30,10 +30,12 @@ def transfer_lift(
 
     from components.common import step_cache
     from components.common.fast_exit import exit_fast_once_output_written
+    from components.common.lean_imports import keep_scikit_learn_out
     from components.common.logs import setup_step_logging
 
     setup_step_logging()
     exit_fast_once_output_written()
+    keep_scikit_learn_out()
     cache = step_cache.open_step(
         cache_root, "transfer-lift",
         params={"measure": measure, "hidden_units": hidden_units, "dropout": dropout, "learning_rate": learning_rate,

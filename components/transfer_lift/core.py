@@ -14,15 +14,12 @@ import tempfile
 from dataclasses import dataclass
 
 import keras
-import numpy as np
-import tensorflow as tf
 
 from components.common import examples_info, storage
 from components.common.artifact_files import LIFT
-from components.common.modeling import class_probabilities
-from components.common.record_parsing import parse_features
+from components.common.modeling import head_predictions
 from components.extract_features.base_network import load_base
-from components.extract_features.core import BASE_NETWORK_INFO, FEATURES_INFO, write_features
+from components.extract_features.core import BASE_NETWORK_INFO, write_features
 from components.train_head import core as train_core
 
 logger = logging.getLogger(__name__)
@@ -37,16 +34,8 @@ class LiftResult:
 
 
 def _test_accuracy(features_dir: str, head_model_path: str) -> float:
-    dim = storage.read_json(os.path.join(features_dir, FEATURES_INFO))["dim"]
-    head = keras.saving.load_model(head_model_path, compile=False)
-    dataset = tf.data.TFRecordDataset(os.path.join(features_dir, "test.tfrecord"))
-    dataset = dataset.map(lambda record: parse_features(record, dim)).batch(256)
-    correct = total = 0
-    for vectors, label_indices in dataset:
-        predicted = np.argmax(class_probabilities(head(vectors, training=False)).numpy(), axis=1)
-        correct += int((predicted == label_indices.numpy()).sum())
-        total += len(predicted)
-    return correct / total
+    label_indices, probabilities = head_predictions(features_dir, head_model_path, "test")
+    return float((probabilities.argmax(axis=1) == label_indices).mean())
 
 
 def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: train_core.HeadConfig,

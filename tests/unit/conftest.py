@@ -31,6 +31,7 @@ def trained(tmp_path_factory):
     return {
         "tree": tree, "examples_dir": examples_dir, "evaluation_dir": str(tmp_path / "evaluation"),
         "base_model_path": extract.base_model_path, "head_model_path": train.head_model_path,
+        "features_dir": str(tmp_path / "features"),
     }
 
 

@@ -41,7 +41,7 @@ decode.setup()
 @given(ANY_BYTES)
 def test_any_bytes_become_an_example_or_a_reject_with_a_reason(data):
     example = RawExample(data, "warm", "x.jpg", hashlib.sha256(data).hexdigest())
-    [output] = list(decode.process(example.serialize()))
+    [output] = list(decode.process([example.serialize()]))
     if isinstance(output, TaggedOutput):
         assert output.tag == DecodeAndResize.REJECTS and output.value["reason"]
         assert output.value["origin"] == "x.jpg"
@@ -58,6 +58,6 @@ def test_the_pixel_limit_check_never_raises(data):
 
 def test_every_real_format_decodes():
     for data in REAL_IMAGES:
-        [output] = list(decode.process(RawExample(data, "cold", "y", "d").serialize()))
+        [output] = list(decode.process([RawExample(data, "cold", "y", "d").serialize()]))
         assert not isinstance(output, TaggedOutput)
     assert np.asarray(Image.open(io.BytesIO(REAL_IMAGES[0]))).shape == (18, 24, 3)

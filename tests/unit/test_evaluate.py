@@ -1,8 +1,14 @@
 """Evaluation: metrics computed right, and the blessing follows the threshold."""
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
+from components.common import storage
+from components.common.artifact_files import FINE_TUNE_INFO, PREDICTIONS
+from components.evaluate import core
 from components.evaluate.blessing import BlessingPolicy, decide_blessing
 from components.evaluate.metrics import classification_metrics
 
@@ -93,3 +99,28 @@ def test_an_overconfident_model_has_a_large_calibration_error():
     labels = np.array([0, 1] * 50)
     probabilities = np.tile([[0.99, 0.01]], (100, 1))  # always sure of class 0, right half the time
     assert classification_metrics(labels, probabilities)["ece"] == pytest.approx(0.49, abs=1e-6)
+
+
+def _evaluate(trained, output_dir, head_model_path=None, features_dir=None) -> np.ndarray:
+    core.run(examples_dir=trained["examples_dir"], base_model_path=trained["base_model_path"],
+             head_model_path=head_model_path or trained["head_model_path"], output_dir=str(output_dir),
+             policy=BlessingPolicy(0.0), features_dir=features_dir)
+    with np.load(output_dir / PREDICTIONS) as predictions:
+        return predictions["probabilities"]
+
+
+def test_the_head_on_extracted_features_scores_as_the_whole_model_on_images(trained, tmp_path):
+    on_images = _evaluate(trained, tmp_path / "images")
+    on_features = _evaluate(trained, tmp_path / "features", features_dir=trained["features_dir"])
+    assert on_features.shape == on_images.shape
+    np.testing.assert_allclose(on_features, on_images, atol=1e-5)
+
+
+def test_a_fine_tuned_base_is_run_again_not_read_from_the_features(trained, tmp_path):
+    head_dir = tmp_path / "tuned_head"
+    shutil.copytree(os.path.dirname(trained["head_model_path"]), head_dir)
+    storage.write_json(str(head_dir / FINE_TUNE_INFO), {"ran": True, "reason": "on"})
+    # Features that would fail to load: only a run that ignores them succeeds.
+    probabilities = _evaluate(trained, tmp_path / "tuned", head_model_path=str(head_dir / "head.keras"),
+                              features_dir=str(tmp_path / "no-features-here"))
+    assert probabilities.shape[1] == 2

@@ -19,3 +19,14 @@ def test_modules_do_not_import_tensorflow(modules):
     code += "; import sys; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_keras_loads_without_scikit_learn_where_a_step_keeps_it_out():
+    code = (
+        "from components.common.lean_imports import keep_scikit_learn_out; keep_scikit_learn_out()\n"
+        "import keras, sys\n"
+        "keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])\n"
+        "try:\n    import sklearn\nexcept ImportError:\n    print('kept out')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "kept out"
