@@ -48,16 +48,22 @@ def push(
         cache.record_reused(reason)
         return
     cache.restore()  # records why it runs
-    from components.extract_features.core import BASE_MODEL_FILE
-    from components.push import core
-    from components.train_head.core import HEAD_MODEL_FILE
+    from contextlib import nullcontext
 
-    result = core.run(
-        evaluation_dir=evaluation.path, examples_dir=examples.path,
-        base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
-        head_model_path=os.path.join(head.path, HEAD_MODEL_FILE),
-        serving_root=serving_root, model_name=model_name, output_dir=push_result.path, run_id=run_id,
-        model_key=model_key,
-    )
+    from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE, PREDICTIONS
+    from components.push.infra_check import InfraCheck
+
+    blessed = storage.read_json(os.path.join(evaluation.path, BLESSING))["blessed"]
+    # Started before this process imports TensorFlow: both imports run at once, on two cores.
+    with InfraCheck(examples.path, os.path.join(evaluation.path, PREDICTIONS)) if blessed else nullcontext() as infra:
+        from components.push import core
+
+        result = core.run(
+            evaluation_dir=evaluation.path, examples_dir=examples.path,
+            base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
+            head_model_path=os.path.join(head.path, HEAD_MODEL_FILE),
+            serving_root=serving_root, model_name=model_name, output_dir=push_result.path, run_id=run_id,
+            model_key=model_key, infra_check=infra,
+        )
     push_result.metadata.update({"pushed": result.pushed, "uri": result.uri or "", "reason": result.reason})
     cache.save()

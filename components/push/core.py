@@ -11,8 +11,6 @@ import errno
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 
@@ -22,7 +20,7 @@ from components.common.serving_layout import MODEL_KEY_FILE, existing_versions, 
 from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS, PUSH_RESULT
 from components.extract_features.core import BASE_NETWORK_INFO
 from components.ingest import core as ingest_core
-from components.push import infra_check
+from components.push.infra_check import InfraCheck
 from components.push.export import export_serving_model
 from components.push.gcs_commit import commit_to_gcs
 from components.push.manifests import kserve_inference_service, model_card, tf_serving_deployment
@@ -43,40 +41,6 @@ class PushResult:
     uri: str | None
     version: int | None
     reason: str
-
-
-class InfraCheck:
-    """Infra-validation in a fresh process, started before the export is written.
-
-    The process imports TensorFlow (seconds) while this one exports; `run` then tells it the
-    export is ready and waits for its verdict. Leaving the block without `run` stops it.
-    """
-
-    def __init__(self, export_dir: str, examples_dir: str, predictions_path: str):
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "components.push.infra_check", "--wait", export_dir, examples_dir,
-             predictions_path],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-
-    def run(self) -> None:
-        """Checks the export, now written, loads and answers real test images.
-
-        Raises:
-            RuntimeError: the export did not load, did not answer, or answered differently.
-        """
-        _, stderr = self._process.communicate(infra_check.GO + "\n")
-        if self._process.returncode != 0:
-            reason = stderr.strip().splitlines()[-1] if stderr.strip() else "no reason given"
-            raise RuntimeError(f"infra-validation failed, nothing pushed: {reason}")
-
-    def __enter__(self) -> "InfraCheck":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.communicate()
 
 
 def _commit(staging_dir: str, model_dir: str) -> int:
@@ -113,13 +77,15 @@ def _write_manifests(output_dir: str, model_name: str, model_dir: str) -> None:
 
 
 def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_model_path: str,
-        serving_root: str, model_name: str, output_dir: str, run_id: str = "", model_key: str = "") -> PushResult:
+        serving_root: str, model_name: str, output_dir: str, run_id: str = "", model_key: str = "",
+        infra_check: InfraCheck | None = None) -> PushResult:
     """Pushes the model when the evaluation blessed it; otherwise leaves serving untouched.
 
     A pushed version holds the SavedModel and `model_card.md`; the push result artifact holds
     `push.json` and, for a push, KServe and TF Serving manifests pointing at the model.
     `model_key`, the content key of the base and head, is kept in the version so a later run can
-    tell that it would push the same model again.
+    tell that it would push the same model again. `infra_check`, started early by the caller so
+    its TensorFlow import overlaps this work, validates the export; one is started here if not.
     """
     if not model_name or os.sep in model_name or model_name.startswith("."):
         raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
@@ -136,10 +102,10 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         # Locally the staging directory sits beside the versions, so the commit is one rename.
         staging_dir = tempfile.mkdtemp(dir=None if remote else model_dir, prefix=".staging-")
         try:
-            with InfraCheck(staging_dir, examples_dir, os.path.join(evaluation_dir, PREDICTIONS)) as infra:
+            with infra_check or InfraCheck(examples_dir, os.path.join(evaluation_dir, PREDICTIONS)) as infra:
                 model = load_joined_model(base_model_path, head_model_path)
                 export_serving_model(model, labels, image_size, staging_dir)
-                infra.run()
+                infra.run(staging_dir)
             _write_model_card(staging_dir, model_name=model_name, run_id=run_id, labels=labels,
                               examples_dir=examples_dir, evaluation_dir=evaluation_dir,
                               base_model_path=base_model_path, head_model_path=head_model_path)

@@ -1,17 +1,20 @@
 """Infra-validation: a staged export, loaded in a fresh process, answers real test images.
 
-Run as `python -m components.push.infra_check [--wait] EXPORT_DIR EXAMPLES_DIR PREDICTIONS_NPZ`.
-With --wait it imports TensorFlow first and checks once it reads GO on stdin, so the push can
-start it before the export is written and the import overlaps the export. A fresh
-process is what TF Serving is: nothing of the training process (registered layers, live Python
-objects) helps the export load. Exits 0 when the export answers the first test images with the
-evaluate step's probabilities (within TOLERANCE), 1 with the reason otherwise.
+Run as `python -m components.push.infra_check EXPORT_DIR EXAMPLES_DIR PREDICTIONS_NPZ`, or with
+`--wait EXAMPLES_DIR PREDICTIONS_NPZ`: then it imports TensorFlow first and reads EXPORT_DIR from
+stdin once the export is written, so the push starts it early and the import (seconds) overlaps
+the push's own work (`InfraCheck`). A fresh process is what TF Serving is: nothing of the
+training process (registered layers, live Python objects) helps the export load. Exits 0 when
+the export answers the first test images with the evaluate step's probabilities (within
+TOLERANCE), 1 with the reason otherwise, 3 when cancelled before an export came.
+
+This module imports nothing heavy, so a step can start the check before importing TensorFlow.
 """
 
 import os
+import subprocess
 import sys
 
-GO = "go"
 CHECK_IMAGES = 8
 TOLERANCE = 1e-4
 
@@ -40,22 +43,57 @@ def check(export_dir: str, examples_dir: str, predictions_path: str) -> str | No
     return None
 
 
+class InfraCheck:
+    """The check's fresh process, started ahead of the export it will load.
+
+    `run(export_dir)` hands it the written export and waits for its verdict; leaving the
+    `with` block without `run` (not blessed, or the export failed) stops it.
+    """
+
+    def __init__(self, examples_dir: str, predictions_path: str):
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "components.push.infra_check", "--wait", examples_dir, predictions_path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def run(self, export_dir: str) -> None:
+        """Checks that the written export loads and answers real test images.
+
+        Raises:
+            RuntimeError: the export did not load, did not answer, or answered differently.
+        """
+        _, stderr = self._process.communicate(export_dir + "\n")
+        if self._process.returncode != 0:
+            reason = stderr.strip().splitlines()[-1] if stderr.strip() else "no reason given"
+            raise RuntimeError(f"infra-validation failed, nothing pushed: {reason}")
+
+    def __enter__(self) -> "InfraCheck":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.communicate()
+
+
 def main(argv: list[str]) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     wait = argv[:1] == ["--wait"]
     argv = argv[1:] if wait else argv
-    if len(argv) != 3:
+    if len(argv) != (2 if wait else 3):
         print(__doc__, file=sys.stderr)
         return 2
     if wait:
         from components.common.lean_imports import keep_scikit_learn_out
 
         keep_scikit_learn_out()
-        import tensorflow  # noqa: F401  (the slow part, done while the export is being written)
+        import tensorflow  # noqa: F401  (the slow part, done while the push works)
 
-        if sys.stdin.readline().strip() != GO:
-            print("cancelled before the export was ready", file=sys.stderr)
+        export_dir = sys.stdin.readline().strip()
+        if not export_dir:
+            print("cancelled before an export was ready", file=sys.stderr)
             return 3
+        argv = [export_dir, *argv]
     failure = check(*argv)
     if failure:
         print(failure, file=sys.stderr)
