@@ -96,8 +96,8 @@ def inference_function(extractor, image_size: int):
 class _StoreFiller:
     """Collects new vectors and adds them to the store in chunks of STORE_CHUNK_ROWS."""
 
-    def __init__(self, store: FeatureStore):
-        self._store = store
+    def __init__(self, store: FeatureStore, images: int):
+        self._store, self._images = store, images
         self._digests: list[str] = []
         self._vectors: list[np.ndarray] = []
         self._pending: set[str] = set()
@@ -112,7 +112,8 @@ class _StoreFiller:
         self._vectors.append(vectors)
         if len(self._digests) >= STORE_CHUNK_ROWS:
             self.flush()
-            logger.info("extract_features: %d new images through the base network", self.added)
+            logger.info("extract_features: %d new images through the base network (the examples hold %d)",
+                        self.added, self._images)
 
     def flush(self) -> None:
         if self._digests:
@@ -130,7 +131,8 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
     """
     digests: dict[str, list[str]] = {split: [] for split in SPLITS}
     label_indices: dict[str, list[int]] = {split: [] for split in SPLITS}
-    filler = _StoreFiller(store)
+    preprocessed = examples_info.read_stats(examples_dir)["counts"]
+    filler = _StoreFiller(store, sum(sum(per_label.values()) for per_label in preprocessed.values()))
     for pixels, batch_digests, batch_labels, batch_splits in _record_batches(examples_dir, image_size, batch_size):
         names = [digest.decode() for digest in batch_digests.numpy()]
         new = []
