@@ -47,9 +47,11 @@ def test_tasks_are_wired_as_designed(tmp_path):
         "base_network": ("extract-features", "base_network"),
         "head": ("train-head", "head"),
     }
-    # Evaluate and push take the models fine-tuning passed on (tuned, or unchanged when it was off).
+    # Evaluate and push take the models fine-tuning passed on (tuned, or unchanged when it was off);
+    # evaluate scores the head on the extracted test features when the base is unchanged.
     assert artifact_sources("evaluate") == {
         "examples": ("preprocess", "examples"),
+        "features": ("extract-features", "features"),
         "base_network": ("fine-tune", "tuned_base_network"),
         "head": ("fine-tune", "tuned_head"),
         "lift": ("transfer-lift", "lift"),
