@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from components.common import storage
 from components.common.artifact_files import FEATURES_INFO
-from components.common.record_parsing import parse_features
+from components.common.record_parsing import parse_feature_batch
 # Importing registers the custom preprocessing layer the saved base uses.
 from components.extract_features.base_network import load_base
 
@@ -42,7 +42,7 @@ def head_predictions(features_dir: str, head_model_path: str, split: str,
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     dataset = tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord"))
     labels, probabilities = [], []
-    for vectors, label_indices in dataset.map(lambda record: parse_features(record, dim)).batch(batch_size):
+    for vectors, label_indices in dataset.batch(batch_size).map(lambda records: parse_feature_batch(records, dim)):
         probabilities.append(class_probabilities(head(vectors, training=False)).numpy())
         labels.append(label_indices.numpy())
     if not labels:
