@@ -18,29 +18,12 @@ def parse_processed(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tens
     return parsed
 
 
-def parse_features(serialized: tf.Tensor, dim: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """Parses a feature record inside tf.data into (features, label_index)."""
-    parsed = tf.io.parse_single_example(
-        serialized,
-        {
-            "features": tf.io.FixedLenFeature([dim], tf.float32),
-            "label_index": tf.io.FixedLenFeature([], tf.int64),
-        },
-    )
-    return parsed["features"], parsed["label_index"]
-
-
 def parse_feature_batch(serialized: tf.Tensor, dim: int) -> tuple[tf.Tensor, tf.Tensor]:
     """Parses a batch of feature records at once into (features (N, dim), label_index (N,)).
 
     One vectorized parse per batch instead of one per record: on the head's small models the
     input pipeline, not the arithmetic, sets the pace of an epoch.
     """
-    parsed = tf.io.parse_example(
-        serialized,
-        {
-            "features": tf.io.FixedLenFeature([dim], tf.float32),
-            "label_index": tf.io.FixedLenFeature([], tf.int64),
-        },
-    )
+    parsed = tf.io.parse_example(serialized, {"features": tf.io.FixedLenFeature([dim], tf.float32),
+                                              "label_index": tf.io.FixedLenFeature([], tf.int64)})
     return parsed["features"], parsed["label_index"]

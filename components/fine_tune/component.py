@@ -23,7 +23,6 @@ def fine_tune(
     tuned_base_network: Output[Model],
 ):
     """Trains the top of the base and the head end to end when enabled; else passes them through."""
-    import logging
     import os
 
     from components.common import step_cache
@@ -56,7 +55,6 @@ def fine_tune(
     head_model_path = os.path.join(head.path, HEAD_MODEL_FILE)
     reason = config.skip_reason()
     if reason is not None:
-        logging.getLogger("components.fine_tune").info("fine_tune: skipped (%s)", reason)
         result = pass_through(base_model_path, head_model_path, tuned_base_network.path, tuned_head.path, reason)
     else:
         from components.fine_tune import core

@@ -6,6 +6,7 @@ the training in core.py.
 """
 
 import glob
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -82,6 +83,7 @@ def copy_unchanged(base_model_path: str, head_model_path: str, base_out: str, he
 def pass_through(base_model_path: str, head_model_path: str, base_out: str, head_out: str,
                  reason: str) -> FineTuneResult:
     """The skipped phase two: phase one's models, unchanged, with the reason in fine_tune.json."""
+    logging.getLogger(__name__).info("fine_tune: skipped (%s)", reason)
     copy_unchanged(base_model_path, head_model_path, base_out, head_out)
     result = FineTuneResult(False, reason)
     storage.write_json(os.path.join(head_out, FINE_TUNE_INFO), asdict(result))

@@ -85,7 +85,6 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
     if reason is None and config.mode == "auto" and not tf.config.list_physical_devices("GPU"):
         reason = NO_GPU_REASON  # device files, but none TensorFlow can use
     if reason is not None:
-        logger.info("fine_tune: skipped (%s)", reason)
         return pass_through(base_model_path, head_model_path, base_output_dir, head_output_dir, reason)
     copy_unchanged(base_model_path, head_model_path, base_output_dir, head_output_dir)
 

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components.common import storage
-from components.common.record_parsing import parse_features
+from components.common.record_parsing import parse_feature_batch
 from components.extract_features import core
 from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor, load_base
 from components.extract_features.feature_store import FeatureStore
@@ -74,8 +74,8 @@ def test_run_writes_features_for_every_split(image_tree, tmp_path):
     assert sum(result.counts.values()) == 40
     info = storage.read_json(str(tmp_path / "features" / core.FEATURES_INFO))
     assert info["dim"] == 4 and info["counts"] == result.counts
-    train = list(tf.data.TFRecordDataset(str(tmp_path / "features" / "train.tfrecord")).map(
-        lambda record: parse_features(record, 4)))
+    train = list(tf.data.TFRecordDataset(str(tmp_path / "features" / "train.tfrecord")).batch(1).map(
+        lambda records: parse_feature_batch(records, 4)).unbatch())
     assert len(train) == result.counts["train"]
     # The saved base gives the same features as the ones written.
     import keras
@@ -121,8 +121,8 @@ def test_a_second_run_extracts_only_the_images_the_store_has_not_seen(image_tree
                     reuse_features=False)
     assert full.extracted == 43
     for split in ("train", "eval", "test"):
-        stored, fresh = (list(tf.data.TFRecordDataset(str(tmp_path / name / f"{split}.tfrecord")).map(
-            lambda record: parse_features(record, 4))) for name in ("f2", "f3"))
+        stored, fresh = (list(tf.data.TFRecordDataset(str(tmp_path / name / f"{split}.tfrecord")).batch(64).map(
+            lambda records: parse_feature_batch(records, 4)).unbatch()) for name in ("f2", "f3"))
         assert len(stored) == len(fresh)
         for (a, label_a), (b, label_b) in zip(stored, fresh):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
