@@ -157,3 +157,24 @@ def upload_file(local_path: str, uri: str, *, overwrite: bool = False) -> None:
 def upload_bytes(data: bytes, uri: str, *, overwrite: bool = False) -> None:
     """Uploads bytes; without `overwrite` an existing object is never replaced (AlreadyExists)."""
     _upload(uri, overwrite, lambda blob, **options: blob.upload_from_string(data, **options))
+
+
+def delete(uri: str) -> None:
+    """Deletes one object; one that is already gone counts as deleted."""
+    from google.api_core import exceptions
+
+    def deleting():
+        try:
+            _blob(uri).delete(retry=_retry())
+        except exceptions.NotFound:
+            pass
+
+    _call("deleting", uri, deleting)
+
+
+def delete_tree(uri: str) -> int:
+    """Deletes every object under the prefix; returns how many there were."""
+    names = [name for name, _ in list_objects(uri)]
+    for name in names:
+        delete(join(uri, name))
+    return len(names)
