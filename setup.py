@@ -5,6 +5,8 @@ from setuptools import find_packages, setup
 # Ranges, not pins: these resolve together (with protobuf 6) and leave patch releases free.
 INSTALL_REQUIRES = [
     "kfp>=2.17,<2.18",
+    # Volumes, GPU node placement and secrets in the compiled pipeline (`--cache-pvc` and the like).
+    "kfp-kubernetes>=2.17,<2.18",
     # kfp.local imports the Docker SDK even for its SubprocessRunner.
     "docker>=7,<8",
     "tensorflow>=2.21,<2.22",

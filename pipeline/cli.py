@@ -86,12 +86,27 @@ def _add_run_parser(commands) -> None:
 
 
 def _add_deployment_args(parser) -> None:
-    parser.add_argument("--image", help="the container image every step runs in (default: $HEADSTART_IMAGE, else "
-                        "the project's image, ghcr.io/headstart-ml/headstart)")
+    parser.add_argument("--image", help="the container image of every step without GPUs (default: $HEADSTART_IMAGE, "
+                        "else the project's image, ghcr.io/headstart-ml/headstart)")
+    parser.add_argument("--gpu-image", help="the image of the steps that get GPUs, built by `make image-gpu` "
+                        "(default: $HEADSTART_GPU_IMAGE, else the image's tag with -gpu appended)")
     parser.add_argument("--gpus", type=int, default=0,
-                        help="GPUs for the train-head and fine-tune steps on the cluster (default: 0)")
-    parser.add_argument("--accelerator", default="nvidia.com/gpu",
-                        help="the accelerator type of those GPUs (default: %(default)s)")
+                        help="GPUs for each of extract-features, train-head and fine-tune (default: 0)")
+    parser.add_argument("--accelerator",
+                        help="the accelerator type of those GPUs (default: nvidia.com/gpu on KFP, NVIDIA_TESLA_T4 "
+                        "on Vertex AI, which takes its own names, e.g. NVIDIA_L4)")
+    kubernetes = parser.add_argument_group("Kubernetes settings (KFP on GKE, EKS, ...; through kfp-kubernetes)")
+    kubernetes.add_argument("--cache-pvc", metavar="CLAIM",
+                            help="keep the step cache on this PersistentVolumeClaim, mounted in every step at "
+                            "/mnt/headstart-cache (the cache_root default then)")
+    kubernetes.add_argument("--gpu-node-selector", action="append", default=[], metavar="LABEL=VALUE",
+                            help="a node label the GPU steps must land on, e.g. "
+                            "cloud.google.com/gke-accelerator=nvidia-tesla-t4")
+    kubernetes.add_argument("--gpu-toleration", action="append", default=[], metavar="KEY[=VALUE][:EFFECT]",
+                            help="a GPU node taint the GPU steps tolerate, e.g. nvidia.com/gpu=present:NoSchedule")
+    kubernetes.add_argument("--env-from-secret", action="append", default=[], metavar="ENV=SECRET/KEY",
+                            help="give every step the environment variable ENV from key KEY of Kubernetes secret "
+                            "SECRET, e.g. AWS_ACCESS_KEY_ID=s3-credentials/access-key")
 
 
 def _add_cluster_parsers(commands) -> None:
@@ -266,6 +281,9 @@ def _run(args) -> int:
 
     try:
         config = _config_from_args(args)
+        missing = config.base_network_spec().missing_files()
+        if missing:
+            raise ValueError("; ".join(missing))
     except ValueError as error:
         print(f"headstart run: invalid parameter: {error}", file=sys.stderr)
         return 2
@@ -298,9 +316,28 @@ def _run(args) -> int:
 
 
 def _deployment(args):
-    from pipeline.deployment import Deployment
+    """The deployment the compile, submit and schedule options describe.
 
-    return Deployment(**({"image": args.image} if args.image else {}), gpus=args.gpus, accelerator=args.accelerator)
+    Raises:
+        ValueError: an option that is malformed, naming it.
+    """
+    from pipeline.deployment import CACHE_MOUNT_PATH, Deployment, SecretEnv, Toleration, VolumeMount
+
+    chosen = {name: value for name, value in (("image", args.image), ("gpu_image", args.gpu_image),
+                                              ("accelerator", args.accelerator)) if value}
+    selector = []
+    for pair in args.gpu_node_selector:
+        label, sep, value = pair.partition("=")
+        if not (label and sep):
+            raise ValueError(f"--gpu-node-selector {pair!r}: expected LABEL=VALUE")
+        selector.append((label, value))
+    return Deployment(
+        **chosen, gpus=args.gpus,
+        volumes=(VolumeMount(args.cache_pvc, CACHE_MOUNT_PATH),) if args.cache_pvc else (),
+        gpu_node_selector=tuple(selector),
+        gpu_tolerations=tuple(Toleration.parse(text) for text in args.gpu_toleration),
+        secret_env=tuple(SecretEnv.parse(text) for text in args.env_from_secret),
+    )
 
 
 def _compile(args) -> int:
@@ -312,7 +349,8 @@ def _compile(args) -> int:
         print(f"headstart compile: {error}", file=sys.stderr)
         return 2
     compile_pipeline(deployment, args.output)
-    print(f"wrote {args.output} (image {deployment.image}, {deployment.gpus} GPUs for training)")
+    gpus = f", {deployment.gpus} GPUs and image {deployment.gpu_image} for the GPU steps" if deployment.gpus else ""
+    print(f"wrote {args.output} (image {deployment.image}{gpus})")
     return 0
 
 
@@ -328,6 +366,10 @@ def _submit_or_schedule(args) -> int:
             raise ValueError("--vertex takes PROJECT/REGION and needs --pipeline-root gs://...")
         if not vertex and not args.host:
             raise ValueError("--host is required (the KFP API endpoint), or --vertex PROJECT/REGION")
+        if vertex:
+            deployment = deployment.for_vertex()
+        params = cluster.with_cluster_defaults(params, deployment)
+        cluster.check_reachable(params, deployment, args.pipeline_root)
     except ValueError as error:
         print(f"headstart {args.command}: {error}", file=sys.stderr)
         return 2

@@ -9,11 +9,13 @@ import dataclasses
 import json
 import os
 import tempfile
+import typing
 from typing import Any
 
 from kfp import compiler
 
-from pipeline.deployment import Deployment
+from pipeline.cluster_paths import check_cluster_paths
+from pipeline.deployment import CACHE_MOUNT_PATH, Deployment
 from pipeline.pipeline import PIPELINE_NAME, build_pipeline
 
 DEFAULT_EXPERIMENT = "headstart"
@@ -25,8 +27,28 @@ def compile_pipeline(deployment: Deployment, output_path: str) -> str:
     return output_path
 
 
+def _typed(text: str, default: Any, annotation: Any) -> Any:
+    """One `--param` value as the config's field types it: lists of ints stay ints."""
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false"):
+            raise ValueError("expected true or false")
+        return text.lower() == "true"
+    if isinstance(default, (int, float)):
+        return type(default)(text)
+    if isinstance(default, tuple):
+        element = typing.get_args(annotation)[0]
+        items = json.loads(text) if text.startswith("[") else [item.strip() for item in text.split(",") if item.strip()]
+        if not isinstance(items, list):
+            raise ValueError("expected a list, e.g. 128,64 or [128, 64]")
+        return [element(item) for item in items]
+    return text
+
+
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """`name=value` strings into pipeline arguments, each value typed like the parameter's default.
+    """`name=value` strings into pipeline arguments, each value typed like the config's field.
+
+    Lists take `a,b` or JSON (`hidden_units=128,64` or `hidden_units=[128,64]`), their items typed
+    like the field's (ints for hidden_units).
 
     Raises:
         ValueError: a pair without `=`, an unknown parameter, or a value of the wrong type.
@@ -34,6 +56,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     from pipeline.config import PipelineConfig  # imports the step configs, TensorFlow with them
 
     fields = {field.name: field for field in dataclasses.fields(PipelineConfig)}
+    annotations = typing.get_type_hints(PipelineConfig)
     params: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -42,23 +65,32 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
             raise ValueError(f"--param {pair!r}: expected name=value")
         if name not in fields:
             raise ValueError(f"--param {name}: not a pipeline parameter (one of: {', '.join(sorted(fields))})")
-        default = fields[name].default
         try:
-            if isinstance(default, bool):
-                if text.lower() not in ("true", "false"):
-                    raise ValueError("expected true or false")
-                params[name] = text.lower() == "true"
-            elif isinstance(default, (int, float)):
-                params[name] = type(default)(text)
-            elif isinstance(default, tuple):
-                params[name] = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v]
-            else:
-                params[name] = text
-        except ValueError as error:
+            params[name] = _typed(text, fields[name].default, annotations[name])
+        except (ValueError, TypeError) as error:
             raise ValueError(f"--param {name}={text!r}: {error}") from error
     # The typed configuration validates the values (ranges, names) before anything is sent.
     PipelineConfig(**{name: tuple(value) if isinstance(value, list) else value for name, value in params.items()})
     return params
+
+
+def with_cluster_defaults(params: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+    """The run's parameters with what the deployment implies: the cache on its volume, if one is named."""
+    if deployment.volumes and "cache_root" not in params:
+        return {**params, "cache_root": CACHE_MOUNT_PATH}
+    return params
+
+
+def check_reachable(params: dict[str, Any], deployment: Deployment, pipeline_root: str | None) -> None:
+    """Refuses, naming it, every path parameter (set or default) that no pod of the run could reach.
+
+    Raises:
+        ValueError: see `pipeline.cluster_paths.check_cluster_paths`.
+    """
+    from pipeline.config import PipelineConfig
+
+    values = {**PipelineConfig().to_arguments(), **params}
+    check_cluster_paths(values, deployment.volume_paths, pipeline_root)
 
 
 def _client(host: str):

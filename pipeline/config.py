@@ -90,7 +90,7 @@ class PipelineConfig:
     def __post_init__(self):
         if not self.source:
             raise ValueError("source must not be empty")
-        BaseNetworkSpec(self.base_model, self.base_weights, self.alpha, self.image_size, self.pooling)
+        self.base_network_spec()
         SplitPolicy(self.train_fraction, self.eval_fraction)
         HeadConfig(self.hidden_units, self.dropout, self.learning_rate, self.epochs, self.batch_size,
                    self.patience, self.seed, self.l2, self.label_smoothing, self.class_weights)
@@ -99,6 +99,11 @@ class PipelineConfig:
         BlessingPolicy(self.accuracy_threshold, self.auc_threshold, self.champion_tolerance)
         if not self.model_name or "/" in self.model_name or self.model_name.startswith("."):
             raise ValueError(f"model_name must be a plain directory name, got {self.model_name!r}")
+
+    def base_network_spec(self) -> BaseNetworkSpec:
+        """The base network these parameters describe (validated as it is built)."""
+        return BaseNetworkSpec(self.base_model, self.base_weights, self.alpha, self.image_size, self.pooling,
+                               self.trust_base_model)
 
     def to_arguments(self) -> dict:
         """The pipeline's arguments, as `headstart_pipeline(**arguments)` takes them."""

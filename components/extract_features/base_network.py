@@ -6,12 +6,15 @@ values in [0, 255] (as float32) and returns one feature vector per image. The ne
 the serving model) cannot forget it.
 """
 
+import dataclasses
 import json
 import logging
 import os
 from dataclasses import dataclass
 
 import keras
+
+from components.common import gcs
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +76,6 @@ class BaseNetworkSpec:
             raise ValueError(
                 f"base_model {self.name!r} is neither a .keras file nor one of {sorted(APPLICATIONS)}"
             )
-        if self.is_user_model and not os.path.exists(self.name):
-            raise ValueError(f"base_model {self.name!r}: no such .keras file")
-        if self.weights not in ("imagenet", "none") and not os.path.exists(self.weights):
-            raise ValueError(f"base_weights {self.weights!r}: not 'imagenet', 'none' or an existing file")
         if self.is_user_model and self.weights == "none":
             raise ValueError("base_weights 'none' applies to keras.applications bases, not a .keras model")
         if self.pooling not in POOLINGS:
@@ -92,6 +91,39 @@ class BaseNetworkSpec:
     @property
     def is_user_model(self) -> bool:
         return self.name.endswith(".keras")
+
+    @property
+    def weights_file(self) -> str | None:
+        """The weights file this spec loads, or None for `imagenet` and `none`."""
+        return None if self.weights in ("imagenet", "none") else self.weights
+
+    def missing_files(self) -> list[str]:
+        """What this spec names on this machine that is not there, as messages naming the parameter.
+
+        gs:// URIs are not looked at here: they are fetched when the network is built.
+        """
+        missing = []
+        if self.is_user_model and not gcs.is_gcs(self.name) and not os.path.exists(self.name):
+            missing.append(f"base_model {self.name!r}: no such .keras file")
+        weights = self.weights_file
+        if weights and not gcs.is_gcs(weights) and not os.path.exists(weights):
+            missing.append(f"base_weights {weights!r}: not 'imagenet', 'none' or an existing file")
+        return missing
+
+    def localized(self, directory: str) -> "BaseNetworkSpec":
+        """This spec with its gs:// model and weights files downloaded into `directory`."""
+        def local_copy(uri: str) -> str:
+            if not gcs.is_gcs(uri):
+                return uri
+            path = os.path.join(directory, uri.rstrip("/").rsplit("/", 1)[-1])
+            with open(path, "wb") as f:
+                f.write(gcs.read_bytes(uri))
+            logger.info("base network: fetched %s", uri)
+            return path
+
+        weights = self.weights_file
+        return dataclasses.replace(self, name=local_copy(self.name) if self.is_user_model else self.name,
+                                   weights=local_copy(weights) if weights else self.weights)
 
 
 def _pool(features, pooling: str):
@@ -149,11 +181,17 @@ def _user_model(spec: BaseNetworkSpec, images):
 
 
 def build_feature_extractor(spec: BaseNetworkSpec) -> keras.Model:
-    """Builds the frozen feature extractor for a spec.
+    """Builds the frozen feature extractor for a spec whose files are on this machine.
 
     Returns:
         A model from float32 images (N, S, S, 3) in [0, 255] to features (N, dim).
+
+    Raises:
+        ValueError: a model or weights file the spec names is not there.
     """
+    missing = spec.missing_files()
+    if missing:
+        raise ValueError("; ".join(missing))
     images = keras.Input(shape=(spec.image_size, spec.image_size, 3), name="image")
     features = _user_model(spec, images) if spec.is_user_model else _application(spec, images)
     extractor = keras.Model(images, _pool(features, spec.pooling), name="feature_extractor")

@@ -200,7 +200,8 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     resized_to = examples_info.image_size(examples_dir)
     if resized_to != spec.image_size:
         raise ValueError(f"examples were resized to {resized_to} but the base network takes {spec.image_size}")
-    extractor = build_feature_extractor(spec)
+    with tempfile.TemporaryDirectory(prefix="headstart-base-") as fetched:
+        extractor = build_feature_extractor(spec.localized(fetched))
     os.makedirs(base_model_dir, exist_ok=True)
     base_model_path = os.path.join(base_model_dir, BASE_MODEL_FILE)
     with storage.atomic_path(base_model_path) as tmp_path:

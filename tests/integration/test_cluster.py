@@ -2,17 +2,27 @@
 real `kfp.Client` sends for `headstart submit`, `schedule` and `runs` (a local server records them).
 """
 
+import json
+import os
+import subprocess
+import sys
+
+import pytest
 import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipeline import cli
 from pipeline.cluster import compile_pipeline
-from pipeline.deployment import GPU_STEPS, NETWORK_STEPS, Deployment
+from pipeline.deployment import CACHE_MOUNT_PATH, GPU_STEPS, NETWORK_STEPS, Deployment, VolumeMount
 from pipeline.summary import STEP_NAMES
 from tests.integration.kfp_recorder import KfpRecorder
 
+HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
 IMAGE = "registry.example.com/team/headstart:2026-11-27"
+GPU_IMAGE = "registry.example.com/team/headstart-gpu:2026-11-27"
+# What a run on a cluster needs at least: nothing on the submitting machine's disk.
+REMOTE_ROOTS = ["--param", "serving_root=gs://models/served", "--param", "cache_root=gs://models/cache"]
 
 
 def executors_by_task(spec: dict) -> dict[str, dict]:
@@ -23,20 +33,25 @@ def executors_by_task(spec: dict) -> dict[str, dict]:
             for name, task in tasks.items()}
 
 
-def check_deployment(spec: dict, gpus: int) -> None:
+def check_deployment(spec: dict, gpus: int, gpu_image: str = GPU_IMAGE, accelerator_type: str = "nvidia.com/gpu",
+                     image: str = IMAGE) -> None:
     # Strict parse: an unknown or misspelled field anywhere fails, as the KFP backend would.
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
     containers = executors_by_task(spec)
     assert sorted(containers) == sorted(STEP_NAMES)
+    assert set(GPU_STEPS) == {"extract-features", "train-head", "fine-tune"}
     for name, container in containers.items():
-        assert container["image"] == IMAGE, name
         resources = container["resources"]
         assert resources["resourceCpuLimit"] and resources["resourceMemoryLimit"], name
         accelerator = resources.get("accelerator")
+        env = {item["name"]: item["value"] for item in container.get("env", [])}
         if name in GPU_STEPS and gpus:
-            assert accelerator["resourceCount"] == str(gpus) and accelerator["resourceType"] == "nvidia.com/gpu"
+            assert container["image"] == gpu_image, name
+            assert accelerator["resourceCount"] == str(gpus) and accelerator["resourceType"] == accelerator_type
+            assert env["HEADSTART_GPUS"] == str(gpus), name  # the step fails if it finds fewer
         else:
-            assert accelerator is None, name
+            assert container["image"] == image, name
+            assert accelerator is None and "HEADSTART_GPUS" not in env, name
     tasks = spec["root"]["dag"]["tasks"]
     for name, task in tasks.items():
         assert task["cachingOptions"] == {}, name  # KFP's cache off: the steps key their own by content
@@ -44,10 +59,27 @@ def check_deployment(spec: dict, gpus: int) -> None:
 
 
 def test_compiled_pipeline_follows_the_schema_with_image_gpus_and_retries(tmp_path):
-    check_deployment(yaml.safe_load(open(compile_pipeline(Deployment(image=IMAGE, gpus=2), str(tmp_path / "p.yaml")))),
-                     gpus=2)
+    deployment = Deployment(image=IMAGE, gpu_image=GPU_IMAGE, gpus=2)
+    check_deployment(yaml.safe_load(open(compile_pipeline(deployment, str(tmp_path / "p.yaml")))), gpus=2)
     check_deployment(yaml.safe_load(open(compile_pipeline(Deployment(image=IMAGE), str(tmp_path / "p0.yaml")))),
                      gpus=0)
+
+
+def test_compile_puts_the_gpu_image_and_gpus_on_the_network_steps_only(tmp_path, capsys):
+    output = tmp_path / "p.yaml"
+    assert cli.main(["compile", "--image", "R/h:1", "--gpu-image", "R/h-gpu:1", "--gpus", "1",
+                     "--output", str(output)]) == 0
+    check_deployment(yaml.safe_load(output.read_text()), gpus=1, gpu_image="R/h-gpu:1", image="R/h:1")
+    assert "image R/h-gpu:1 for the GPU steps" in capsys.readouterr().out
+
+
+def test_the_gpu_image_defaults_to_the_tag_with_gpu_appended(monkeypatch):
+    monkeypatch.delenv("HEADSTART_GPU_IMAGE", raising=False)
+    assert Deployment(image="r.io/team/h:1.2", gpus=1).gpu_image == "r.io/team/h:1.2-gpu"
+    assert Deployment(image="localhost:5000/h", gpus=1).gpu_image == "localhost:5000/h:latest-gpu"
+    monkeypatch.setenv("HEADSTART_GPU_IMAGE", GPU_IMAGE)
+    assert Deployment(image=IMAGE, gpus=1).image_for("train-head") == GPU_IMAGE
+    assert Deployment(image=IMAGE, gpus=1).image_for("push") == IMAGE
 
 
 def test_the_image_comes_from_the_environment_when_not_given(monkeypatch, tmp_path):
@@ -60,23 +92,25 @@ def test_submit_sends_the_compiled_pipeline_with_image_gpus_and_parameters(capsy
     with KfpRecorder() as kfp:
         code = cli.main(["submit", "--host", kfp.url, "--experiment", "nightly", "--run-name", "cats-v2",
                          "--pipeline-root", "gs://artifacts/headstart",
-                         "--image", IMAGE, "--gpus", "1", "--param", "source=gs://photos/cats_dogs",
-                         "--param", "epochs=30", "--param", "hidden-units=[256,64]", "--param", "class_weights=true"])
+                         "--image", IMAGE, "--gpu-image", GPU_IMAGE, "--gpus", "1",
+                         "--param", "source=gs://photos/cats_dogs", *REMOTE_ROOTS,
+                         "--param", "epochs=30", "--param", "hidden-units=256,64", "--param", "class_weights=true"])
         assert code == 0
         assert kfp.sent("POST", "/experiments")[0].json()["display_name"] == "nightly"
         [run] = kfp.sent("POST", "/runs")
     body = run.json()
     assert body["display_name"] == "cats-v2" and body["experiment_id"] == "exp-1"
     assert body["runtime_config"]["pipeline_root"] == "gs://artifacts/headstart"
-    assert body["runtime_config"]["parameters"] == {"source": "gs://photos/cats_dogs", "epochs": 30,
-                                                    "hidden_units": [256, 64], "class_weights": True}
+    assert body["runtime_config"]["parameters"] == {
+        "source": "gs://photos/cats_dogs", "serving_root": "gs://models/served", "cache_root": "gs://models/cache",
+        "epochs": 30, "hidden_units": [256, 64], "class_weights": True}
     check_deployment(body["pipeline_spec"], gpus=1)
     assert "submitted run run-1" in capsys.readouterr().out
 
 
 def test_schedule_runs_one_at_a_time_without_catching_up(capsys):
     with KfpRecorder() as kfp:
-        assert cli.main(["schedule", "--host", kfp.url, "--cron", "0 3 * * 1", "--image", IMAGE]) == 0
+        assert cli.main(["schedule", "--host", kfp.url, "--cron", "0 3 * * 1", "--image", IMAGE, *REMOTE_ROOTS]) == 0
         [recurring] = kfp.sent("POST", "/recurringruns")
     body = recurring.json()
     assert body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * 1"  # KFP's six fields, seconds first
@@ -109,3 +143,95 @@ def test_bad_parameters_are_refused_before_anything_is_sent(capsys):
     assert "epochs" in errors and "--param epoch: not a pipeline parameter" in errors
     assert "--cron 'at 3am'" in errors and "gpus must be 0 or more" in errors
     assert "--host is required" in errors and "--vertex takes PROJECT/REGION and needs --pipeline-root" in errors
+
+
+@pytest.mark.parametrize(
+    "params, named",
+    [
+        ([], "serving_root='serving'"),  # the default: a pod's throwaway disk
+        (["--param", "serving_root=gs://m/s", "--param", "cache_root=/tmp/cache"], "cache_root='/tmp/cache'"),
+        (["--param", "serving_root=gs://m/s", "--param", "cache_root=/gcs/m/cache"], "Cloud Storage FUSE"),
+        ([*REMOTE_ROOTS, "--param", "base_model=/home/me/base.keras"], "base_model='/home/me/base.keras'"),
+        ([*REMOTE_ROOTS, "--param", "base_weights=weights.h5"], "base_weights='weights.h5'"),
+        ([*REMOTE_ROOTS, "--pipeline-root", "runs"], "--pipeline-root 'runs'"),
+    ],
+)
+def test_submit_refuses_a_path_no_pod_can_reach_and_sends_nothing(capsys, params, named):
+    with KfpRecorder() as kfp:
+        code = cli.main(["submit", "--host", kfp.url, "--param", "source=gs://b/photos", *params])
+        assert not kfp.requests
+    assert code == 2
+    errors = capsys.readouterr().err
+    assert named in errors and "Traceback" not in errors
+
+
+def test_submit_with_the_default_serving_root_exits_2_without_a_traceback():
+    """As a person types it: the real command in its own process; the endpoint does not exist."""
+    completed = subprocess.run([HEADSTART, "submit", "--host", "http://127.0.0.1:9", "--param", "source=gs://b/photos"],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 2, completed.stderr
+    assert "serving_root" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_paths_on_a_declared_volume_are_not_looked_for_here(capsys):
+    """A weights file that exists only in the cluster, on the cache volume, is sent as it is."""
+    with KfpRecorder() as kfp:
+        code = cli.main(["submit", "--host", kfp.url, "--cache-pvc", "headstart-cache",
+                         "--param", "source=gs://b/photos", "--param", "serving_root=gs://m/s",
+                         "--param", f"base_weights={CACHE_MOUNT_PATH}/weights/mobilenet.h5"])
+        assert code == 0, capsys.readouterr().err
+        [run] = kfp.sent("POST", "/runs")
+    parameters = run.json()["runtime_config"]["parameters"]
+    assert parameters["cache_root"] == CACHE_MOUNT_PATH  # the cache goes on the claim
+    # The claim travels with the run, in the pipeline's Kubernetes platform spec.
+    platform = run.json()["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]
+    assert all(settings["pvcMount"][0]["mountPath"] == CACHE_MOUNT_PATH
+               for settings in platform["deploymentSpec"]["executors"].values())
+    assert parameters["base_weights"] == f"{CACHE_MOUNT_PATH}/weights/mobilenet.h5"
+
+
+def test_kubernetes_settings_go_into_the_platform_spec(tmp_path):
+    output = tmp_path / "p.yaml"
+    assert cli.main(["compile", "--image", IMAGE, "--gpus", "1", "--cache-pvc", "headstart-cache",
+                     "--gpu-node-selector", "cloud.google.com/gke-accelerator=nvidia-tesla-t4",
+                     "--gpu-toleration", "nvidia.com/gpu=present:NoSchedule",
+                     "--env-from-secret", "AWS_ACCESS_KEY_ID=s3-credentials/access-key",
+                     "--output", str(output)]) == 0
+    pipeline_spec, platform_spec = yaml.safe_load_all(output.read_text())
+    check_deployment(pipeline_spec, gpus=1, gpu_image=IMAGE + "-gpu")
+    executors = platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    components = pipeline_spec["components"]
+    by_task = {name: executors[components[task["componentRef"]["name"]]["executorLabel"]]
+               for name, task in pipeline_spec["root"]["dag"]["tasks"].items()}
+    assert sorted(by_task) == sorted(STEP_NAMES)
+    for name, settings in by_task.items():
+        [volume] = settings["pvcMount"]
+        assert volume["mountPath"] == CACHE_MOUNT_PATH and "headstart-cache" in json.dumps(volume), name
+        [secret] = settings["secretAsEnv"]
+        assert secret["keyToEnv"] == [{"secretKey": "access-key", "envVar": "AWS_ACCESS_KEY_ID"}], name
+        assert "s3-credentials" in json.dumps(secret), name
+        if name in GPU_STEPS:
+            assert settings["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+            assert settings["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present",
+                                                "effect": "NoSchedule"}]
+        else:
+            assert "nodeSelector" not in settings and "tolerations" not in settings, name
+
+
+def test_vertex_takes_its_own_accelerator_names():
+    assert Deployment(gpus=1).for_vertex().accelerator == "NVIDIA_TESLA_T4"
+    assert Deployment(gpus=1, accelerator="NVIDIA_L4").for_vertex().accelerator == "NVIDIA_L4"
+    with pytest.raises(ValueError, match="'nvidia-l4' is not a Vertex AI accelerator type"):
+        Deployment(gpus=1, accelerator="nvidia-l4").for_vertex()
+    with pytest.raises(ValueError, match="Vertex AI takes no Kubernetes settings"):
+        Deployment(volumes=(VolumeMount("cache", CACHE_MOUNT_PATH),)).for_vertex()
+
+
+def test_list_parameters_are_typed_like_the_config():
+    from pipeline.cluster import parse_params
+
+    assert parse_params(["hidden_units=128,64"]) == {"hidden_units": [128, 64]}
+    assert parse_params(["beam_args=--runner=DataflowRunner,--region=europe-west4"]) == {
+        "beam_args": ["--runner=DataflowRunner", "--region=europe-west4"]}
+    with pytest.raises(ValueError, match="hidden_units='128,wide'"):
+        parse_params(["hidden_units=128,wide"])

@@ -44,8 +44,6 @@ def test_flatten_pooling_keeps_the_spatial_map():
     "kwargs, message",
     [
         ({"name": "alexnet"}, "base_model 'alexnet'"),
-        ({"name": "/nowhere/model.keras"}, "no such .keras file"),
-        ({"weights": "/nowhere/weights.h5"}, "base_weights"),
         ({"pooling": "max"}, "pooling"),
         ({"image_size": 8}, "image_size 8 is too small"),
         ({"alpha": 0}, "alpha"),
@@ -54,6 +52,27 @@ def test_flatten_pooling_keeps_the_spatial_map():
 def test_bad_specs_name_the_parameter(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BaseNetworkSpec(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "/nowhere/model.keras"}, "base_model '/nowhere/model.keras': no such .keras file"),
+        ({"weights": "/nowhere/weights.h5"}, "base_weights '/nowhere/weights.h5'"),
+    ],
+)
+def test_missing_files_are_named_when_the_network_is_built(kwargs, message):
+    # A spec may name files that exist only where the step runs (a cluster volume); they are
+    # looked for when the network is built, not when the spec is made.
+    spec = BaseNetworkSpec(**kwargs)
+    assert spec.missing_files()
+    with pytest.raises(ValueError, match=message):
+        build_feature_extractor(spec)
+
+
+def test_gcs_files_are_not_looked_for_on_this_machine():
+    spec = BaseNetworkSpec(name="gs://models/base.keras", weights="gs://models/weights.h5")
+    assert spec.missing_files() == []
 
 
 def test_user_base_with_the_wrong_input_size_is_refused(tmp_path):
