@@ -178,3 +178,9 @@ def delete_tree(uri: str) -> int:
     for name in names:
         delete(join(uri, name))
     return len(names)
+
+
+def download_file(uri: str, local_path: str) -> None:
+    """Copies one object to a local file, making its directory; a missing object is an error."""
+    os.makedirs(os.path.dirname(os.path.abspath(local_path)), exist_ok=True)
+    _call("downloading", uri, lambda: _blob(uri).download_to_filename(local_path, retry=_retry()))

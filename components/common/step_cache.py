@@ -9,8 +9,16 @@ step computes its own key from:
     input:*   each input artifact's key (the key of the step that made it, kept in a hidden
               file inside it; a digest of its files for artifacts made elsewhere),
     extra:*   what the step reads from outside its artifacts (a source folder, a weights file).
-An entry, `<cache_root>/<step>/<key>/`, holds a copy of every output and `entry.json` (their
-KFP metadata); it is written under a temporary name and renamed, so it is complete or absent.
+An entry holds a copy of every output and `entry.json` (their KFP metadata), and counts only
+once `entry.json` exists. The cache root is a local directory or a gs:// prefix:
+    local   `<cache_root>/<step>/<key>/{<output>/..., entry.json}`, written under a temporary
+            name and renamed, so it is complete or absent;
+    gs://   `<cache_root>/<step>/<key>/<save id>/<output>/...` uploaded first, then
+            `<cache_root>/<step>/<key>/entry.json`, which names the save id, created with
+            `if_generation_match=0`: of two runs saving one key exactly one commits, its files
+            are never overwritten, and what a killed run uploaded is never read.
+A root on Cloud Storage FUSE (Vertex AI's `/gcs/...`) is refused: a directory rename there is
+refused or not atomic, so the local way of committing is not safe on it.
 The step's first output also gets `.headstart-cache.json`, which says whether the step ran or
 was reused and why; the run summary reads it.
 
@@ -18,13 +26,16 @@ This module imports nothing heavy, so a step that is reused never imports Tensor
 """
 
 import datetime
+import errno
 import functools
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +49,11 @@ ENTRY_FILE = "entry.json"
 LATEST_FILE = "latest.json"
 _COMPONENTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _NOT_CONTENT = (DECISION_FILE,)
+# What entry.json says each output was, so a gs:// entry is restored without listing it.
+_DIRECTORY, _FILE, _ABSENT = "directory", "file", "absent"
+_FUSE_PREFIX = "/gcs"
+_MOUNTS_FILE = "/proc/mounts"
+_GCSFUSE_TYPE = "fuse.gcsfuse"
 
 
 class Artifact(Protocol):
@@ -150,6 +166,137 @@ def _copy_output(source: str, destination: str) -> None:
         _link_or_copy(source, destination)
 
 
+def cache_location(cache_root: str, *names: str) -> str:
+    """`names` joined under a cache root, a local directory or a gs:// prefix."""
+    return gcs.join(cache_root, *names) if gcs.is_gcs(cache_root) else os.path.join(cache_root, *names)
+
+
+def _unescape_mount_field(text: str) -> str:
+    # /proc/mounts writes a space, tab, newline or backslash in a path as an octal escape.
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
+
+
+def _gcsfuse_mount_holding(path: str) -> str | None:
+    """The Cloud Storage FUSE mount point that holds `path`, where /proc/mounts lists one."""
+    try:
+        with open(_MOUNTS_FILE, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None  # no /proc (macOS): the /gcs prefix is the only sign left
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == _GCSFUSE_TYPE:
+            mount_point = _unescape_mount_field(fields[1])
+            if path == mount_point or path.startswith(mount_point.rstrip("/") + "/"):
+                return mount_point
+    return None
+
+
+def _on_gcsfuse(cache_root: str) -> tuple[str, str] | None:
+    """(where the FUSE is, the gs:// URI to use instead) if a local cache root is on Cloud Storage FUSE."""
+    path = os.path.abspath(cache_root)
+    for candidate in dict.fromkeys([path, os.path.realpath(cache_root)]):
+        mount = _gcsfuse_mount_holding(candidate)
+        if mount:
+            return f"a fuse.gcsfuse mount at {mount}", "gs://BUCKET/..."
+    if path == _FUSE_PREFIX or path.startswith(_FUSE_PREFIX + "/"):
+        # Vertex AI mounts gs://BUCKET/PATH at /gcs/BUCKET/PATH.
+        return f"a {_FUSE_PREFIX}/ path", "gs://" + (path[len(_FUSE_PREFIX) + 1:] or "BUCKET/...")
+    return None
+
+
+def check_cache_root(cache_root: str) -> None:
+    """Refuses a cache root where entries could not be committed safely.
+
+    A local entry is committed by renaming its directory into place. Cloud Storage FUSE refuses
+    a directory rename or carries it out object by object, so another run could read half an
+    entry; a gs:// root commits with a generation precondition instead.
+
+    Args:
+        cache_root: the cache root a run was given; "" (caching off) is accepted.
+
+    Raises:
+        ValueError: `cache_root` is a gs:// URI without a bucket, a `/gcs/...` path, or a path on
+            a fuse.gcsfuse mount.
+    """
+    if not cache_root:
+        return
+    if gcs.is_gcs(cache_root):
+        try:
+            gcs.split(cache_root)
+        except ValueError as error:
+            raise ValueError(f"cache_root {cache_root!r}: {error}") from error
+        return
+    fuse = _on_gcsfuse(cache_root)
+    if fuse:
+        where, instead = fuse
+        raise ValueError(f"cache_root {cache_root!r} is on Cloud Storage FUSE ({where}), where a directory rename "
+                         f"is refused or not atomic, so a cache entry could be read half-written: use {instead} "
+                         "instead")
+
+
+def _read_json_if_present(location: str) -> Any | None:
+    """The JSON at a local path or gs:// URI, or None if there is nothing there."""
+    if gcs.is_gcs(location):
+        return json.loads(gcs.read_bytes(location)) if gcs.exists(location) else None
+    return storage.read_json(location) if os.path.isfile(location) else None
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2) + "\n").encode()
+
+
+def _upload_output(source: str, uri: str) -> str:
+    """Uploads an output, a file or a directory, under `uri`; returns which it was (see _DIRECTORY).
+
+    Overwriting is allowed: the prefix belongs to this save alone and nothing reads it until
+    entry.json names it.
+    """
+    if os.path.isdir(source):
+        for directory, subdirs, files in os.walk(source):
+            subdirs.sort()
+            for name in sorted(files):
+                if name not in _NOT_CONTENT:
+                    path = os.path.join(directory, name)
+                    gcs.upload_file(path, gcs.join(uri, *os.path.relpath(path, source).split(os.sep)),
+                                    overwrite=True)
+        return _DIRECTORY
+    if os.path.isfile(source):
+        gcs.upload_file(source, uri, overwrite=True)
+        return _FILE
+    return _ABSENT
+
+
+def _download_output(entry_uri: str, entry: dict, name: str, destination: str) -> None:
+    """Fills one output from a gs:// entry, as `_copy_output` does from a local one."""
+    source = gcs.join(entry_uri, entry["files"], name)
+    kind = entry["outputs"].get(name, _ABSENT)
+    if kind == _DIRECTORY:
+        os.makedirs(destination, exist_ok=True)  # an empty directory has no objects to make it
+        gcs.download_tree(source, destination)
+    elif kind == _FILE:
+        gcs.download_file(source, destination)
+
+
+def _commit_local(staging: str, entry_dir: str, step: str) -> None:
+    """Renames a staged entry into place; only finding one there already (a lost race) is not an error."""
+    try:
+        os.rename(staging, entry_dir)
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise OSError(error.errno, f"cannot commit the cache entry ({error.strerror})", entry_dir) from error
+        logger.info("%s: another run stored %s first (the same key, so the same content): keeping theirs",
+                    step, entry_dir)
+
+
+def _discard_upload(uri: str) -> None:
+    """Deletes what a save that lost the race uploaded; failing to is only untidy, never wrong."""
+    try:
+        gcs.delete_tree(uri)
+    except gcs.RemoteStorageError as error:
+        logger.warning("step cache: could not delete the unused upload %s (nothing reads it): %s", uri, error)
+
+
 @dataclass
 class StepCache:
     """One step's view of the cache for one run.
@@ -181,8 +328,8 @@ class StepCache:
         """The key of all parts but the named ones: for results that do not depend on them."""
         return _key_of({name: value for name, value in self.parts.items() if name not in names})
 
-    def _entry_dir(self) -> str:
-        return os.path.join(self.root, self.step, self.key)
+    def _entry_location(self) -> str:
+        return cache_location(self.root, self.step, self.key)
 
     def restore(self) -> bool:
         """Fills the outputs from a matching entry and returns True; False if the step must run."""
@@ -192,13 +339,15 @@ class StepCache:
             return self._will_run(f"not cacheable: {self.not_cacheable}")
         if self.force_run:
             return self._will_run(self.force_run)
-        entry_dir = self._entry_dir()
-        entry_path = os.path.join(entry_dir, ENTRY_FILE)
-        if not os.path.isfile(entry_path):
+        entry_location = self._entry_location()
+        entry = _read_json_if_present(cache_location(entry_location, ENTRY_FILE))
+        if entry is None:
             return self._will_run(self._what_changed())
-        entry = storage.read_json(entry_path)
         for name, artifact in self.outputs.items():
-            _copy_output(os.path.join(entry_dir, name), artifact.path)
+            if gcs.is_gcs(entry_location):
+                _download_output(entry_location, entry, name, artifact.path)
+            else:
+                _copy_output(os.path.join(entry_location, name), artifact.path)
             artifact.metadata.update(entry["metadata"].get(name, {}))
         self.record_reused(f"inputs, parameters and code unchanged since {entry['saved']} "
                            f"(key {self.key[:12]}; it ran for {entry['seconds']:.1f} s then)")
@@ -211,39 +360,70 @@ class StepCache:
         logger.info("%s: reused: %s", self.step, why)
 
     def save(self) -> None:
-        """Marks the outputs with this key and, with caching on, stores them as an entry."""
+        """Marks the outputs with this key and, with caching on, stores them as an entry.
+
+        Raises:
+            OSError, gcs.RemoteStorageError: the entry could not be stored, for any reason but
+                another run having stored the same key first.
+        """
         for artifact in self.outputs.values():
             if os.path.isdir(artifact.path):
                 storage.write_text(os.path.join(artifact.path, KEY_FILE), self.key + "\n")
         self._write_decision()
         if not self.root or self.not_cacheable:
             return
-        seconds = (datetime.datetime.now() - self._started).total_seconds()
+        record = self._entry_record()
+        if gcs.is_gcs(self.root):
+            self._save_to_gcs(record)
+        else:
+            self._save_locally(record)
+        latest = {"key": self.key, "parts": self.parts}
+        latest_location = cache_location(self.root, self.step, LATEST_FILE)
+        if gcs.is_gcs(latest_location):
+            gcs.upload_bytes(_json_bytes(latest), latest_location, overwrite=True)
+        else:
+            storage.write_json(latest_location, latest)
+
+    def _entry_record(self) -> dict:
+        return {
+            "step": self.step, "key": self.key, "parts": self.parts,
+            "seconds": (datetime.datetime.now() - self._started).total_seconds(),
+            "saved": datetime.datetime.now().isoformat(timespec="seconds"),
+            "metadata": {name: dict(artifact.metadata) for name, artifact in self.outputs.items()},
+        }
+
+    def _save_locally(self, record: dict) -> None:
         step_dir = os.path.join(self.root, self.step)
         os.makedirs(step_dir, exist_ok=True)
         staging = tempfile.mkdtemp(dir=step_dir, prefix=".staging-")
         try:
             for name, artifact in self.outputs.items():
                 _copy_output(artifact.path, os.path.join(staging, name))
-            storage.write_json(os.path.join(staging, ENTRY_FILE), {
-                "step": self.step, "key": self.key, "parts": self.parts, "seconds": seconds,
-                "saved": datetime.datetime.now().isoformat(timespec="seconds"),
-                "metadata": {name: dict(artifact.metadata) for name, artifact in self.outputs.items()},
-            })
+            storage.write_json(os.path.join(staging, ENTRY_FILE), record)
             os.chmod(staging, 0o755)
-            try:
-                os.rename(staging, self._entry_dir())
-            except OSError:
-                pass  # another run stored the same key first: the same content, keep theirs
+            _commit_local(staging, self._entry_location(), self.step)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        storage.write_json(os.path.join(step_dir, LATEST_FILE), {"key": self.key, "parts": self.parts})
+
+    def _save_to_gcs(self, record: dict) -> None:
+        entry_uri = self._entry_location()
+        save_id = uuid.uuid4().hex
+        files_uri = gcs.join(entry_uri, save_id)
+        outputs = {name: _upload_output(artifact.path, gcs.join(files_uri, name))
+                   for name, artifact in self.outputs.items()}
+        try:
+            gcs.upload_bytes(_json_bytes({**record, "files": save_id, "outputs": outputs}),
+                             gcs.join(entry_uri, ENTRY_FILE))
+        except gcs.AlreadyExists:
+            logger.info("%s: another run stored %s first (the same key, so the same content): keeping theirs",
+                        self.step, entry_uri)
+            _discard_upload(files_uri)
 
     def _what_changed(self) -> str:
-        latest_path = os.path.join(self.root, self.step, LATEST_FILE)
-        if not os.path.isfile(latest_path):
+        latest = _read_json_if_present(cache_location(self.root, self.step, LATEST_FILE))
+        if latest is None:
             return "nothing cached for this step yet"
-        before = storage.read_json(latest_path)["parts"]
+        before = latest["parts"]
         changed = sorted(name for name in {*before, *self.parts} if before.get(name) != self.parts.get(name))
         return "changed since the last cached run: " + ", ".join(changed) if changed else "no matching entry"
 
@@ -263,7 +443,7 @@ def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dic
     """The cache of one step for this run; call `restore()`, and `save()` after running.
 
     Args:
-        cache_root: the cache directory ("" for no caching).
+        cache_root: the cache directory or gs:// prefix ("" for no caching).
         step: the task name.
         params: the step's parameters (JSON-serializable).
         inputs: input artifacts by name.
@@ -272,7 +452,11 @@ def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dic
         use_cache: False to force the step to run (`--no-cache`).
         force_run: another reason the step must run this time; its result is still saved.
         not_cacheable: a reason this step's result must be neither reused nor saved.
+
+    Raises:
+        ValueError: `cache_root` is on Cloud Storage FUSE (see `check_cache_root`).
     """
+    check_cache_root(cache_root)
     parts = {"code": code_version()}
     parts.update({f"param:{name}": json.dumps(value, sort_keys=True) for name, value in params.items()})
     parts.update({f"input:{name}": artifact_key(artifact.path) for name, artifact in inputs.items()})

@@ -22,8 +22,6 @@ def extract_features(
     base_network: Output[Model],
 ):
     """Runs the frozen base network once over every new image and saves it for evaluate and push."""
-    import os
-
     from components.common import step_cache
     from components.common.fast_exit import exit_fast_once_output_written
     from components.common.lean_imports import keep_scikit_learn_out
@@ -52,7 +50,8 @@ def extract_features(
                            trusted=trust_base_model)
     result = core.run(
         examples_dir=examples.path, features_dir=features.path, base_model_dir=base_network.path, spec=spec,
-        batch_size=batch_size, store_dir=os.path.join(cache_root, "features", store_key) if cache_root else "",
+        batch_size=batch_size,
+        store_dir=step_cache.cache_location(cache_root, "features", store_key) if cache_root else "",
         reuse_features=use_cache,
     )
     features.metadata.update({"base_model": base_model, "dim": result.dim, "count": sum(result.counts.values()),

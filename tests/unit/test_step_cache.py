@@ -127,3 +127,37 @@ def test_source_digest_follows_the_bytes_of_a_folder_and_a_manifest(tmp_path):
 @pytest.mark.parametrize("value, expected", [("imagenet", ""), ("none", "")])
 def test_a_parameter_that_names_no_file_has_no_digest(value, expected):
     assert step_cache.path_digest(value) == expected
+
+
+@pytest.mark.parametrize("cache_root", ["/gcs/bucket/cache", "/gcs/bucket/cache/../other"])
+def test_a_cache_root_on_vertex_cloud_storage_fuse_is_refused_naming_it(cache_root, tmp_path):
+    with pytest.raises(ValueError, match=f"cache_root '{cache_root}' is on Cloud Storage FUSE.*use gs://bucket/"):
+        step_cache.check_cache_root(cache_root)
+    with pytest.raises(ValueError, match="Cloud Storage FUSE"):  # every step checks it before anything else
+        producing_step(cache_root, tmp_path, 1)
+
+
+def test_a_cache_root_on_a_gcsfuse_mount_is_refused_and_others_are_not(tmp_path, monkeypatch):
+    mounts = tmp_path / "mounts"
+    mount_point = tmp_path / "my bucket"
+    escaped = str(mount_point).replace(" ", "\\040")
+    mounts.write_text(f"proc /proc proc rw 0 0\nbucket {escaped} fuse.gcsfuse rw,nosuid 0 0\n")
+    monkeypatch.setattr(step_cache, "_MOUNTS_FILE", str(mounts))
+    cache_root = str(mount_point / "cache")
+    with pytest.raises(ValueError, match=f"cache_root '{cache_root}' is on Cloud Storage FUSE "
+                                         f"\\(a fuse.gcsfuse mount at {mount_point}\\).*gs://BUCKET/"):
+        step_cache.check_cache_root(cache_root)
+    for accepted in ["", str(tmp_path / "my bucketful"), "gs://bucket/cache", "/gcsx/cache"]:
+        step_cache.check_cache_root(accepted)
+    with pytest.raises(ValueError, match="cache_root 'gs://': gs:// URI without a bucket"):
+        step_cache.check_cache_root("gs://")
+
+
+def test_an_entry_that_cannot_be_moved_into_place_fails_naming_it(tmp_path):
+    key = decision(producing_step("", tmp_path, 0)[0])["key"]
+    cache_root = tmp_path / "cache"
+    (cache_root / "make").mkdir(parents=True)
+    (cache_root / "make" / key).write_text("a file where the entry directory goes")
+    with pytest.raises(NotADirectoryError, match=f"cannot commit the cache entry.*{cache_root / 'make' / key}"):
+        producing_step(str(cache_root), tmp_path, 1)
+    assert [name for name in os.listdir(cache_root / "make") if name.startswith(".staging")] == []
