@@ -9,12 +9,11 @@ kfp-kubernetes, the KFP SDK's own extension, into the pipeline's Kubernetes plat
 import os
 from dataclasses import dataclass, field
 
+from components.common.requested_gpus import GPUS_ENV
 from components.image import IMAGE
 
 IMAGE_ENV = "HEADSTART_IMAGE"
 GPU_IMAGE_ENV = "HEADSTART_GPU_IMAGE"
-# Set on a step that was given GPUs, to their number: the step fails if it finds fewer.
-GPUS_ENV = "HEADSTART_GPUS"
 # The steps that run the network: the only ones a GPU speeds up.
 GPU_STEPS = ("extract-features", "train-head", "fine-tune")
 # Steps that read or write remote storage (a bucket, a Beam runner): retried with backoff.

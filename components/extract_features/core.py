@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, storage
+from components.common.requested_gpus import check_requested_gpus
 from components.common.artifact_files import BASE_MODEL_FILE, FEATURES_INFO
 from components.common.example_wire import TFRecordFileWriter
 from components.common.record_parsing import parse_processed
@@ -197,6 +198,7 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    check_requested_gpus("extract-features")
     resized_to = examples_info.image_size(examples_dir)
     if resized_to != spec.image_size:
         raise ValueError(f"examples were resized to {resized_to} but the base network takes {spec.image_size}")

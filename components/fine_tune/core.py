@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, storage
+from components.common.requested_gpus import check_requested_gpus
 from components.common.artifact_files import FINE_TUNE_INFO
 from components.common.modeling import class_probabilities
 from components.extract_features import base_network  # noqa: F401  (registers the preprocessing layer)
@@ -81,6 +82,7 @@ def _accuracy(base, head, examples_dir, split, image_size, batch_size) -> float 
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_output_dir: str,
         head_output_dir: str, config: FineTuneConfig) -> FineTuneResult:
     """Runs phase two when enabled; otherwise passes the phase-one models through unchanged."""
+    check_requested_gpus("fine-tune")
     reason = config.skip_reason()
     if reason is None and config.mode == "auto" and not tf.config.list_physical_devices("GPU"):
         reason = NO_GPU_REASON  # device files, but none TensorFlow can use

@@ -65,6 +65,7 @@ class DecodeAndResize(beam.DoFn):
     def setup(self):
         import tensorflow as tf
 
+        from components.common.cpu_quota import available_cpus
         from components.common.images import decode_and_resize
 
         self._errors = (tf.errors.InvalidArgumentError, tf.errors.UnknownError)
@@ -72,7 +73,7 @@ class DecodeAndResize(beam.DoFn):
             lambda data: decode_and_resize(data, self._image_size),
             input_signature=[tf.TensorSpec([], tf.string)],
         )
-        self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=available_cpus())
 
     def teardown(self):
         if self._threads is not None:

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import storage
+from components.common.requested_gpus import check_requested_gpus
 from components.common.record_parsing import parse_feature_batch
 from components.common.artifact_files import FEATURES_INFO, HEAD_MODEL_FILE  # noqa: F401  (HEAD_MODEL_FILE: read from here too)
 from components.ingest import core as ingest_core
@@ -220,6 +221,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainResult:
     """Trains the head on the train split's features, early-stopping on the eval split."""
+    check_requested_gpus("train-head")
     info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
     labels = storage.read_lines(os.path.join(features_dir, ingest_core.LABELS))
     dim, counts = info["dim"], info["counts"]
