@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # The image every component names: components/image.py's IMAGE.
 IMAGE ?= $(shell sed -n 's/^IMAGE = "\(.*\)"$$/\1/p' components/image.py)
 
-.PHONY: install run test lint compile image bench clean
+.PHONY: install run test lint compile image image-gpu bench clean
 
 install: $(INSTALLED)
 
@@ -32,6 +32,10 @@ compile: install
 # docker when a Docker engine answers, else podman (set up from scratch where missing); see the script.
 image:
 	IMAGE='$(IMAGE)' bash docker/build_image.sh
+
+# The GPU variant (TensorFlow with its CUDA wheels), tagged $(IMAGE)-gpu; several GB.
+image-gpu:
+	DOCKERFILE=docker/Dockerfile.gpu IMAGE='$(IMAGE)-gpu' bash docker/build_image.sh
 
 bench: install
 	$(BIN)/python -m pipeline.bench --output runs/bench.json

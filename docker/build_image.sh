@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the one headstart image (docker/Dockerfile) as $IMAGE; `make image` calls it.
+# Builds a headstart image as $IMAGE: the CPU one (docker/Dockerfile) that `make image` builds, or
+# the GPU one (DOCKERFILE=docker/Dockerfile.gpu) that `make image-gpu` builds.
 #
 #   IMAGE               the tag; default: components/image.py's IMAGE
+#   DOCKERFILE          the Dockerfile, relative to the repository root; default: docker/Dockerfile
 #   CONTAINER_ENGINE    docker or podman; default: docker when a Docker engine answers, else podman
 #   HEADSTART_PODMAN_CACHE  podman's helper files: containers.conf, the saved base image
 #                       (default /var/cache/headstart-podman as root, else ~/.cache/headstart-podman)
@@ -27,6 +29,8 @@ die() { log "ERROR: $*"; exit "${2:-1}"; }
 
 IMAGE="${IMAGE:-$(sed -n 's/^IMAGE = "\(.*\)"$/\1/p' components/image.py)}"
 [ -n "$IMAGE" ] || die "no IMAGE given and none found in components/image.py"
+DOCKERFILE="${DOCKERFILE:-docker/Dockerfile}"
+[ -f "$DOCKERFILE" ] || die "no Dockerfile $DOCKERFILE"
 BASE_IMAGE=docker.io/library/python:3.11-slim
 DEBIAN_SUITE=bookworm  # its python3 is 3.11, as in python:3.11-slim
 
@@ -46,7 +50,7 @@ ENGINE="${CONTAINER_ENGINE:-}"
 if [ -z "$ENGINE" ]; then
     if command -v docker >/dev/null && docker info >/dev/null 2>&1; then ENGINE=docker; else ENGINE=podman; fi
 fi
-log "image $IMAGE, engine $ENGINE"
+log "image $IMAGE from $DOCKERFILE, engine $ENGINE"
 
 # The image a rebuild replaces is removed, so rebuilds do not pile up untagged gigabytes.
 image_id() { "$ENGINE" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true; }
@@ -61,7 +65,7 @@ remove_replaced() {
 if [ "$ENGINE" = docker ]; then
     write_env_out docker
     previous=$(image_id)
-    docker build "${PROXY_ARGS[@]}" -f docker/Dockerfile -t "$IMAGE" .
+    docker build "${PROXY_ARGS[@]}" -f "$DOCKERFILE" -t "$IMAGE" .
     remove_replaced "$previous"
     log "built $IMAGE"
     exit 0
@@ -161,6 +165,6 @@ log "podman build (pip cache: $PIP_CACHE_HOST); installing the requirements take
 previous=$(image_id)
 podman build --pull=never --network=host \
     --volume "$PIP_CACHE_HOST:/root/.cache/pip" --build-arg HEADSTART_PIP_CACHE=on \
-    "${PROXY_ARGS[@]}" -f docker/Dockerfile -t "$IMAGE" .
+    "${PROXY_ARGS[@]}" -f "$DOCKERFILE" -t "$IMAGE" .
 remove_replaced "$previous"
 log "built $IMAGE ($(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.2f GB", $1/1e9}'))"
