@@ -1,4 +1,4 @@
-# The front door: install, run, test, lint, compile, image, bench.
+# The front door: install, run, test, lint, compile, image, rehearse, bench.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # The image every component names: components/image.py's IMAGE.
 IMAGE ?= $(shell sed -n 's/^IMAGE = "\(.*\)"$$/\1/p' components/image.py)
 
-.PHONY: install run test lint compile image image-gpu bench clean
+.PHONY: install run test lint compile image image-gpu rehearse bench clean
 
 install: $(INSTALLED)
 
@@ -36,6 +36,11 @@ image:
 # The GPU variant (TensorFlow with its CUDA wheels), tagged $(IMAGE)-gpu; several GB.
 image-gpu:
 	DOCKERFILE=docker/Dockerfile.gpu IMAGE='$(IMAGE)-gpu' bash docker/build_image.sh
+
+# The pipeline twice as a KFP cluster runs it: each step in its own container with only its own
+# artifacts, everything else on gs:// in a Cloud Storage emulator. Needs `make image` first.
+rehearse: install
+	$(BIN)/python -m pipeline.rehearse --pipeline-root runs/rehearsal
 
 bench: install
 	$(BIN)/python -m pipeline.bench --output runs/bench.json

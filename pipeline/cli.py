@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from components.common.logs import import_tensorflow_quietly, quiet_tensorflow
+from components.common.step_cache import check_cache_root
 
 DEFAULT_YAML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pipeline.yaml")
 DEFAULT_PIPELINE_ROOT = "runs"
@@ -80,6 +81,10 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--containers", action="store_true",
                      help="run each step in the container image (kfp.local's DockerRunner; podman's Docker API "
                      "where no Docker engine runs; build the image with `make image` first)")
+    run.add_argument("--isolated", action="store_true",
+                     help="with --containers, run each step as a cluster pod would: its own artifacts the only "
+                     "mounted paths, non-root, under its CPU and memory limits; every other parameter must be a "
+                     "gs:// URI (see `make rehearse`)")
     run.add_argument("--image", help="the image for --containers (default: $HEADSTART_IMAGE, else the project's)")
     run.add_argument("--summary", help="also write the run summary as JSON to this path")
     run.add_argument("--verbose", action="store_true", help="show every step's full output")
@@ -229,9 +234,20 @@ def _config_from_args(args):
         champion_tolerance=args.champion_tolerance,
         serving_root=_absolute_unless_remote(args.serving_root),
         model_name=args.model_name,
-        cache_root=os.path.abspath(args.cache_dir or os.path.join(args.pipeline_root, "cache")),
+        cache_root=_absolute_unless_remote(args.cache_dir or os.path.join(args.pipeline_root, "cache")),
         use_cache=not args.no_cache,
     )
+
+
+def _check_isolated_args(args) -> None:
+    """What --isolated needs before anything is prepared: containers, and no demo base made here."""
+    from pipeline.demo import DEMO_SOURCE
+
+    if not args.containers:
+        raise ValueError("--isolated runs each step in a container: add --containers")
+    if args.source == DEMO_SOURCE and args.base_model is None:
+        raise ValueError("base_model: the demo's base network would be a file on this machine, which an isolated "
+                         "step cannot see; upload it and pass --base-model gs://... (`make rehearse` does both)")
 
 
 def _print_summary(summary: dict) -> None:
@@ -280,10 +296,17 @@ def _run(args) -> int:
     from pipeline.local_run import run_locally
 
     try:
+        if args.isolated:
+            _check_isolated_args(args)
         config = _config_from_args(args)
         missing = config.base_network_spec().missing_files()
         if missing:
             raise ValueError("; ".join(missing))
+        if args.isolated:
+            from pipeline.cluster_paths import check_cluster_paths
+
+            check_cluster_paths(config.to_arguments())
+        check_cache_root(config.cache_root)
     except ValueError as error:
         print(f"headstart run: invalid parameter: {error}", file=sys.stderr)
         return 2
@@ -297,7 +320,8 @@ def _run(args) -> int:
         try:
             with container_engine() as engine:
                 print(f"Each step runs in {image} ({engine})", flush=True)
-                outcome = run_locally(config, args.pipeline_root, verbose=args.verbose, image=image)
+                outcome = run_locally(config, args.pipeline_root, verbose=args.verbose, image=image,
+                                      isolated=args.isolated)
         except ContainerEngineError as error:
             print(f"headstart run --containers: {error}", file=sys.stderr)
             return 2

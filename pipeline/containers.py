@@ -76,19 +76,24 @@ def container_engine() -> Iterator[str]:
         shutil.rmtree(socket_dir, ignore_errors=True)
 
 
+def run_logged(client, image: str, command: list, **container_run_args) -> int:
+    """Runs a container without auto-remove, streams its logs, takes its exit code, then removes it."""
+    container = client.containers.run(image=image, command=command, detach=True, stdout=True, stderr=True,
+                                      **container_run_args)
+    try:
+        for line in container.logs(stream=True, follow=True):
+            print(line.decode(errors="replace"), end="")
+        return int(container.wait()["StatusCode"])
+    finally:
+        container.remove(force=True)
+
+
 def _run_and_remove(extra_volumes: dict):
     """kfp's container start, without auto-remove, with the extra mounts."""
 
     def run_docker_container(client, image: str, command: list, volumes: dict, **container_run_args) -> int:
         image = docker_task_handler.add_latest_tag_if_not_present(image)
-        container = client.containers.run(image=image, command=command, detach=True, stdout=True, stderr=True,
-                                          volumes={**extra_volumes, **volumes}, **container_run_args)
-        try:
-            for line in container.logs(stream=True, follow=True):
-                print(line.decode(errors="replace"), end="")
-            return int(container.wait()["StatusCode"])
-        finally:
-            container.remove(force=True)
+        return run_logged(client, image, command, volumes={**extra_volumes, **volumes}, **container_run_args)
 
     return run_docker_container
 

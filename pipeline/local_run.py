@@ -36,7 +36,7 @@ def _new_run_dir(pipeline_root: str, before: set[str]) -> str | None:
 
 
 def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO = sys.stdout,
-                verbose: bool = False, image: str | None = None) -> RunOutcome:
+                verbose: bool = False, image: str | None = None, isolated: bool = False) -> RunOutcome:
     """Runs every step through kfp.local: in this Python environment, or each in the image.
 
     Args:
@@ -45,6 +45,8 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         terminal: where progress is shown.
         verbose: show every line of every step, not only progress.
         image: run each step in this container image (kfp.local's DockerRunner) instead.
+        isolated: with `image`, give each container only what a KFP pod has (pipeline/isolated.py):
+            every parameter must then be a gs:// URI or a name, never a path on this machine.
     """
     pipeline_root = os.path.abspath(pipeline_root)
     os.makedirs(os.path.join(pipeline_root, "logs"), exist_ok=True)
@@ -57,7 +59,12 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     # for every task that it ignores them, which is expected here.
     warnings.filterwarnings("ignore", message="Task .* have no effect in the current local runner",
                             category=UserWarning)
-    if image:
+    if image and isolated:
+        from pipeline.isolated import isolated_runner
+
+        deployment = Deployment(image=image)
+        runner, pipeline_function = isolated_runner(deployment), build_pipeline(deployment)
+    elif image:
         from pipeline.containers import docker_runner
 
         for local_dir in (config.serving_root, config.cache_root):

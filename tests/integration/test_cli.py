@@ -60,3 +60,23 @@ def test_run_option_defaults_are_the_pipelines():
                 list(expected) if isinstance(expected, tuple) else expected), option
             compared += 1
     assert compared >= 18
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--source", "gs://b/photos", "--base-model", "mobilenet", "--cache-dir", "gs://b/cache"],
+         "serving_root='"),
+        # The demo's base is pretrained into a file here: refused before it is made.
+        (["--serving-root", "gs://b/s", "--cache-dir", "gs://b/cache"], "base_model: the demo's base network"),
+    ],
+)
+def test_an_isolated_run_refuses_host_paths_before_any_step(tmp_path, flags, named):
+    """A rehearsal of a cluster run: a parameter only this machine can see fails at once, named."""
+    completed = subprocess.run(
+        [HEADSTART, "run", "--containers", "--isolated", "--pipeline-root", str(tmp_path / "runs"), *flags],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert named in completed.stderr and "Traceback" not in completed.stderr
+    assert not [d for d in os.listdir(tmp_path / "runs") if d.startswith("headstart-")]
