@@ -111,7 +111,11 @@ def _add_deployment_args(parser) -> None:
                             help="a GPU node taint the GPU steps tolerate, e.g. nvidia.com/gpu=present:NoSchedule")
     kubernetes.add_argument("--env-from-secret", action="append", default=[], metavar="ENV=SECRET/KEY",
                             help="give every step the environment variable ENV from key KEY of Kubernetes secret "
-                            "SECRET, e.g. AWS_ACCESS_KEY_ID=s3-credentials/access-key")
+                            "SECRET, e.g. HTTPS_PROXY=egress/proxy-url")
+    kubernetes.add_argument("--gcp-key-secret", metavar="SECRET[/KEY]",
+                            help="a Google service-account key in this Kubernetes secret (key: KEY, default "
+                            "key.json), mounted in every step as GOOGLE_APPLICATION_CREDENTIALS; for clusters "
+                            "without Workload Identity")
 
 
 def _add_cluster_parsers(commands) -> None:
@@ -361,7 +365,15 @@ def _deployment(args):
         gpu_node_selector=tuple(selector),
         gpu_tolerations=tuple(Toleration.parse(text) for text in args.gpu_toleration),
         secret_env=tuple(SecretEnv.parse(text) for text in args.env_from_secret),
+        gcp_key_secret=_secret_and_key(args.gcp_key_secret) if args.gcp_key_secret else None,
     )
+
+
+def _secret_and_key(text: str) -> tuple[str, str]:
+    secret, _, key = text.partition("/")
+    if not secret:
+        raise ValueError(f"--gcp-key-secret {text!r}: expected SECRET or SECRET/KEY")
+    return secret, key or "key.json"
 
 
 def _compile(args) -> int:

@@ -29,6 +29,9 @@ VERTEX_ACCELERATORS = (
 DEFAULT_VERTEX_ACCELERATOR = "NVIDIA_TESLA_T4"
 # Where a PersistentVolumeClaim named for the step cache is mounted in every step.
 CACHE_MOUNT_PATH = "/mnt/headstart-cache"
+# Where a secret holding a Google service-account key is mounted: google-auth reads a key from a
+# file named by GOOGLE_APPLICATION_CREDENTIALS, not from an environment variable's value.
+GCP_KEY_MOUNT_PATH = "/var/secrets/google"
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,9 @@ class Deployment:
             (("cloud.google.com/gke-accelerator", "nvidia-tesla-t4"),).
         gpu_tolerations: taints of the GPU nodes the GPU steps tolerate.
         secret_env: environment variables every step takes from Kubernetes secrets.
+        gcp_key_secret: (secret, key) of a Google service-account key, for clusters without
+            Workload Identity (EKS, AKS, on premises): mounted in every step and named by
+            GOOGLE_APPLICATION_CREDENTIALS.
     """
 
     image: str = field(default_factory=lambda: os.environ.get(IMAGE_ENV) or IMAGE)
@@ -146,6 +152,7 @@ class Deployment:
     gpu_node_selector: tuple[tuple[str, str], ...] = ()
     gpu_tolerations: tuple[Toleration, ...] = ()
     secret_env: tuple[SecretEnv, ...] = ()
+    gcp_key_secret: tuple[str, str] | None = None
 
     def __post_init__(self):
         for name in ("image", "gpu_image"):
@@ -162,7 +169,8 @@ class Deployment:
     @property
     def kubernetes_settings(self) -> bool:
         """Whether the pipeline carries a Kubernetes platform spec (which Vertex AI does not take)."""
-        return bool(self.volumes or self.gpu_node_selector or self.gpu_tolerations or self.secret_env)
+        return bool(self.volumes or self.gpu_node_selector or self.gpu_tolerations or self.secret_env
+                    or self.gcp_key_secret)
 
     @property
     def volume_paths(self) -> tuple[str, ...]:
@@ -180,7 +188,7 @@ class Deployment:
         """
         if self.kubernetes_settings:
             raise ValueError("Vertex AI takes no Kubernetes settings (--cache-pvc, --gpu-node-selector, "
-                             "--gpu-toleration, --env-from-secret): leave them out with --vertex")
+                             "--gpu-toleration, --env-from-secret, --gcp-key-secret): leave them out with --vertex")
         accelerator = DEFAULT_VERTEX_ACCELERATOR if self.accelerator == KUBERNETES_GPU else self.accelerator
         if self.gpus and accelerator not in VERTEX_ACCELERATORS:
             raise ValueError(f"--accelerator {self.accelerator!r} is not a Vertex AI accelerator type; one of: "
@@ -214,6 +222,10 @@ class Deployment:
             kubernetes.mount_pvc(task, pvc_name=volume.claim, mount_path=volume.mount_path)
         for secret in self.secret_env:
             kubernetes.use_secret_as_env(task, secret_name=secret.secret, secret_key_to_env={secret.key: secret.env})
+        if self.gcp_key_secret:
+            secret, key = self.gcp_key_secret
+            kubernetes.use_secret_as_volume(task, secret_name=secret, mount_path=GCP_KEY_MOUNT_PATH)
+            task.set_env_variable("GOOGLE_APPLICATION_CREDENTIALS", f"{GCP_KEY_MOUNT_PATH}/{key}")
         if gpu_step:
             for label, value in self.gpu_node_selector:
                 kubernetes.add_node_selector(task, label_key=label, label_value=value)

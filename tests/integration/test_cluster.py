@@ -196,9 +196,11 @@ def test_kubernetes_settings_go_into_the_platform_spec(tmp_path):
                      "--gpu-node-selector", "cloud.google.com/gke-accelerator=nvidia-tesla-t4",
                      "--gpu-toleration", "nvidia.com/gpu=present:NoSchedule",
                      "--env-from-secret", "AWS_ACCESS_KEY_ID=s3-credentials/access-key",
-                     "--output", str(output)]) == 0
+                     "--gcp-key-secret", "gcs-writer", "--output", str(output)]) == 0
     pipeline_spec, platform_spec = yaml.safe_load_all(output.read_text())
     check_deployment(pipeline_spec, gpus=1, gpu_image=IMAGE + "-gpu")
+    for container in executors_by_task(pipeline_spec).values():
+        assert {"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/var/secrets/google/key.json"} in container["env"]
     executors = platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     components = pipeline_spec["components"]
     by_task = {name: executors[components[task["componentRef"]["name"]]["executorLabel"]]
@@ -210,6 +212,8 @@ def test_kubernetes_settings_go_into_the_platform_spec(tmp_path):
         [secret] = settings["secretAsEnv"]
         assert secret["keyToEnv"] == [{"secretKey": "access-key", "envVar": "AWS_ACCESS_KEY_ID"}], name
         assert "s3-credentials" in json.dumps(secret), name
+        [key_volume] = settings["secretAsVolume"]
+        assert key_volume["mountPath"] == "/var/secrets/google" and "gcs-writer" in json.dumps(key_volume), name
         if name in GPU_STEPS:
             assert settings["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
             assert settings["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present",
