@@ -4,7 +4,7 @@ import os
 from typing import Iterator, Sequence
 
 from components.common.pixel_limit import oversize_reason
-from components.common.serving_layout import existing_versions
+from components.common.serving_layout import existing_versions, holds_saved_model
 
 
 def resolve_model_dir(path: str) -> str:
@@ -13,7 +13,7 @@ def resolve_model_dir(path: str) -> str:
     Raises:
         ValueError: no SavedModel there.
     """
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
+    if holds_saved_model(path):
         return path
     versions = existing_versions(path)
     if not versions:

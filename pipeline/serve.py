@@ -7,7 +7,9 @@ The same requests a client sends to TF Serving or KServe's TensorFlow predictor 
     POST /v1/models/NAME/versions/N:predict               the same, against version N
 Answers are in TF Serving's row format: {"predictions": [{"probabilities": [...], "class_id": 1,
 "class_name": "dogs", "class_names": [...]}, ...]}. A newly pushed version is picked up on the
-next request, without a restart: pushes are atomic renames, so a version seen is complete.
+next request, without a restart. Versions are chosen by `serving_layout.existing_versions`, the
+rule the push and the champion lookup follow: an integer folder counts only once it holds
+`saved_model.pb`, so a folder copied by hand without it is never served.
 """
 
 import base64

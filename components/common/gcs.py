@@ -184,3 +184,21 @@ def download_file(uri: str, local_path: str) -> None:
     """Copies one object to a local file, making its directory; a missing object is an error."""
     os.makedirs(os.path.dirname(os.path.abspath(local_path)), exist_ok=True)
     _call("downloading", uri, lambda: _blob(uri).download_to_filename(local_path, retry=_retry()))
+
+
+def list_object_times(uri: str) -> Iterator[tuple[str, float]]:
+    """(path relative to `uri`, when it was last written) of every object under the prefix, sorted by path.
+
+    Times are seconds since the epoch on the storage service's clock, so objects written from
+    different machines compare on one clock.
+    """
+    bucket, prefix = split(uri)
+    prefix = f"{prefix}/" if prefix else ""
+
+    def listing():
+        blobs = _client().list_blobs(bucket, prefix=prefix, retry=_retry())
+        return sorted((blob.name[len(prefix):], (blob.updated or blob.time_created).timestamp()) for blob in blobs)
+
+    for name, written in _call("listing", uri, listing):
+        if name and not name.endswith("/"):
+            yield name, written

@@ -1,8 +1,11 @@
 """The TF Serving layout: `<serving_root>/<model_name>/<version>/`, versions being integers.
 
-The serving root is a local directory or a gs:// prefix. Locally a version appears whole (a
-staging directory is renamed); on Cloud Storage, which has no rename, a version counts as pushed
-only once its `saved_model.pb` exists, and push uploads that file last.
+The serving root is a local directory or a gs:// prefix. One rule says which versions exist, for
+the champion lookup, the push, `headstart serve` and `headstart predict` alike: an integer name
+whose `saved_model.pb` exists. Locally a push makes a version appear whole (a staging directory
+is renamed), but a folder copied by hand may lack the file; on Cloud Storage, which has no
+rename, a push uploads `saved_model.pb` last (gcs_commit.py), so until then the version is not
+counted, and one whose push died never is.
 """
 
 import os
@@ -24,17 +27,26 @@ def model_directory(serving_root: str, model_name: str) -> str:
     return os.path.join(os.path.abspath(serving_root), model_name)
 
 
+def holds_saved_model(version_dir: str) -> bool:
+    """Whether a version directory (or gs:// prefix) holds its `saved_model.pb`, the mark of a whole version."""
+    path = _join(version_dir, SAVED_MODEL_FILE)
+    return gcs.exists(path) if gcs.is_gcs(version_dir) else os.path.isfile(path)
+
+
 def existing_versions(model_dir: str) -> list[int]:
     """The version numbers pushed under a model directory, ascending.
 
-    Only integer names count, as for TF Serving: staging directories are hidden from it.
+    A version counts when its name is an integer, as for TF Serving (staging directories and
+    claims are hidden from it), and it holds `saved_model.pb`: an incomplete version, being
+    uploaded or left by a push that died, is neither served nor taken for the champion.
     """
     if gcs.is_gcs(model_dir):
         return sorted({int(match.group(1)) for name, _ in gcs.list_objects(model_dir)
                        if (match := _PUSHED.fullmatch(name))})
     if not os.path.isdir(model_dir):
         return []
-    return sorted(int(name) for name in os.listdir(model_dir) if name.isdigit())
+    return sorted(int(name) for name in os.listdir(model_dir)
+                  if name.isdigit() and holds_saved_model(os.path.join(model_dir, name)))
 
 
 def latest_version_dir(serving_root: str, model_name: str) -> str | None:

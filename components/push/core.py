@@ -45,8 +45,11 @@ class PushResult:
 
 def _commit(staging_dir: str, model_dir: str) -> int:
     """Renames the staging directory to the next free version number; returns it."""
+    version = 0
     while True:
-        version = (existing_versions(model_dir) or [0])[-1] + 1
+        # Never below a number found taken: a folder without saved_model.pb is no version, but its
+        # name is not free.
+        version = max((existing_versions(model_dir) or [0])[-1], version) + 1
         try:
             os.rename(staging_dir, os.path.join(model_dir, str(version)))
             return version

@@ -20,7 +20,7 @@ from components.push.export import export_serving_model
 from components.common.serving_layout import existing_versions, latest_version_dir
 from components.ingest import core as ingest_core
 from components.ingest.source_digest import source_digest
-from components.push.gcs_commit import CLAIM_FILE, commit_to_gcs
+from components.push.gcs_commit import claim_uri, commit_to_gcs
 from tests.conftest import CLASS_COLORS, make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples
 
@@ -89,7 +89,7 @@ def test_a_claimed_version_without_its_saved_model_is_not_served(emulator, tmp_p
     model_dir = "gs://models/half"
     commit_to_gcs(fake_export(tmp_path, "one"), model_dir)
     # A push that died after claiming version 2 and uploading its variables.
-    gcs.upload_bytes(b"", f"{model_dir}/2/{CLAIM_FILE}")
+    gcs.upload_bytes(b"", claim_uri(model_dir, 2))
     gcs.upload_bytes(b"partial", f"{model_dir}/2/variables/variables.index")
     assert existing_versions(model_dir) == [1]
     assert latest_version_dir("gs://models", "half") == f"{model_dir}/1"

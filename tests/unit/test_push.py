@@ -13,7 +13,7 @@ from components.common.images import decode_and_resize
 from components.common.modeling import class_probabilities, load_joined_model
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
-from components.common.serving_layout import existing_versions
+from components.common.serving_layout import existing_versions, latest_version_dir
 from components.push import core
 from tests.conftest import CLASS_COLORS
 from tests.unit.helpers import IMAGE_SIZE
@@ -91,6 +91,23 @@ def test_concurrent_commits_take_distinct_versions(tmp_path):
     assert (model_dir / "1" / "saved_model.pb").read_bytes() == b"existing"
     contents = sorted((model_dir / str(v) / "saved_model.pb").read_bytes() for v in versions)
     assert contents == [str(i).encode() for i in range(6)]
+
+
+def test_a_folder_without_saved_model_is_no_version_and_its_number_stays_taken(tmp_path):
+    model_dir = tmp_path / "colors"
+    (model_dir / "1").mkdir(parents=True)
+    (model_dir / "1" / "saved_model.pb").write_bytes(b"whole")
+    (model_dir / "2" / "variables").mkdir(parents=True)  # copied by hand without its saved_model.pb
+    (model_dir / "2" / "variables" / "variables.index").write_bytes(b"partial")
+    assert existing_versions(str(model_dir)) == [1]
+    assert latest_version_dir(str(tmp_path), "colors") == str(model_dir / "1")
+
+    staging = model_dir / ".staging-new"
+    staging.mkdir()
+    (staging / "saved_model.pb").write_bytes(b"new")
+    assert core._commit(str(staging), str(model_dir)) == 3
+    assert existing_versions(str(model_dir)) == [1, 3]
+    assert (model_dir / "2" / "variables" / "variables.index").read_bytes() == b"partial"
 
 
 @pytest.mark.parametrize("name", ["", "a/b", ".hidden"])

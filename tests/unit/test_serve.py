@@ -9,6 +9,7 @@ import tensorflow as tf
 from fastapi.testclient import TestClient
 
 from components.push import core as push_core
+from pipeline.predict import resolve_model_dir
 from pipeline.serve import ModelRepository, create_app
 from tests.conftest import CLASS_COLORS, decompression_bomb
 
@@ -65,6 +66,20 @@ def test_a_newly_pushed_version_is_served_without_restart(trained, served):
 
     shutil.rmtree(tmp_path / "serving" / "colors" / "2")  # a rollback: the server follows it
     assert client.post("/v1/models/colors:predict", json={"instances": [b64(jpeg)]}).json()["model_version"] == "1"
+
+
+def test_a_version_folder_without_saved_model_is_not_served(trained, served):
+    client, tmp_path = served
+    push(trained, tmp_path / "serving", tmp_path / "p1")
+    model_dir = tmp_path / "serving" / "colors"
+    shutil.copytree(model_dir / "1", model_dir / "2")  # a copy by hand that lost its saved_model.pb
+    (model_dir / "2" / "saved_model.pb").unlink()
+    jpeg = (trained["tree"] / "red" / "2.jpg").read_bytes()
+
+    assert client.post("/v1/models/colors:predict", json={"instances": [b64(jpeg)]}).json()["model_version"] == "1"
+    assert client.get("/v1/models/colors").json()["model_version_status"][0]["version"] == "1"
+    assert client.get("/v1/models/colors/versions/2").status_code == 404
+    assert resolve_model_dir(str(model_dir)) == str(model_dir / "1")
 
 
 @pytest.mark.parametrize(
