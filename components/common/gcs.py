@@ -202,3 +202,14 @@ def list_object_times(uri: str) -> Iterator[tuple[str, float]]:
     for name, written in _call("listing", uri, listing):
         if name and not name.endswith("/"):
             yield name, written
+
+
+def object_hash(uri: str) -> str | None:
+    """The content hash of the one object at `uri`, or None when no object has that exact name."""
+    bucket, name = split(uri)
+
+    def lookup():
+        blob = _client().bucket(bucket).get_blob(name, retry=_retry()) if name else None
+        return (blob.md5_hash or blob.crc32c or str(blob.size)) if blob is not None else None
+
+    return _call("checking", uri, lookup)

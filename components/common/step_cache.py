@@ -109,8 +109,8 @@ def tree_digest(root: str) -> str:
 
 def path_digest(value: str) -> str:
     """The digest of a file, folder or gs:// prefix a parameter names, or "" for a name ("imagenet")."""
-    if gcs.is_gcs(value):
-        return gcs.tree_digest(value)
+    if gcs.is_gcs(value):  # one object (a weights file), else every object under the prefix
+        return gcs.object_hash(value) or gcs.tree_digest(value)
     return tree_digest(value) if os.path.exists(value) else ""
 
 

@@ -116,8 +116,7 @@ class BaseNetworkSpec:
             if not gcs.is_gcs(uri):
                 return uri
             path = os.path.join(directory, uri.rstrip("/").rsplit("/", 1)[-1])
-            with open(path, "wb") as f:
-                f.write(gcs.read_bytes(uri))
+            gcs.download_file(uri, path)
             logger.info("base network: fetched %s", uri)
             return path
 

