@@ -20,6 +20,7 @@ A run whose parameters name a path on this machine is refused before it starts
 
 import json
 import os
+import re
 
 from kfp import local
 from kfp.local import docker_task_handler
@@ -32,15 +33,15 @@ PASSED_ENVIRONMENT = ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "HEADSTAR
                       "TF_CPP_MIN_LOG_LEVEL")
 _QUANTITY_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
                    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(|[KMGT]i?)")
 
 
 def memory_bytes(quantity: str) -> int:
     """A Kubernetes memory quantity ("8G", "512Mi") in bytes."""
-    number = quantity.rstrip("KMGTi")
-    unit = quantity[len(number):]
-    if unit not in _QUANTITY_UNITS or not number:
+    match = _QUANTITY.fullmatch(quantity)
+    if not match:
         raise ValueError(f"not a Kubernetes memory quantity: {quantity!r}")
-    return int(float(number) * _QUANTITY_UNITS[unit])
+    return int(float(match.group(1)) * _QUANTITY_UNITS[match.group(2)])
 
 
 def _argument(command: list[str], flag: str) -> str:
@@ -57,14 +58,19 @@ def _artifact_uris(section: dict) -> list[str]:
 def task_mounts(executor_input: dict, owner: tuple[int, int]) -> dict[str, dict]:
     """The mounts a pod would have: its own task directory, and each input artifact read-only.
 
-    The task directory is created here and given to `owner` (uid, gid), the image's user.
+    The task directory is created here and given to `owner` (uid, gid), the image's user, or,
+    where this process may not give it away, opened to every user.
     """
     outputs = executor_input["outputs"]
     task_dirs = {os.path.dirname(uri) for uri in _artifact_uris(outputs)} | {os.path.dirname(outputs["outputFile"])}
     mounts = {}
     for directory in sorted(task_dirs):
         os.makedirs(directory, exist_ok=True)
-        os.chown(directory, *owner)
+        try:
+            os.chown(directory, *owner)
+        except PermissionError:
+            # Not root here: the container's user can still write where everyone may.
+            os.chmod(directory, 0o777)
         mounts[directory] = {"bind": directory, "mode": "rw"}
     for uri in _artifact_uris(executor_input["inputs"]):
         if not os.path.exists(uri):
