@@ -12,7 +12,6 @@ import atexit
 import json
 import os
 import sys
-import time
 
 
 def _executor_output_file(argv: list[str]) -> str | None:
@@ -26,15 +25,27 @@ def _executor_output_file(argv: list[str]) -> str | None:
     return None
 
 
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when a file is written again: its inode, size and modification time."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
 def exit_fast_once_output_written(argv: list[str] | None = None) -> None:
     """Makes this step process end with os._exit(0) at exit, if the executor wrote its output."""
     output_file = _executor_output_file(sys.argv if argv is None else argv)
     if not output_file:
         return
-    started = time.time()
+    # A file already there (a retried step's) does not count until this process rewrites it. Its
+    # own stamp is compared, not the clock: file times come from the kernel's coarser clock and
+    # can read earlier than a time.time() taken just before the write.
+    before = _stamp(output_file)
 
     def exit_if_written() -> None:
-        if os.path.isfile(output_file) and os.path.getmtime(output_file) >= started:
+        if os.path.isfile(output_file) and _stamp(output_file) != before:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
