@@ -11,6 +11,7 @@ import os
 from typing import Mapping
 
 from components.common import gcs
+from components.common.step_cache import check_cache_root
 
 # Values of these parameters that name no file.
 _NOT_PATHS = {
@@ -48,13 +49,13 @@ def check_cluster_paths(values: Mapping[str, str], volume_paths: tuple[str, ...]
     """
     where = "a gs:// URI" + (f" or a path under a mounted volume ({', '.join(volume_paths)})" if volume_paths else
                              " (or a path on a volume the deployment mounts, e.g. --cache-pvc)")
+    # A FUSE cache root would be reachable on Vertex AI, yet entries could be read half-written.
+    check_cache_root(values["cache_root"])
     for name in PATH_PARAMETERS:
         value = values[name]
-        if _NOT_PATHS[name](value) or reachable_from_a_pod(value, volume_paths):
-            continue
-        fuse = " (a Cloud Storage FUSE path: use the gs:// URI itself)" if value.startswith("/gcs/") else ""
-        raise ValueError(f"{name}={value!r} is a path on this machine{fuse}, which no step of a cluster run can "
-                         f"reach: give {where}")
+        if not (_NOT_PATHS[name](value) or reachable_from_a_pod(value, volume_paths)):
+            raise ValueError(f"{name}={value!r} is a path on this machine, which no step of a cluster run can "
+                             f"reach: give {where}")
     if pipeline_root is not None and not reachable_from_a_pod(pipeline_root, volume_paths):
         raise ValueError(f"--pipeline-root {pipeline_root!r} is a path on this machine, which no step of a cluster "
                          f"run can reach: give {where}")

@@ -32,14 +32,13 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.common import gcs, storage
+from components.common import gcs, gcsfuse, storage
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +50,6 @@ _COMPONENTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _NOT_CONTENT = (DECISION_FILE,)
 # What entry.json says each output was, so a gs:// entry is restored without listing it.
 _DIRECTORY, _FILE, _ABSENT = "directory", "file", "absent"
-_FUSE_PREFIX = "/gcs"
-_MOUNTS_FILE = "/proc/mounts"
-_GCSFUSE_TYPE = "fuse.gcsfuse"
 
 
 class Artifact(Protocol):
@@ -171,40 +167,6 @@ def cache_location(cache_root: str, *names: str) -> str:
     return gcs.join(cache_root, *names) if gcs.is_gcs(cache_root) else os.path.join(cache_root, *names)
 
 
-def _unescape_mount_field(text: str) -> str:
-    # /proc/mounts writes a space, tab, newline or backslash in a path as an octal escape.
-    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), text)
-
-
-def _gcsfuse_mount_holding(path: str) -> str | None:
-    """The Cloud Storage FUSE mount point that holds `path`, where /proc/mounts lists one."""
-    try:
-        with open(_MOUNTS_FILE, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None  # no /proc (macOS): the /gcs prefix is the only sign left
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 3 and fields[2] == _GCSFUSE_TYPE:
-            mount_point = _unescape_mount_field(fields[1])
-            if path == mount_point or path.startswith(mount_point.rstrip("/") + "/"):
-                return mount_point
-    return None
-
-
-def _on_gcsfuse(cache_root: str) -> tuple[str, str] | None:
-    """(where the FUSE is, the gs:// URI to use instead) if a local cache root is on Cloud Storage FUSE."""
-    path = os.path.abspath(cache_root)
-    for candidate in dict.fromkeys([path, os.path.realpath(cache_root)]):
-        mount = _gcsfuse_mount_holding(candidate)
-        if mount:
-            return f"a fuse.gcsfuse mount at {mount}", "gs://BUCKET/..."
-    if path == _FUSE_PREFIX or path.startswith(_FUSE_PREFIX + "/"):
-        # Vertex AI mounts gs://BUCKET/PATH at /gcs/BUCKET/PATH.
-        return f"a {_FUSE_PREFIX}/ path", "gs://" + (path[len(_FUSE_PREFIX) + 1:] or "BUCKET/...")
-    return None
-
-
 def check_cache_root(cache_root: str) -> None:
     """Refuses a cache root where entries could not be committed safely.
 
@@ -227,7 +189,7 @@ def check_cache_root(cache_root: str) -> None:
         except ValueError as error:
             raise ValueError(f"cache_root {cache_root!r}: {error}") from error
         return
-    fuse = _on_gcsfuse(cache_root)
+    fuse = gcsfuse.on_gcsfuse(cache_root)
     if fuse:
         where, instead = fuse
         raise ValueError(f"cache_root {cache_root!r} is on Cloud Storage FUSE ({where}), where a directory rename "

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from components.common import step_cache, storage
+from components.common import gcsfuse, step_cache, storage
 from components.ingest.source_digest import source_digest
 
 
@@ -142,7 +142,7 @@ def test_a_cache_root_on_a_gcsfuse_mount_is_refused_and_others_are_not(tmp_path,
     mount_point = tmp_path / "my bucket"
     escaped = str(mount_point).replace(" ", "\\040")
     mounts.write_text(f"proc /proc proc rw 0 0\nbucket {escaped} fuse.gcsfuse rw,nosuid 0 0\n")
-    monkeypatch.setattr(step_cache, "_MOUNTS_FILE", str(mounts))
+    monkeypatch.setattr(gcsfuse, "MOUNTS_FILE", str(mounts))
     cache_root = str(mount_point / "cache")
     with pytest.raises(ValueError, match=f"cache_root '{cache_root}' is on Cloud Storage FUSE "
                                          f"\\(a fuse.gcsfuse mount at {mount_point}\\).*gs://BUCKET/"):
