@@ -134,7 +134,9 @@ def _add_cluster_parsers(commands) -> None:
                             "(default: the cluster's)")
         parser.add_argument("--experiment", default="headstart", help="experiment name (default: %(default)s)")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                            help="a pipeline parameter, e.g. --param source=gs://bucket/photos --param epochs=30")
+                            help="a pipeline parameter, e.g. --param source=gs://bucket/photos --param epochs=30; "
+                            "source, base files, serving_root and cache_root must be gs:// URIs (or on --cache-pvc's "
+                            "volume): a pod sees nothing of this machine")
         _add_deployment_args(parser)
     submit.add_argument("--run-name", help="the run's display name (default: KFP's)")
     submit.add_argument("--vertex", metavar="PROJECT/REGION",

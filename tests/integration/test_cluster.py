@@ -165,6 +165,14 @@ def test_submit_refuses_a_path_no_pod_can_reach_and_sends_nothing(capsys, params
     assert named in errors and "Traceback" not in errors
 
 
+def test_schedule_refuses_the_same_paths(capsys):
+    with KfpRecorder() as kfp:
+        code = cli.main(["schedule", "--host", kfp.url, "--cron", "0 3 * * 1", "--param", "source=/data/photos",
+                         *REMOTE_ROOTS])
+        assert not kfp.requests
+    assert code == 2 and "source='/data/photos'" in capsys.readouterr().err
+
+
 def test_submit_with_the_default_serving_root_exits_2_without_a_traceback():
     """As a person types it: the real command in its own process; the endpoint does not exist."""
     completed = subprocess.run([HEADSTART, "submit", "--host", "http://127.0.0.1:9", "--param", "source=gs://b/photos"],
