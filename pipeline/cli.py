@@ -411,6 +411,9 @@ def _submit_or_schedule(args) -> int:
     except ValueError as error:
         print(f"headstart {args.command}: {error}", file=sys.stderr)
         return 2
+    if not params.get("cache_root"):
+        print(f"headstart {args.command}: note: no cache_root, so every step runs every time; "
+              "--param cache_root=gs://BUCKET/headstart-cache (or --cache-pvc) reuses unchanged steps", file=sys.stderr)
     if args.command == "submit" and vertex:
         project, region = vertex.split("/")
         try:

@@ -173,6 +173,13 @@ def test_schedule_refuses_the_same_paths(capsys):
     assert code == 2 and "source='/data/photos'" in capsys.readouterr().err
 
 
+def test_a_run_without_a_cache_is_sent_with_a_note_saying_so(capsys):
+    with KfpRecorder() as kfp:
+        assert cli.main(["submit", "--host", kfp.url, "--param", "serving_root=gs://m/s"]) == 0
+        assert kfp.sent("POST", "/runs")
+    assert "no cache_root, so every step runs every time" in capsys.readouterr().err
+
+
 def test_submit_with_the_default_serving_root_exits_2_without_a_traceback():
     """As a person types it: the real command in its own process; the endpoint does not exist."""
     completed = subprocess.run([HEADSTART, "submit", "--host", "http://127.0.0.1:9", "--param", "source=gs://b/photos"],
