@@ -110,6 +110,25 @@ def path_digest(value: str) -> str:
     return tree_digest(value) if os.path.exists(value) else ""
 
 
+# What a step's outputs depend on besides our code: the decoder (Pillow, TensorFlow's image ops),
+# the networks' numerics (TensorFlow, Keras, NumPy) and their file formats.
+KEYED_LIBRARIES = ("tensorflow", "keras", "pillow", "numpy")
+
+
+@functools.cache
+def library_versions() -> str:
+    """The installed versions of KEYED_LIBRARIES, read from package metadata (nothing is imported)."""
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "absent"
+
+    return " ".join(f"{name}=={version(name)}" for name in KEYED_LIBRARIES)
+
+
 @functools.cache
 def code_version() -> str:
     """A digest of every Python source under `components/`.
@@ -328,9 +347,13 @@ class StepCache:
             OSError, gcs.RemoteStorageError: the entry could not be stored, for any reason but
                 another run having stored the same key first.
         """
+        # A key made of what could not be digested (a tfds name, say) is the same on every run,
+        # and would let every later step reuse results from other data: such outputs are keyed by
+        # what the step wrote instead.
+        written_key = self._written_key() if self.not_cacheable else self.key
         for artifact in self.outputs.values():
             if os.path.isdir(artifact.path):
-                storage.write_text(os.path.join(artifact.path, KEY_FILE), self.key + "\n")
+                storage.write_text(os.path.join(artifact.path, KEY_FILE), written_key + "\n")
         self._write_decision()
         if not self.root or self.not_cacheable:
             return
@@ -345,6 +368,11 @@ class StepCache:
             gcs.upload_bytes(_json_bytes(latest), latest_location, overwrite=True)
         else:
             storage.write_json(latest_location, latest)
+
+    def _written_key(self) -> str:
+        """A digest of the outputs' files as written; called before the key files go in."""
+        return _digest(*(f"{name}={tree_digest(artifact.path) if os.path.exists(artifact.path) else 'absent'}".encode()
+                         for name, artifact in sorted(self.outputs.items())))
 
     def _entry_record(self) -> dict:
         return {
@@ -419,7 +447,7 @@ def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dic
         ValueError: `cache_root` is on Cloud Storage FUSE (see `check_cache_root`).
     """
     check_cache_root(cache_root)
-    parts = {"code": code_version()}
+    parts = {"code": code_version(), "libraries": library_versions()}
     parts.update({f"param:{name}": json.dumps(value, sort_keys=True) for name, value in params.items()})
     parts.update({f"input:{name}": artifact_key(artifact.path) for name, artifact in inputs.items()})
     parts.update({f"extra:{name}": value for name, value in (extra or {}).items()})

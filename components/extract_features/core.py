@@ -10,6 +10,7 @@ The base network itself is saved as `base.keras` in its own model directory, wit
 `base_network.json` (its spec, feature size and parameter count).
 """
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -182,6 +183,14 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
     return counts
 
 
+def weights_digest(model) -> str:
+    """A digest of a network's weights, in order: equal only for the same numbers."""
+    hasher = hashlib.sha256()
+    for weight in model.weights:
+        hasher.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return hasher.hexdigest()
+
+
 def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: BaseNetworkSpec,
         batch_size: int = 32, store_dir: str = "", reuse_features: bool = True) -> ExtractResult:
     """Builds the base network, saves it, and writes the feature vectors of every split.
@@ -212,6 +221,9 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     storage.write_json(os.path.join(base_model_dir, BASE_NETWORK_INFO),
                        {**asdict(spec), "dim": dim, "parameters": int(extractor.count_params())})
 
+    if store_dir and spec.weights == "none":
+        # A random base is drawn afresh on every build: vectors of two draws must never mix.
+        store_dir = f"{store_dir}-weights-{weights_digest(extractor)[:16]}"
     store = FeatureStore(store_dir, ignore_existing=not reuse_features) if store_dir else None
     counts = write_features(extractor, examples_dir, features_dir, spec.image_size, batch_size,
                             {"base_model": asdict(spec)}, store)

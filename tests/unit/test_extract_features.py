@@ -170,3 +170,15 @@ def test_a_base_with_code_in_it_is_refused_unless_trusted(image_tree, tmp_path):
     storage.write_json(str(tmp_path / "base_model" / core.BASE_NETWORK_INFO), {**info, "trusted": False})
     with pytest.raises(ValueError, match="Lambda layer"):
         load_base(result.base_model_path)
+
+
+def test_random_bases_never_share_a_store(image_tree, tmp_path):
+    """`--base-weights none` draws new weights on every build: a second run must not take the
+    first run's vectors from the store, which came from another network."""
+    spec = BaseNetworkSpec(name="mobilenet", alpha=0.25, weights="none", image_size=32)
+    examples = prepared_examples(image_tree, tmp_path / "examples", image_size=32)
+    runs = [core.run(examples_dir=examples, features_dir=str(tmp_path / f"f{index}"),
+                     base_model_dir=str(tmp_path / f"b{index}"), spec=spec, store_dir=str(tmp_path / "store"))
+            for index in (1, 2)]
+    assert [result.extracted for result in runs] == [40, 40]
+    assert len(list(tmp_path.glob("store-weights-*"))) == 2

@@ -161,3 +161,31 @@ def test_an_entry_that_cannot_be_moved_into_place_fails_naming_it(tmp_path):
     with pytest.raises(NotADirectoryError, match=f"cannot commit the cache entry.*{cache_root / 'make' / key}"):
         producing_step(str(cache_root), tmp_path, 1)
     assert [name for name in os.listdir(cache_root / "make") if name.startswith(".staging")] == []
+
+
+def test_an_output_that_cannot_be_cached_is_keyed_by_what_was_written(tmp_path):
+    """A tfds source has no digest: its key would be the same every run, and let later steps reuse
+    results made from other data. The key it passes down is a digest of what it wrote."""
+
+    def uncacheable_run(run, content):
+        output = FakeArtifact(str(tmp_path / f"run{run}" / "out"))
+        cache = step_cache.open_step(str(tmp_path / "cache"), "ingest", params={"source": "tfds:beans"}, inputs={},
+                                     outputs={"out": output}, not_cacheable="no content digest")
+        assert not cache.restore()
+        storage.write_text(os.path.join(output.path, "examples"), content)
+        cache.save()
+        return step_cache.artifact_key(output.path), cache.key
+
+    first, key = uncacheable_run(1, "data of monday")
+    same, _ = uncacheable_run(2, "data of monday")
+    changed, same_key = uncacheable_run(3, "data of tuesday")
+    assert first == same != changed  # the passed-down key follows the bytes
+    assert key == same_key and first != key  # while the parameters alone say nothing changed
+
+
+def test_library_versions_are_part_of_every_key(tmp_path, monkeypatch):
+    output = FakeArtifact(str(tmp_path / "out"))
+    before = step_cache.open_step("", "make", params={}, inputs={}, outputs={"out": output}).key
+    assert "tensorflow==" in step_cache.library_versions() and "keras==" in step_cache.library_versions()
+    monkeypatch.setattr(step_cache, "library_versions", lambda: "tensorflow==99.0 keras==99.0 pillow==1 numpy==1")
+    assert step_cache.open_step("", "make", params={}, inputs={}, outputs={"out": output}).key != before
