@@ -46,8 +46,8 @@ class ExtractResult:
 
 
 def split_files(examples_dir: str, split: str) -> list[str]:
-    """The processed-example shards of one split."""
-    return storage.sorted_glob(os.path.join(examples_dir, f"{split}-*.tfrecord"))
+    """The processed-example shards of one split (see `examples_info.split_files`)."""
+    return examples_info.split_files(examples_dir, split)
 
 
 def image_batches(examples_dir: str, split: str, image_size: int, batch_size: int) -> tf.data.Dataset:

@@ -4,8 +4,11 @@ Output directory layout:
     train-*.tfrecord, eval-*.tfrecord, test-*.tfrecord   processed examples
     rejects-*.jsonl     one JSON line per record that could not be decoded, with the reason
     counts.jsonl        [split, label, count] per split and class
+    shards.txt          the name of every file the pipeline wrote above, as Beam reported it
     labels.txt          the label vocabulary, carried over from ingest
-    stats.json          counts per split and class, rejects, image size
+    stats.json          counts per split and class, rejects, image size, and the shards of each
+                        split: readers take these, never a glob, so files an earlier attempt of a
+                        retried run left behind are not read
 """
 
 import concurrent.futures
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 REJECTS_PREFIX = "rejects"
 COUNTS = "counts.jsonl"
+SHARDS = "shards.txt"
 
 
 class PreprocessError(ValueError):
@@ -133,20 +137,27 @@ def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size:
         files.join(raw_dir, ingest_core.EXAMPLES_PATTERN)
     )
     outputs = raw | "PreprocessImages" >> PreprocessImages(image_size, labels, policy)
+    written = []
     for split in SPLITS:
-        (
+        written.append(
             outputs[split]
             | f"Serialized{split.title()}" >> beam.Map(lambda element: element[2])
             | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
                 files.join(output_dir, split), file_name_suffix=".tfrecord"
             )
         )
-    (
+    written.append(
         outputs["rejects"]
         | "RejectsToJson" >> beam.Map(lambda reject: json.dumps(reject, sort_keys=True))
         | "WriteRejects" >> beam.io.WriteToText(
             files.join(output_dir, REJECTS_PREFIX), file_name_suffix=".jsonl"
         )
+    )
+    (
+        written
+        | "AllWrittenFiles" >> beam.Flatten()
+        | "FileNames" >> beam.Map(lambda path: path.rstrip("/").rsplit("/", 1)[-1])
+        | "WriteShardList" >> beam.io.WriteToText(files.join(output_dir, SHARDS), shard_name_template="")
     )
     (
         outputs["examples"]
@@ -168,11 +179,14 @@ def _read_counts(output_dir: str) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _count_rejects(output_dir: str) -> int:
-    return sum(
-        len(files.read_lines(path))
-        for path in files.glob(files.join(output_dir, f"{REJECTS_PREFIX}-*.jsonl"))
-    )
+def _written_shards(output_dir: str) -> dict[str, list[str]]:
+    """The files this run's pipeline wrote, by split and "rejects", as Beam reported them."""
+    names = sorted(files.read_lines(files.join(output_dir, SHARDS)))
+    return {kind: [name for name in names if name.startswith(f"{kind}-")] for kind in (*SPLITS, REJECTS_PREFIX)}
+
+
+def _count_rejects(output_dir: str, reject_files: list[str]) -> int:
+    return sum(len(files.read_lines(files.join(output_dir, name))) for name in reject_files)
 
 
 def _check_usable(counts: dict[str, dict[str, int]], labels: Sequence[str]) -> None:
@@ -220,11 +234,12 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
               labels=labels, policy=policy)
 
     counts = _read_counts(output_dir)
-    rejected = _count_rejects(output_dir) + manifest["rejected"]
+    shards = _written_shards(output_dir)
+    rejected = _count_rejects(output_dir, shards.pop(REJECTS_PREFIX)) + manifest["rejected"]
     files.write_lines(files.join(output_dir, ingest_core.LABELS), labels)
     files.write_json(
         files.join(output_dir, STATS),
-        {"counts": counts, "rejected": rejected, "image_size": image_size, "labels": labels},
+        {"counts": counts, "rejected": rejected, "image_size": image_size, "labels": labels, "shards": shards},
     )
     logger.info(
         "preprocess: %s, %d rejected",

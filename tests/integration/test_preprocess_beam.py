@@ -103,3 +103,23 @@ def test_too_few_classes_fail_with_one_clear_message(tmp_path):
 
     with pytest.raises(core.PreprocessError, match="at least two are needed"):
         core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "out"), image_size=8)
+
+
+def test_readers_take_the_shards_this_run_wrote_not_an_earlier_attempts(tmp_path):
+    """A retried run writes into the directory its first attempt used: a glob would also find that
+    attempt's shards (other shard counts, other names) and read its examples twice."""
+    from components.common.examples_info import split_files
+
+    write_raw_dir(str(tmp_path / "raw"), GOOD + BAD, ["train", "eval", "test"])
+    out = tmp_path / "out"
+    out.mkdir()
+    with tf.io.TFRecordWriter(str(out / "train-00003-of-00004.tfrecord")) as writer:  # the earlier attempt's
+        writer.write(GOOD[0].serialize())
+    (out / "rejects-00001-of-00002.jsonl").write_text('{"reason": "an earlier attempt"}\n')
+
+    result = core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(out), image_size=8)
+
+    train_files = split_files(str(out), "train")
+    assert train_files and str(out / "train-00003-of-00004.tfrecord") not in train_files
+    assert sum(1 for _ in tf.data.TFRecordDataset(train_files)) == 2
+    assert result.rejected == len(BAD) + 1  # the earlier attempt's rejects are not counted
