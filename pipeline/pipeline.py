@@ -84,13 +84,13 @@ def build_pipeline(deployment: Deployment | None = None):
             examples=preprocess_task.outputs["examples"], base_network=extract_task.outputs["base_network"],
             head=train_task.outputs["head"], mode=fine_tune_mode, unfreeze_fraction=fine_tune_fraction,
             learning_rate=fine_tune_learning_rate, epochs=fine_tune_epochs, batch_size=batch_size, seed=seed,
-            cache_root=cache_root, use_cache=use_cache,
+            trust_base_model=trust_base_model, cache_root=cache_root, use_cache=use_cache,
         )
         lift_task = transfer_lift(
             measure=measure_transfer_lift, examples=preprocess_task.outputs["examples"],
             base_network=extract_task.outputs["base_network"], hidden_units=hidden_units, dropout=dropout,
             learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
-            label_smoothing=label_smoothing, class_weights=class_weights,
+            label_smoothing=label_smoothing, class_weights=class_weights, trust_base_model=trust_base_model,
             cache_root=cache_root, use_cache=use_cache,
         )
         evaluate_task = evaluate(
@@ -99,14 +99,14 @@ def build_pipeline(deployment: Deployment | None = None):
             lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
             auc_threshold=auc_threshold,
             champion_tolerance=champion_tolerance, serving_root=serving_root, model_name=model_name,
-            batch_size=batch_size,
+            batch_size=batch_size, trust_base_model=trust_base_model,
             cache_root=cache_root, use_cache=use_cache,
         )
         push_task = push(
             evaluation=evaluate_task.outputs["evaluation"], examples=preprocess_task.outputs["examples"],
             base_network=tune_task.outputs["tuned_base_network"], head=tune_task.outputs["tuned_head"],
             serving_root=serving_root, model_name=model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            cache_root=cache_root, use_cache=use_cache,
+            trust_base_model=trust_base_model, cache_root=cache_root, use_cache=use_cache,
         )
         tasks = (ingest_task, preprocess_task, extract_task, train_task, tune_task, lift_task, evaluate_task, push_task)
         for name, task in zip(STEP_NAMES, tasks):

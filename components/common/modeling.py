@@ -13,9 +13,13 @@ from components.common.record_parsing import parse_feature_batch
 from components.extract_features.base_network import load_base
 
 
-def load_joined_model(base_model_path: str, head_model_path: str) -> keras.Model:
-    """Loads the saved base and head and joins them: float32 images in [0, 255] to head outputs."""
-    base = load_base(base_model_path)
+def load_joined_model(base_model_path: str, head_model_path: str, trusted: bool = False) -> keras.Model:
+    """Loads the saved base and head and joins them: float32 images in [0, 255] to head outputs.
+
+    `trusted` is the run's own `trust_base_model`: only it lets the base load outside safe mode.
+    The head, which this project's own code wrote, is always loaded in safe mode.
+    """
+    base = load_base(base_model_path, trusted)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     images = keras.Input(shape=base.input_shape[1:], name="image")
     return keras.Model(images, head(base(images, training=False), training=False), name="classifier")

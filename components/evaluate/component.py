@@ -19,6 +19,7 @@ def evaluate(
     serving_root: str,
     model_name: str,
     batch_size: int,
+    trust_base_model: bool,
     cache_root: str,
     use_cache: bool,
     evaluation: Output[Artifact],
@@ -48,7 +49,7 @@ def evaluate(
         cache_root, "evaluate",
         params={"accuracy_threshold": accuracy_threshold, "auc_threshold": auc_threshold,
                 "champion_tolerance": champion_tolerance, "serving_root": serving_root, "model_name": model_name,
-                "batch_size": batch_size},
+                "batch_size": batch_size, "trust_base_model": trust_base_model},
         inputs={"examples": examples, "features": features, "base_network": base_network, "head": head,
                 "lift": lift},
         outputs={"evaluation": evaluation, "metrics": metrics, "classification_metrics": classification_metrics,
@@ -74,7 +75,7 @@ def evaluate(
         head_model_path=os.path.join(head.path, HEAD_MODEL_FILE), output_dir=evaluation.path,
         policy=BlessingPolicy(accuracy_threshold, auc_threshold, champion_tolerance),
         serving_root=serving_root, model_name=model_name, lift_dir=lift.path, report_path=report.path,
-        batch_size=batch_size, features_dir=features.path,
+        batch_size=batch_size, features_dir=features.path, trust_base_model=trust_base_model,
     )
     found = result.metrics
     scalars = {"accuracy": found["accuracy"], "accuracy_ci95_low": found["accuracy_ci95"][0],

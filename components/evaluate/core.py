@@ -100,7 +100,7 @@ def _mistakes(examples_dir: str, image_size: int, label_indices, probabilities, 
 
 
 def _test_predictions(examples_dir: str, features_dir: str | None, base_model_path: str, head_model_path: str,
-                      image_size: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+                      image_size: int, batch_size: int, trust_base_model: bool) -> tuple[np.ndarray, np.ndarray]:
     """The model's (label indices, probabilities) on the test split.
 
     Unless fine-tuning changed the base, the extracted test features are the base's output
@@ -112,7 +112,7 @@ def _test_predictions(examples_dir: str, features_dir: str | None, base_model_pa
     if features_dir and not fine_tuned:
         logger.info("evaluate: scoring the head on the extracted test features (the base is unchanged)")
         return head_predictions(features_dir, head_model_path, "test")
-    model = load_joined_model(base_model_path, head_model_path)
+    model = load_joined_model(base_model_path, head_model_path, trusted=trust_base_model)
     infer = tf.function(lambda images: class_probabilities(model(images, training=False)), reduce_retracing=True)
     return predict_split(infer, examples_dir, "test", image_size, batch_size)
 
@@ -120,7 +120,7 @@ def _test_predictions(examples_dir: str, features_dir: str | None, base_model_pa
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output_dir: str,
         policy: BlessingPolicy, serving_root: str | None = None, model_name: str | None = None,
         lift_dir: str | None = None, report_path: str | None = None, batch_size: int = 32,
-        features_dir: str | None = None) -> EvaluateResult:
+        features_dir: str | None = None, trust_base_model: bool = False) -> EvaluateResult:
     """Evaluates base + head on the test split, compares with the champion, decides the blessing.
 
     Args:
@@ -134,11 +134,13 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         batch_size: images per inference batch.
         features_dir: extract_features's output; when the base was not fine-tuned, the head is
             scored on its test vectors instead of running the base again. None to always run it.
+        trust_base_model: the run's own trust in its base: load the saved base outside Keras safe
+            mode (its Lambda layers run).
     """
     image_size = examples_info.image_size(examples_dir)
     labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
     label_indices, probabilities = _test_predictions(examples_dir, features_dir, base_model_path, head_model_path,
-                                                     image_size, batch_size)
+                                                     image_size, batch_size, trust_base_model)
     metrics = classification_metrics(label_indices, probabilities, labels)
     metrics["labels"] = labels
     lift = storage.read_json(os.path.join(lift_dir, LIFT)) if lift_dir else None

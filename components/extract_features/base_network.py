@@ -7,7 +7,6 @@ the serving model) cannot forget it.
 """
 
 import dataclasses
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ APPLICATIONS = {
 POOLINGS = ("avg", "flatten")
 # The smallest input side keras.applications accepts for these families with include_top=False.
 MIN_IMAGE_SIZE = 32
-# Beside a saved extractor: its spec (trusted included), feature size and parameter count.
+# Beside a saved extractor: its spec, feature size and parameter count. A record for people and the
+# model card, never read back for trust: whoever can write the file could claim anything in it.
 BASE_NETWORK_INFO = "base_network.json"
 
 
@@ -155,13 +155,14 @@ def load_saved_model(path: str, trusted: bool = False) -> keras.Model:
                          "this file or trust it, pass --trust-base-model") from error
 
 
-def load_base(base_model_path: str) -> keras.Model:
-    """Loads a saved feature extractor, trusted only if the user trusted the base it came from."""
-    info_path = os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)
-    trusted = False
-    if os.path.isfile(info_path):
-        with open(info_path, encoding="utf-8") as f:
-            trusted = bool(json.load(f).get("trusted", False))
+def load_base(base_model_path: str, trusted: bool = False) -> keras.Model:
+    """Loads a saved feature extractor, in Keras safe mode unless this run trusts its base.
+
+    Args:
+        base_model_path: the `.keras` file extract_features saved.
+        trusted: the run's own `trust_base_model`. Nothing stored beside the model decides it, as
+            a shared cache or pipeline root may be writable by others.
+    """
     return load_saved_model(base_model_path, trusted)
 
 

@@ -17,6 +17,7 @@ def fine_tune(
     epochs: int,
     batch_size: int,
     seed: int,
+    trust_base_model: bool,
     cache_root: str,
     use_cache: bool,
     tuned_head: Output[Model],
@@ -37,7 +38,7 @@ def fine_tune(
     cache = step_cache.open_step(
         cache_root, "fine-tune",
         params={"mode": mode, "unfreeze_fraction": unfreeze_fraction, "learning_rate": learning_rate,
-                "epochs": epochs, "batch_size": batch_size, "seed": seed},
+                "epochs": epochs, "batch_size": batch_size, "seed": seed, "trust_base_model": trust_base_model},
         inputs={"examples": examples, "base_network": base_network, "head": head},
         outputs={"tuned_head": tuned_head, "tuned_base_network": tuned_base_network},
         # "auto" fine-tunes only where a GPU is: the same parameters mean different work there.
@@ -61,7 +62,7 @@ def fine_tune(
 
         result = core.run(examples_dir=examples.path, base_model_path=base_model_path,
                           head_model_path=head_model_path, base_output_dir=tuned_base_network.path,
-                          head_output_dir=tuned_head.path, config=config)
+                          head_output_dir=tuned_head.path, config=config, trust_base_model=trust_base_model)
     tuned_head.metadata.update({"fine_tuned": result.ran, "reason": result.reason,
                                 "eval_accuracy_before": result.eval_accuracy_before,
                                 "eval_accuracy_after": result.eval_accuracy_after})

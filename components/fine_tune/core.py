@@ -80,8 +80,11 @@ def _accuracy(base, head, examples_dir, split, image_size, batch_size) -> float 
 
 
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_output_dir: str,
-        head_output_dir: str, config: FineTuneConfig) -> FineTuneResult:
-    """Runs phase two when enabled; otherwise passes the phase-one models through unchanged."""
+        head_output_dir: str, config: FineTuneConfig, trust_base_model: bool = False) -> FineTuneResult:
+    """Runs phase two when enabled; otherwise passes the phase-one models through unchanged.
+
+    `trust_base_model`, the run's own trust in its base, loads the saved base outside Keras safe mode.
+    """
     check_requested_gpus("fine-tune")
     reason = config.skip_reason()
     if reason is None and config.mode == "auto" and not tf.config.list_physical_devices("GPU"):
@@ -93,7 +96,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
     keras.utils.set_random_seed(config.seed)
     image_size = examples_info.image_size(examples_dir)
     num_classes = len(storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS)))
-    base = base_network.load_base(base_model_path)
+    base = base_network.load_base(base_model_path, trust_base_model)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     before = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
     unfrozen = unfreeze_top(base, config.unfreeze_fraction)

@@ -15,6 +15,7 @@ def push(
     serving_root: str,
     model_name: str,
     run_id: str,
+    trust_base_model: bool,
     cache_root: str,
     use_cache: bool,
     push_result: Output[Artifact],
@@ -33,7 +34,8 @@ def push(
     exit_fast_once_output_written()
     keep_scikit_learn_out()
     cache = step_cache.open_step(
-        cache_root, "push", params={"serving_root": serving_root, "model_name": model_name},
+        cache_root, "push",
+        params={"serving_root": serving_root, "model_name": model_name, "trust_base_model": trust_base_model},
         inputs={"evaluation": evaluation, "base_network": base_network, "head": head},
         outputs={"push_result": push_result}, not_cacheable="it writes to the serving root",
     )
@@ -63,7 +65,7 @@ def push(
             base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
             head_model_path=os.path.join(head.path, HEAD_MODEL_FILE),
             serving_root=serving_root, model_name=model_name, output_dir=push_result.path, run_id=run_id,
-            model_key=model_key, infra_check=infra,
+            model_key=model_key, infra_check=infra, trust_base_model=trust_base_model,
         )
     push_result.metadata.update({"pushed": result.pushed, "uri": result.uri or "", "reason": result.reason})
     cache.save()

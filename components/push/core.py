@@ -81,7 +81,7 @@ def _write_manifests(output_dir: str, model_name: str, model_dir: str) -> None:
 
 def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_model_path: str,
         serving_root: str, model_name: str, output_dir: str, run_id: str = "", model_key: str = "",
-        infra_check: InfraCheck | None = None) -> PushResult:
+        infra_check: InfraCheck | None = None, trust_base_model: bool = False) -> PushResult:
     """Pushes the model when the evaluation blessed it; otherwise leaves serving untouched.
 
     A pushed version holds the SavedModel and `model_card.md`; the push result artifact holds
@@ -89,6 +89,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
     `model_key`, the content key of the base and head, is kept in the version so a later run can
     tell that it would push the same model again. `infra_check`, started early by the caller so
     its TensorFlow import overlaps this work, validates the export; one is started here if not.
+    `trust_base_model`, the run's own trust in its base, loads the saved base outside Keras safe mode.
     """
     if not model_name or os.sep in model_name or model_name.startswith("."):
         raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
@@ -106,7 +107,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         staging_dir = tempfile.mkdtemp(dir=None if remote else model_dir, prefix=".staging-")
         try:
             with infra_check or InfraCheck(examples_dir, os.path.join(evaluation_dir, PREDICTIONS)) as infra:
-                model = load_joined_model(base_model_path, head_model_path)
+                model = load_joined_model(base_model_path, head_model_path, trusted=trust_base_model)
                 export_serving_model(model, labels, image_size, staging_dir)
                 infra.run(staging_dir)
             _write_model_card(staging_dir, model_name=model_name, run_id=run_id, labels=labels,

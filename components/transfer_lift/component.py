@@ -21,6 +21,7 @@ def transfer_lift(
     l2: float,
     label_smoothing: float,
     class_weights: bool,
+    trust_base_model: bool,
     cache_root: str,
     use_cache: bool,
     lift: Output[Artifact],
@@ -40,7 +41,8 @@ def transfer_lift(
         cache_root, "transfer-lift",
         params={"measure": measure, "hidden_units": hidden_units, "dropout": dropout, "learning_rate": learning_rate,
                 "epochs": epochs, "batch_size": batch_size, "patience": patience, "seed": seed, "l2": l2,
-                "label_smoothing": label_smoothing, "class_weights": class_weights},
+                "label_smoothing": label_smoothing, "class_weights": class_weights,
+                "trust_base_model": trust_base_model},
         inputs={"examples": examples, "base_network": base_network}, outputs={"lift": lift}, use_cache=use_cache,
     )
     if cache.restore():
@@ -64,6 +66,6 @@ def transfer_lift(
     )
     result = core.run(measure=measure, examples_dir=examples.path,
                       base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE), head_config=config,
-                      output_dir=lift.path, batch_size=batch_size)
+                      output_dir=lift.path, batch_size=batch_size, trust_base_model=trust_base_model)
     lift.metadata.update({"measured": result.measured, "random_accuracy": result.random_accuracy})
     cache.save()

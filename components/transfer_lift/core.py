@@ -39,17 +39,24 @@ def _test_accuracy(features_dir: str, head_model_path: str) -> float:
 
 
 def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: train_core.HeadConfig,
-        output_dir: str, batch_size: int = 32) -> LiftResult:
-    """Trains the head on random-weight features and writes its test accuracy (when `measure`)."""
+        output_dir: str, batch_size: int = 32, trust_base_model: bool = False) -> LiftResult:
+    """Trains the head on random-weight features and writes its test accuracy (when `measure`).
+
+    `trust_base_model`, the run's own trust in its base, loads the saved base outside Keras safe
+    mode and lets its random-weight copy be rebuilt the same way.
+    """
     os.makedirs(output_dir, exist_ok=True)
     if not measure:
         storage.write_json(os.path.join(output_dir, LIFT), {"measured": False})
         return LiftResult(False, None)
     base_info = storage.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO))
-    base = load_base(base_model_path)
+    base = load_base(base_model_path, trust_base_model)
     keras.utils.set_random_seed(head_config.seed)
-    # Cloning rebuilds every layer from its config: the same architecture, freshly initialized.
-    random_base = keras.models.clone_model(base)
+    # Rebuilding every layer from its config gives the same architecture, freshly initialized. A
+    # Lambda layer is deserialized again there, so the rebuild needs the same trust as the load
+    # (keras.models.clone_model would rebuild it in safe mode whatever the load allowed).
+    random_base = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(base),
+                                                        safe_mode=not trust_base_model)
     random_base.trainable = False
     image_size = examples_info.image_size(examples_dir)
     with tempfile.TemporaryDirectory(dir=output_dir) as work:

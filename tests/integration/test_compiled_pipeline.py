@@ -62,6 +62,10 @@ def test_tasks_are_wired_as_designed(tmp_path):
         "base_network": ("fine-tune", "tuned_base_network"),
         "head": ("fine-tune", "tuned_head"),
     }
+    # Trust in a .keras base comes only from the run's own parameter, in every step that loads it.
+    for task in ("extract-features", "fine-tune", "transfer-lift", "evaluate", "push"):
+        assert tasks[task]["inputs"]["parameters"]["trust_base_model"] == {
+            "componentInputParameter": "trust_base_model"}, task
     outputs = spec["components"]["comp-evaluate"]["outputDefinitions"]["artifacts"]
     assert outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
     assert outputs["classification_metrics"]["artifactType"]["schemaTitle"] == "system.ClassificationMetrics"

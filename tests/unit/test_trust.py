@@ -1,0 +1,105 @@
+"""Trust in a saved base comes from the run's own `trust_base_model`, never from a file beside the model.
+
+Anyone who can write to a shared cache or pipeline root could plant a `.keras` extractor holding
+a Lambda layer, with a `base_network.json` claiming the user trusted it; every step after
+extraction must still load it in Keras safe mode unless this run said to trust it.
+"""
+
+import pytest
+
+from components.common import storage
+from components.common.modeling import load_joined_model
+from components.evaluate import core as evaluate_core
+from components.evaluate.blessing import BlessingPolicy
+from components.extract_features import core as extract_core
+from components.extract_features.base_network import BaseNetworkSpec, load_base
+from components.fine_tune import core as fine_tune_core
+from components.push import core as push_core
+from components.train_head import core as train_core
+from components.transfer_lift import core as lift_core
+from tests.unit.helpers import IMAGE_SIZE
+
+REFUSED = "Lambda layer"
+
+
+@pytest.fixture(scope="module")
+def planted(trained, tmp_path_factory):
+    """A saved extractor holding a Lambda layer, its info file saying `trusted: true`, and a head for it."""
+    import keras
+
+    tmp_path = tmp_path_factory.mktemp("planted")
+    images = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
+    scaled = keras.layers.Lambda(lambda pixels: pixels / 255.0)(images)  # arbitrary Python, saved as bytecode
+    source = str(tmp_path / "lambda_base.keras")
+    keras.Model(images, keras.layers.Conv2D(2, 3)(scaled)).save(source)
+    spec = BaseNetworkSpec(name=source, image_size=IMAGE_SIZE, trusted=True)
+    extract = extract_core.run(examples_dir=trained["examples_dir"], features_dir=str(tmp_path / "features"),
+                               base_model_dir=str(tmp_path / "base"), spec=spec)
+    info_path = str(tmp_path / "base" / extract_core.BASE_NETWORK_INFO)
+    storage.write_json(info_path, {**storage.read_json(info_path), "trusted": True})
+    head = train_core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
+                          config=train_core.HeadConfig(epochs=1))
+    return {"examples_dir": trained["examples_dir"], "base_model_path": extract.base_model_path,
+            "head_model_path": head.head_model_path}
+
+
+def test_loading_the_base_takes_trust_from_the_caller_not_the_file(planted):
+    with pytest.raises(ValueError, match=REFUSED):
+        load_base(planted["base_model_path"])
+    with pytest.raises(ValueError, match=REFUSED):
+        load_joined_model(planted["base_model_path"], planted["head_model_path"])
+
+    assert load_base(planted["base_model_path"], trusted=True).output_shape == (None, 2)
+    joined = load_joined_model(planted["base_model_path"], planted["head_model_path"], trusted=True)
+    assert joined.input_shape == (None, IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+def evaluate(planted, output_dir, **trust):
+    # No features directory: the joined model runs, as it does after fine-tuning.
+    return evaluate_core.run(examples_dir=planted["examples_dir"], base_model_path=planted["base_model_path"],
+                             head_model_path=planted["head_model_path"], output_dir=str(output_dir),
+                             policy=BlessingPolicy(accuracy_threshold=0.0), **trust)
+
+
+def push(planted, evaluation_dir, tmp_path, **trust):
+    return push_core.run(evaluation_dir=str(evaluation_dir), examples_dir=planted["examples_dir"],
+                         base_model_path=planted["base_model_path"], head_model_path=planted["head_model_path"],
+                         serving_root=str(tmp_path / "serving"), model_name="colors",
+                         output_dir=str(tmp_path / "push"), **trust)
+
+
+def fine_tune(planted, tmp_path, **trust):
+    return fine_tune_core.run(examples_dir=planted["examples_dir"], base_model_path=planted["base_model_path"],
+                              head_model_path=planted["head_model_path"], base_output_dir=str(tmp_path / "tuned_base"),
+                              head_output_dir=str(tmp_path / "tuned_head"),
+                              config=fine_tune_core.FineTuneConfig(mode="on", epochs=1), **trust)
+
+
+def transfer_lift(planted, tmp_path, **trust):
+    return lift_core.run(measure=True, examples_dir=planted["examples_dir"],
+                         base_model_path=planted["base_model_path"],
+                         head_config=train_core.HeadConfig(epochs=1), output_dir=str(tmp_path / "lift"), **trust)
+
+
+def test_evaluate_and_push_refuse_the_planted_base_unless_the_run_trusts_it(planted, tmp_path):
+    with pytest.raises(ValueError, match=REFUSED):
+        evaluate(planted, tmp_path / "refused")
+    evaluation_dir = tmp_path / "evaluation"
+    assert evaluate(planted, evaluation_dir, trust_base_model=True).blessed
+
+    with pytest.raises(ValueError, match=REFUSED):
+        push(planted, evaluation_dir, tmp_path)
+    assert push(planted, evaluation_dir, tmp_path, trust_base_model=True).pushed
+
+
+def test_fine_tune_refuses_the_planted_base_unless_the_run_trusts_it(planted, tmp_path):
+    with pytest.raises(ValueError, match=REFUSED):
+        fine_tune(planted, tmp_path)
+    assert fine_tune(planted, tmp_path, trust_base_model=True).ran
+
+
+def test_transfer_lift_refuses_the_planted_base_unless_the_run_trusts_it(planted, tmp_path):
+    with pytest.raises(ValueError, match=REFUSED):
+        transfer_lift(planted, tmp_path)
+    assert transfer_lift(planted, tmp_path, trust_base_model=True).measured
+
