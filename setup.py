@@ -10,7 +10,7 @@ INSTALL_REQUIRES = [
     # kfp.local imports the Docker SDK even for its SubprocessRunner.
     "docker>=7,<8",
     "tensorflow>=2.21,<2.22",
-    "keras>=3.10,<4",
+    "keras>=3.15.1,<4",
     "apache-beam>=2.77,<2.78",
     "tensorflow-datasets>=4.9,<5",
     "google-cloud-storage>=3,<4",

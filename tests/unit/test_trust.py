@@ -5,7 +5,11 @@ a Lambda layer, with a `base_network.json` claiming the user trusted it; every s
 extraction must still load it in Keras safe mode unless this run said to trust it.
 """
 
+import re
+from importlib import metadata
+
 import pytest
+from packaging.requirements import Requirement
 
 from components.common import storage
 from components.common.modeling import load_joined_model
@@ -17,6 +21,7 @@ from components.fine_tune import core as fine_tune_core
 from components.push import core as push_core
 from components.train_head import core as train_core
 from components.transfer_lift import core as lift_core
+from tests.conftest import REPO_ROOT
 from tests.unit.helpers import IMAGE_SIZE
 
 REFUSED = "Lambda layer"
@@ -103,3 +108,23 @@ def test_transfer_lift_refuses_the_planted_base_unless_the_run_trusts_it(planted
         transfer_lift(planted, tmp_path)
     assert transfer_lift(planted, tmp_path, trust_base_model=True).measured
 
+
+# The last Keras release each published advisory affects (safe-mode bypasses and the loading
+# path's file handling), and the hardening of `.keras` extraction that only 3.15.1 has on 3.13+.
+AFFECTED_KERAS = {
+    "CVE-2025-1550": "3.8.0",
+    "CVE-2025-8747, CVE-2025-9906": "3.10.0",
+    "CVE-2025-9905, CVE-2025-49655": "3.11.2",
+    "CVE-2025-12058, CVE-2025-12060": "3.11.3",
+    "CVE-2026-0897, CVE-2026-1462": "3.13.1",
+    "GHSA-hqp4-2352-xf5r": "3.13.2",
+    "decompression bombs and H5 group traversal in .keras loading": "3.15.0",
+}
+
+
+def test_the_keras_requirement_excludes_releases_with_published_safe_mode_bypasses():
+    setup = (REPO_ROOT / "setup.py").read_text(encoding="utf-8")
+    keras_requirement = Requirement(re.search(r'"(keras[<>=!~][^"]*)"', setup).group(1))
+    for advisories, release in AFFECTED_KERAS.items():
+        assert release not in keras_requirement.specifier, advisories
+    assert metadata.version("keras") in keras_requirement.specifier
