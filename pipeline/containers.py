@@ -3,8 +3,8 @@
 Where no Docker engine answers, podman serves a Docker-compatible API on a socket for the length
 of the run (docker/build_image.sh sets podman up and builds the image). Two things kfp 2.17's
 DockerRunner does not do are done here:
-- it mounts only the pipeline root; a step also reads the source and the base network and writes
-  the serving root and the cache, so those paths are mounted too, at the same paths;
+- it mounts only the pipeline root; a step also reads the source and the base network (mounted
+  read-only) and writes the serving root and the cache (read-write), all at the same paths;
 - it runs containers with auto-remove, and podman removes a fast-exiting container before its
   logs are read and its exit code taken (a crash, or a failed step reported as a success). The
   container is run without auto-remove, its logs streamed, its exit code taken, then removed.
@@ -98,15 +98,31 @@ def _run_and_remove(extra_volumes: dict):
     return run_docker_container
 
 
-def docker_runner(paths: list[str]) -> local.DockerRunner:
-    """A DockerRunner whose steps see `paths` (files or directories) at the same paths.
+def container_volumes(read_only: list[str], read_write: list[str]) -> dict:
+    """Docker bind mounts for the paths a step uses besides the pipeline root, each at its own path.
 
-    Steps run as this user so what they write on mounted paths belongs to the person who ran them.
+    Names that are no path on this machine (an application name, `imagenet`, a gs:// URI, "") are
+    left out. A path named in both lists is mounted read-write: a step must be able to write it.
+
+    Args:
+        read_only: what the steps only read: the source images, the base model and its weights.
+            A step that runs someone's code cannot change them for the runs after it.
+        read_write: what the steps write: the serving root and the step cache.
     """
     volumes = {}
-    for path in paths:
-        path = os.path.abspath(path)
-        if os.path.exists(path):
-            volumes[path] = {"bind": path, "mode": "rw"}
-    docker_task_handler.run_docker_container = _run_and_remove(volumes)
+    for mode, paths in (("ro", read_only), ("rw", read_write)):
+        for path in paths:
+            path = os.path.abspath(path) if path else ""
+            if path and os.path.exists(path):
+                volumes[path] = {"bind": path, "mode": mode}
+    return volumes
+
+
+def docker_runner(read_only: list[str], read_write: list[str]) -> local.DockerRunner:
+    """A DockerRunner whose steps see these paths (files or directories) at the same paths.
+
+    See `container_volumes` for the two lists. Steps run as this user so what they write on
+    mounted paths belongs to the person who ran them.
+    """
+    docker_task_handler.run_docker_container = _run_and_remove(container_volumes(read_only, read_write))
     return local.DockerRunner(user=f"{os.getuid()}:{os.getgid()}")

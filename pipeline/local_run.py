@@ -71,8 +71,8 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
             if local_dir and not local_dir.startswith("gs://"):
                 os.makedirs(local_dir, exist_ok=True)
         # The steps read and write these besides the pipeline root: the container sees them too.
-        runner = docker_runner([config.source, config.base_model, config.base_weights, config.serving_root,
-                                config.cache_root])
+        runner = docker_runner(read_only=[config.source, config.base_model, config.base_weights],
+                               read_write=[config.serving_root, config.cache_root])
         pipeline_function = build_pipeline(Deployment(image=image))
     else:
         runner, pipeline_function = local.SubprocessRunner(use_venv=False), headstart_pipeline
