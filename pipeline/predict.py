@@ -6,6 +6,8 @@ from typing import Iterator, Sequence
 from components.common.pixel_limit import oversize_reason
 from components.common.serving_layout import existing_versions, holds_saved_model
 
+NOT_AN_IMAGE = "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
+
 
 def resolve_model_dir(path: str) -> str:
     """A version directory as given, or a model directory's newest version.
@@ -37,8 +39,9 @@ def predict_files(model_dir: str, paths: Sequence[str]) -> Iterator[tuple[str, t
         except OSError as error:
             yield path, f"cannot read: {error.strerror or error}"
             continue
-        except tf.errors.InvalidArgumentError as error:
-            yield path, f"not a decodable image: {error.message.splitlines()[0]}"
+        except tf.errors.InvalidArgumentError:
+            # TensorFlow's own message is a graph trace; which format was expected is what helps.
+            yield path, NOT_AN_IMAGE
             continue
         class_id = int(outputs["class_id"][0])
         yield path, (outputs["class_name"][0].numpy().decode(), float(outputs["probabilities"][0][class_id]))
