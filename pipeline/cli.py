@@ -4,7 +4,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Sequence
+from typing import Collection, Sequence
 
 from components.common.logs import import_tensorflow_quietly, quiet_tensorflow
 from components.common.step_cache import check_cache_root
@@ -182,9 +182,29 @@ def _absolute_unless_remote(path: str) -> str:
     return path if path.startswith("gs://") else os.path.abspath(path)
 
 
-def _absolute_if_path(value: str) -> str:
-    """Local paths become absolute (steps may run elsewhere); names and URIs stay as they are."""
+# The --base-weights values that name no file (BaseNetworkSpec.weights_file).
+_WEIGHTS_KEYWORDS = ("imagenet", "none")
+
+
+def _absolute_if_path(value: str, keywords: Collection[str] = ()) -> str:
+    """Local paths become absolute (steps may run elsewhere); keywords, names and URIs stay as they are.
+
+    Args:
+        value: an option's value.
+        keywords: the option's values that are never paths, even where a file of that name is in the
+            working directory.
+    """
+    if value in keywords or value.startswith("gs://"):
+        return value
     return os.path.abspath(value) if os.path.exists(value) else value
+
+
+def _missing_inputs(config) -> list[str]:
+    """What the run would read from this machine that is not there, as messages naming the parameter."""
+    from components.ingest.sources import local_source_problem
+
+    source_problem = local_source_problem(config.source)
+    return ([source_problem] if source_problem else []) + config.base_network_spec().missing_files()
 
 
 def _config_from_args(args):
@@ -193,7 +213,9 @@ def _config_from_args(args):
     Options left unset take the pipeline's defaults, except for the built-in demo, which brings
     its own pretrained base network, image size and a longer head training.
     """
+    from components.extract_features.base_network import APPLICATIONS
     from components.ingest.demo_digits import DEMO_IMAGE_SIZE
+    from components.ingest.sources import is_local
     from pipeline.config import PipelineConfig
     from pipeline.demo import DEMO_EPOCHS, DEMO_PATIENCE, DEMO_SOURCE, prepare_demo_base
 
@@ -212,9 +234,9 @@ def _config_from_args(args):
     chosen = {name: getattr(args, name) if getattr(args, name) is not None else default
               for name, default in unset.items()}
     return PipelineConfig(
-        source=_absolute_if_path(args.source),
-        base_model=_absolute_if_path(chosen["base_model"]),
-        base_weights=_absolute_if_path(args.base_weights),
+        source=_absolute_if_path(args.source) if is_local(args.source) else args.source,
+        base_model=_absolute_if_path(chosen["base_model"], keywords=APPLICATIONS),
+        base_weights=_absolute_if_path(args.base_weights, keywords=_WEIGHTS_KEYWORDS),
         alpha=args.alpha,
         image_size=chosen["image_size"],
         pooling=args.pooling,
@@ -305,7 +327,7 @@ def _run(args) -> int:
         if args.isolated:
             _check_isolated_args(args)
         config = _config_from_args(args)
-        missing = config.base_network_spec().missing_files()
+        missing = _missing_inputs(config)
         if missing:
             raise ValueError("; ".join(missing))
         if args.isolated:

@@ -1,6 +1,7 @@
 """The sources ingest understands, each turned into a stream of `SourceImage`.
 
 - a class-per-folder tree `ROOT/<class>/*.jpg`, or with explicit splits `ROOT/<split>/<class>/`
+  (split folders go by their common names, in any case: see `SPLIT_FOLDER_NAMES`)
 - a CSV manifest with `uri,label` rows (relative URIs are relative to the manifest)
 - `tfds:NAME` or `tfds:NAME/CONFIG` through tensorflow-datasets
 - `demo:digits`, the offline demo
@@ -19,6 +20,12 @@ logger = logging.getLogger(__name__)
 
 # tensorflow-datasets split names and the pipeline's.
 TFDS_SPLITS = {"train": "train", "validation": "eval", "test": "test"}
+# The names people give split folders, lower-cased, and the pipeline's split each stands for.
+SPLIT_FOLDER_NAMES = {
+    **dict.fromkeys(("train", "training"), "train"),
+    **dict.fromkeys(("eval", "val", "valid", "validation", "dev"), "eval"),
+    **dict.fromkeys(("test", "testing"), "test"),
+}
 
 
 class SourceError(ValueError):
@@ -84,20 +91,46 @@ def _iter_class_tree(root: str, split: str) -> Iterator[SourceImage]:
                     yield SourceImage(_file_reader(path), label, path, split)
 
 
+def _listed(folders) -> str:
+    return ", ".join(f"{name}/" for name in sorted(folders))
+
+
+def _split_folders(root: str, folders: list[str]) -> dict[str, str]:
+    """The split folders of a tree's top level, by the pipeline's split name; empty for a class tree.
+
+    Raises:
+        SourceError: split folders beside class folders, two folders for one split, or no train split.
+    """
+    splits = {name: SPLIT_FOLDER_NAMES[name.lower()] for name in folders if name.lower() in SPLIT_FOLDER_NAMES}
+    if not splits:
+        return {}
+    classes = [name for name in folders if name not in splits]
+    if classes:
+        raise SourceError(
+            f"{root}: mixes split folders ({_listed(splits)}) with class folders ({_listed(classes)}); "
+            "put every class folder under a split folder, or use no split folders")
+    by_split: dict[str, str] = {}
+    for name, split in splits.items():
+        if split in by_split:
+            raise SourceError(f"{root}: {_listed((by_split[split], name))} are both the {split} split; keep one")
+        by_split[split] = name
+    if "train" not in by_split:
+        raise SourceError(f"{root}: has split folders ({_listed(splits)}) but no train/ (or training/) folder")
+    return {split: by_split[split] for split in SPLITS if split in by_split}
+
+
 def folder_source(root: str) -> Source:
-    """A class-per-folder tree; `train/`, `test/` and `eval/` folders mark explicit splits."""
+    """A class-per-folder tree, or one split folder per split (`train/`, `val/`, `test/`, ...) of such trees."""
     folders = _class_folders(root)
-    explicit = tuple(split for split in SPLITS if split in folders)
-    if not explicit:
+    splits = _split_folders(root, folders)
+    if not splits:
         return Source(_iter_class_tree(root, ""), ())
-    if "train" not in explicit:
-        raise SourceError(f"{root}: has split folders {list(explicit)} but no train/ folder")
 
     def images() -> Iterator[SourceImage]:
-        for split in explicit:
-            yield from _iter_class_tree(os.path.join(root, split), split)
+        for split, folder in splits.items():
+            yield from _iter_class_tree(os.path.join(root, folder), split)
 
-    return Source(images(), explicit)
+    return Source(images(), tuple(splits))
 
 
 def csv_source(manifest: str) -> Source:
@@ -165,6 +198,27 @@ def demo_source(name: str) -> Source:
     return Source(images(), ("train", "test"))
 
 
+def is_local(uri: str) -> bool:
+    """Whether the source is a path on this machine, not `tfds:`, `demo:` or a gs:// URI."""
+    return not uri.startswith(("tfds:", "demo:", "gs://"))
+
+
+def _path_problem(path: str) -> str | None:
+    if not os.path.exists(path):
+        return f"source {path!r} does not exist"
+    if not os.path.isdir(path) and not path.lower().endswith(".csv"):
+        return f"source {path!r} is neither a folder, a .csv manifest, tfds:NAME nor demo:NAME"
+    return None
+
+
+def local_source_problem(uri: str) -> str | None:
+    """Why a local source cannot be read, naming it; None when it can, or when it is not local.
+
+    A gs:// source is looked at once downloaded, tfds: and demo: ones when opened.
+    """
+    return _path_problem(uri) if is_local(uri) else None
+
+
 def open_source(uri: str) -> Source:
     """Parses a source URI into a `Source`.
 
@@ -175,10 +229,6 @@ def open_source(uri: str) -> Source:
         return tfds_source(uri[len("tfds:"):])
     if uri.startswith("demo:"):
         return demo_source(uri[len("demo:"):])
-    if not os.path.exists(uri):
-        raise SourceError(f"source {uri!r} does not exist")
-    if os.path.isdir(uri):
-        return folder_source(uri)
-    if uri.lower().endswith(".csv"):
-        return csv_source(uri)
-    raise SourceError(f"source {uri!r} is neither a folder, a .csv manifest, tfds:NAME nor demo:NAME")
+    if problem := _path_problem(uri):
+        raise SourceError(problem)
+    return folder_source(uri) if os.path.isdir(uri) else csv_source(uri)

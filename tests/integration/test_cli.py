@@ -16,6 +16,7 @@ HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
         (["--base-model", "alexnet"], "base_model"),
         (["--accuracy-threshold", "1.5"], "accuracy_threshold"),
         (["--base-model", "mobilenet", "--image-size", "8"], "image_size"),
+        (["--source", "/nonexistent/headstart-images"], "source"),
     ],
 )
 def test_invalid_parameters_fail_before_any_step(tmp_path, flags, name):
@@ -29,6 +30,32 @@ def test_invalid_parameters_fail_before_any_step(tmp_path, flags, name):
     assert "invalid parameter" in completed.stderr and name in completed.stderr
     run_dirs = [d for d in os.listdir(tmp_path / "runs") if d.startswith("headstart-")]
     assert run_dirs == []  # no step ran
+
+
+@pytest.mark.parametrize(
+    "flags, field, keyword",
+    [
+        (["--base-weights", "imagenet"], "base_weights", "imagenet"),
+        (["--base-weights", "none"], "base_weights", "none"),
+        (["--base-model", "mobilenet"], "base_model", "mobilenet"),
+        (["--source", "demo:digits"], "source", "demo:digits"),
+        (["--source", "tfds:beans"], "source", "tfds:beans"),
+        (["--source", "gs://bucket/photos"], "source", "gs://bucket/photos"),
+    ],
+)
+def test_keywords_stay_keywords_whatever_the_working_directory_holds(tmp_path, monkeypatch, flags, field, keyword):
+    from pipeline.cli import _config_from_args, build_parser
+
+    (tmp_path / keyword).mkdir(parents=True)  # gs://bucket/photos is the folder gs:/bucket/photos
+    (tmp_path / "weights.h5").write_text("")
+    monkeypatch.chdir(tmp_path)
+    common = ["run", "--source", "tfds:beans", "--base-model", "mobilenet", "--pipeline-root", str(tmp_path / "runs")]
+
+    config = _config_from_args(build_parser().parse_args([*common, *flags]))
+    assert getattr(config, field) == keyword
+    # A value that is no keyword and names a file here is still that file, wherever a step runs.
+    config = _config_from_args(build_parser().parse_args([*common, "--base-weights", "weights.h5"]))
+    assert config.base_weights == str(tmp_path / "weights.h5")
 
 
 def test_help_lists_the_commands():

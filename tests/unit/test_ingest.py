@@ -49,6 +49,52 @@ def test_explicit_split_folders_are_kept(tmp_path):
     assert sorted(e.split for e in examples) == ["test"] * 6 + ["train"] * 6
 
 
+def write_split_tree(root, folders):
+    """A tree with these top-level folders, each holding red/ and blue/ with two distinct images."""
+    for offset, folder in enumerate(folders):
+        for label, color in CLASS_COLORS.items():
+            for index in range(2):
+                write_image(root / folder / label / f"{index}.png", make_image(color, seed=10 * offset + index))
+
+
+@pytest.mark.parametrize(
+    "folders, splits",
+    [
+        (["Train", "val", "TEST"], ("train", "eval", "test")),
+        (["training", "validation"], ("train", "eval")),
+        (["train", "valid", "testing"], ("train", "eval", "test")),
+        (["TRAIN", "dev"], ("train", "eval")),
+        (["train", "Eval"], ("train", "eval")),
+    ],
+)
+def test_split_folders_go_by_their_common_names(tmp_path, folders, splits):
+    write_split_tree(tmp_path / "tree", folders)
+
+    result = core.run(source=str(tmp_path / "tree"), output_dir=str(tmp_path / "out"))
+
+    assert result.explicit_splits == splits
+    assert result.labels == ("blue", "red")
+    examples = read_examples(tmp_path / "out")
+    assert sorted({e.split for e in examples}) == sorted(splits)
+    assert len(examples) == 4 * len(folders)
+
+
+@pytest.mark.parametrize(
+    "folders, named",
+    [
+        (["train", "test", "cats"], ["cats", "test", "train"]),
+        (["train", "val", "validation"], ["val", "validation"]),
+        (["val", "test"], ["test", "val"]),
+    ],
+)
+def test_split_folders_that_cannot_be_read_one_way_fail_naming_them(tmp_path, folders, named):
+    write_split_tree(tmp_path / "tree", folders)
+
+    with pytest.raises(SourceError) as raised:
+        core.run(source=str(tmp_path / "tree"), output_dir=str(tmp_path / "out"))
+    assert all(f"{name}/" in str(raised.value) for name in named), raised.value
+
+
 def test_duplicates_are_dropped_by_content(image_tree, tmp_path):
     duplicate = image_tree / "red" / "copy_of_red_0.jpg"
     duplicate.write_bytes((image_tree / "red" / "red_0.jpg").read_bytes())
