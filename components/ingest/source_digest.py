@@ -8,8 +8,25 @@ import hashlib
 import os
 
 from components.common import gcs
-from components.common.step_cache import code_version, file_digest, tree_digest
+from components.common.step_cache import code_version, file_digest
 from components.ingest.manifest import manifest_rows
+from components.ingest.sources import SourceError, folder_files
+
+
+def _folder_digest(root: str) -> str | None:
+    """A digest of exactly the files ingest reads from a folder tree (links followed as it follows them)."""
+    try:
+        files, explicit_splits = folder_files(root)
+        hasher = hashlib.sha256(repr(explicit_splits).encode())
+        for path, label, split in files:
+            try:
+                content = file_digest(path)
+            except OSError as error:
+                content = f"unreadable: {error.strerror}"
+            hasher.update(f"{os.path.relpath(path, root)}\0{label}\0{split}\0{content}\0".encode())
+    except SourceError:
+        return None  # ingest itself explains what is wrong with the tree
+    return hasher.hexdigest()
 
 
 def source_digest(uri: str) -> str | None:
@@ -21,7 +38,7 @@ def source_digest(uri: str) -> str | None:
     if gcs.is_gcs(uri):  # the objects' content hashes, listed without downloading
         return gcs.tree_digest(uri.rsplit("/", 1)[0] if uri.lower().endswith(".csv") else uri)
     if os.path.isdir(uri):
-        return tree_digest(uri)
+        return _folder_digest(uri)
     if os.path.isfile(uri) and uri.lower().endswith(".csv"):
         hasher = hashlib.sha256(file_digest(uri).encode())
         for row in manifest_rows(uri):

@@ -80,15 +80,19 @@ def _class_folders(root: str) -> list[str]:
     )
 
 
-def _iter_class_tree(root: str, split: str) -> Iterator[SourceImage]:
+def _class_tree_files(root: str, split: str) -> Iterator[tuple[str, str, str]]:
+    """(path, label, split) of each image file under a class-per-folder tree, in reading order.
+
+    A class folder may be a link (datasets often live on a mounted volume); links inside it to
+    further folders are not followed, so a link loop ends.
+    """
     for label in _class_folders(root):
         class_dir = os.path.join(root, label)
         for directory, subdirs, files in os.walk(class_dir):
             subdirs.sort()
             for name in sorted(files):
                 if is_image_file(name):
-                    path = os.path.join(directory, name)
-                    yield SourceImage(_file_reader(path), label, path, split)
+                    yield os.path.join(directory, name), label, split
 
 
 def _listed(folders) -> str:
@@ -119,18 +123,29 @@ def _split_folders(root: str, folders: list[str]) -> dict[str, str]:
     return {split: by_split[split] for split in SPLITS if split in by_split}
 
 
+def folder_files(root: str) -> tuple[Iterator[tuple[str, str, str]], tuple[str, ...]]:
+    """Every image file ingest reads from a folder tree as (path, label, split), and the tree's
+    explicit splits. The source digest covers exactly these files, so the two cannot disagree.
+
+    Raises:
+        SourceError: see `_split_folders`.
+    """
+    splits = _split_folders(root, _class_folders(root))
+    if not splits:
+        return _class_tree_files(root, ""), ()
+
+    def files() -> Iterator[tuple[str, str, str]]:
+        for split, folder in splits.items():
+            yield from _class_tree_files(os.path.join(root, folder), split)
+
+    return files(), tuple(splits)
+
+
 def folder_source(root: str) -> Source:
     """A class-per-folder tree, or one split folder per split (`train/`, `val/`, `test/`, ...) of such trees."""
-    folders = _class_folders(root)
-    splits = _split_folders(root, folders)
-    if not splits:
-        return Source(_iter_class_tree(root, ""), ())
-
-    def images() -> Iterator[SourceImage]:
-        for split, folder in splits.items():
-            yield from _iter_class_tree(os.path.join(root, folder), split)
-
-    return Source(images(), tuple(splits))
+    files, explicit_splits = folder_files(root)
+    images = (SourceImage(_file_reader(path), label, path, split) for path, label, split in files)
+    return Source(images, explicit_splits)
 
 
 def csv_source(manifest: str) -> Source:

@@ -189,3 +189,22 @@ def test_library_versions_are_part_of_every_key(tmp_path, monkeypatch):
     assert "tensorflow==" in step_cache.library_versions() and "keras==" in step_cache.library_versions()
     monkeypatch.setattr(step_cache, "library_versions", lambda: "tensorflow==99.0 keras==99.0 pillow==1 numpy==1")
     assert step_cache.open_step("", "make", params={}, inputs={}, outputs={"out": output}).key != before
+
+
+def test_source_digest_covers_class_folders_behind_links_as_ingest_reads_them(tmp_path):
+    """Datasets often live on a mounted volume: `cats -> /data/cats`. An image added behind the
+    link is read by ingest, so it must change the digest, or the old data is served as new."""
+    from components.ingest import core as ingest_core
+    from tests.conftest import make_image, write_image
+
+    for label, color in (("cats", (200, 40, 40)), ("dogs", (40, 40, 200))):
+        write_image(tmp_path / "volume" / label / "0.png", make_image(color))
+        (tmp_path / "tree").mkdir(exist_ok=True)
+        os.symlink(tmp_path / "volume" / label, tmp_path / "tree" / label)
+    before = source_digest(str(tmp_path / "tree"))
+    assert ingest_core.run(source=str(tmp_path / "tree"), output_dir=str(tmp_path / "out1")).count == 2
+
+    write_image(tmp_path / "volume" / "cats" / "1.png", make_image((200, 40, 40), seed=5))
+
+    assert ingest_core.run(source=str(tmp_path / "tree"), output_dir=str(tmp_path / "out2")).count == 3
+    assert source_digest(str(tmp_path / "tree")) != before
