@@ -25,6 +25,9 @@ RECORDS_PER_SHARD = 1000
 MANIFEST = "manifest.json"
 LABELS = "labels.txt"
 REJECTS = "rejects.jsonl"
+# One JSON line [digest, label, explicit split] per example kept: what preprocess needs to
+# stratify the splits, without reading the images twice.
+INDEX = "index.jsonl"
 EXAMPLES_PATTERN = "examples-*.tfrecord"
 
 
@@ -104,6 +107,7 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
     first_seen: dict[str, tuple[str, str]] = {}  # digest -> (label, origin) of the copy kept
     labels: set[str] = set()
     rejects: list[str] = []
+    index: list[str] = []
     count = duplicates = 0
     for image in parsed.images:
         try:
@@ -129,6 +133,7 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
         first_seen[digest] = (image.label, origin(image.origin))
         labels.add(image.label)
         writer.write(RawExample(data, image.label, origin(image.origin), digest, image.split).serialize())
+        index.append(json.dumps([digest, image.label, image.split]))
         count += 1
         if count % 500 == 0:
             logger.info("ingest: %d images read", count)
@@ -138,6 +143,7 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
     sorted_labels = sorted(labels)
     storage.write_lines(os.path.join(output_dir, LABELS), sorted_labels)
     storage.write_lines(os.path.join(output_dir, REJECTS), rejects)
+    storage.write_lines(os.path.join(output_dir, INDEX), index)
     storage.write_json(
         os.path.join(output_dir, MANIFEST),
         {

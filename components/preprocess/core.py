@@ -27,7 +27,7 @@ from components.common.examples_info import STATS
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
 from components.ingest import core as ingest_core
-from components.preprocess.splits import SplitPolicy
+from components.preprocess.splits import SplitError, SplitPolicy, stratify
 
 logger = logging.getLogger(__name__)
 
@@ -219,13 +219,20 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
         test_pipeline: a TestPipeline to run in, for tests.
 
     Raises:
-        PreprocessError: fewer than two classes, a class without training images, or no test.
+        PreprocessError: fewer than two classes, a class without training images, a class too
+            small to reach every split, or no test.
     """
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
     manifest = files.read_json(files.join(raw_dir, ingest_core.MANIFEST))
     labels = manifest["labels"]
-    policy = SplitPolicy(train_fraction, eval_fraction, tuple(manifest["explicit_splits"]))
+    index = (json.loads(line) for line in files.read_lines(files.join(raw_dir, ingest_core.INDEX)))
+    try:
+        policy = stratify(SplitPolicy(train_fraction, eval_fraction, tuple(manifest["explicit_splits"])), index)
+    except SplitError as error:
+        raise PreprocessError(str(error)) from error
+    if policy.overrides:
+        logger.info("preprocess: %d image(s) moved so that every class reaches every split", len(policy.overrides))
     if not gcs.is_gcs(output_dir):
         os.makedirs(output_dir, exist_ok=True)
     pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(list(beam_args)))

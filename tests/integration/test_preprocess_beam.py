@@ -3,6 +3,7 @@
 import glob
 import hashlib
 import io
+import json
 import os
 
 import apache_beam as beam
@@ -81,6 +82,8 @@ def write_raw_dir(path, examples, explicit_splits):
             writer.write(example.serialize())
     labels = sorted({e.label for e in examples})
     storage.write_lines(os.path.join(path, ingest_core.LABELS), labels)
+    storage.write_lines(os.path.join(path, ingest_core.INDEX),
+                        [json.dumps([e.digest, e.label, e.split]) for e in examples])
     storage.write_json(os.path.join(path, ingest_core.MANIFEST),
                        {"labels": labels, "explicit_splits": explicit_splits, "rejected": 1})
 

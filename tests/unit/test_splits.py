@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from components.preprocess.splits import SplitPolicy
+from components.preprocess.splits import SplitError, SplitPolicy, stratify
 
 
 def digests(count):
@@ -42,3 +42,42 @@ def test_explicit_eval_is_not_carved_again():
 def test_bad_fractions_are_refused(train, eval_):
     with pytest.raises(ValueError, match="fraction"):
         SplitPolicy(train, eval_)
+
+
+def split_counts(policy, examples):
+    counts = {}
+    for digest, label, explicit in examples:
+        split = policy.assign(digest, explicit)
+        counts.setdefault(label, {}).setdefault(split, 0)
+        counts[label][split] += 1
+    return counts
+
+
+def test_a_small_class_reaches_every_split():
+    policy = SplitPolicy()
+    # Three images whose digests all fall in train by themselves.
+    small = [d for d in digests(200) if policy.assign(d, "") == "train"][:3]
+    examples = [(d, "big", "") for d in digests(400)[200:]] + [(d, "small", "") for d in small]
+    assert split_counts(policy, examples)["small"] == {"train": 3}
+
+    stratified = stratify(policy, examples)
+
+    assert split_counts(stratified, examples)["small"] == {"train": 1, "eval": 1, "test": 1}
+    assert split_counts(stratified, examples)["big"] == split_counts(policy, examples)["big"]  # untouched
+    assert stratify(policy, list(reversed(examples))).overrides == stratified.overrides  # order-free
+
+
+def test_eval_carved_from_an_explicit_train_split_reaches_every_class():
+    policy = SplitPolicy(explicit_splits=("train", "test"))
+    train = [d for d in digests(100) if policy.assign(d, "train") == "train"][:2]
+    examples = [(d, "cat", "train") for d in train] + [(digests(101)[100], "cat", "test")]
+
+    stratified = stratify(policy, examples)
+
+    assert split_counts(stratified, examples)["cat"] == {"train": 1, "eval": 1, "test": 1}
+
+
+def test_a_class_too_small_for_every_split_is_named():
+    examples = [(d, "big", "") for d in digests(50)] + [(d, "rare", "") for d in digests(52)[50:]]
+    with pytest.raises(SplitError, match="class 'rare' has 2 image.*train, eval, test"):
+        stratify(SplitPolicy(), examples)
