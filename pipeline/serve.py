@@ -10,61 +10,116 @@ Answers are in TF Serving's row format: {"predictions": [{"probabilities": [...]
 next request, without a restart. Versions are chosen by `serving_layout.existing_versions`, the
 rule the push and the champion lookup follow: an integer folder counts only once it holds
 `saved_model.pb`, so a folder copied by hand without it is never served.
+
+What one request may cost is bounded, so that no request can take the server down:
+    body            MAX_REQUEST_BYTES (20 MiB), read no further than that          413
+    instances       MAX_INSTANCES (64) per request                                  413
+    pixels          MAX_PIXELS (50 million) per image, MAX_REQUEST_PIXELS (100      400 / 413
+                    million) per request, both from the image headers, before decoding
+    JSON            nested deeper than Python's recursion limit                    400
+    inference       INFERENCE_WORKERS (1) threads off the event loop, and at most    503
+                    MAX_WAITING_REQUESTS (4) more predictions waiting; one more is
+                    refused with Retry-After, so status requests are answered meanwhile
+    loaded models   the MAX_LOADED_VERSIONS (2) most recently used versions
+All but the per-image limit (`components.common.pixel_limit`, shared with the pipeline) are
+parameters of `serve`.
 """
 
+import asyncio
 import base64
 import binascii
+import collections
+import concurrent.futures
+import contextlib
 import json
 import logging
 import os
+import reprlib
 import threading
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from components.common.pixel_limit import oversize_reason
+from components.common.pixel_limit import header_pixels, oversize_reason
 from components.common.serving_layout import existing_versions, model_directory
 
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
+# A batch of 64 covers TF Serving clients' usual batch sizes; more belongs in several requests.
+MAX_INSTANCES = 64
+# Decoding takes 3 bytes of RGB and 12 of float per pixel: 100 million pixels is about 1.5 GB at
+# worst, and two 50-megapixel photos still fit in one request.
+MAX_REQUEST_PIXELS = 100_000_000
+# One prediction at a time: TensorFlow already spreads one over every core, and a second would
+# only double the peak memory.
+INFERENCE_WORKERS = 1
+MAX_WAITING_REQUESTS = 4
+MAX_LOADED_VERSIONS = 2
+RETRY_AFTER_SECONDS = 1
 
 
 class BadRequest(ValueError):
     """The request cannot be answered as sent (HTTP 400)."""
 
 
-class ModelRepository:
-    """Loads a model's versions from the serving root on demand, keeping the loaded ones."""
+class RequestTooLarge(BadRequest):
+    """The request asks for more than one request may (HTTP 413)."""
 
-    def __init__(self, serving_root: str, model_name: str):
+
+class ModelRepository:
+    """Loads a model's versions from the serving root on demand, keeping the most recently used.
+
+    Args:
+        serving_root: the folder holding `<model_name>/<version>/`.
+        model_name: the model served.
+        max_loaded_versions: how many versions stay loaded; loading another drops the least
+            recently used.
+    """
+
+    def __init__(self, serving_root: str, model_name: str, max_loaded_versions: int = MAX_LOADED_VERSIONS):
+        if max_loaded_versions < 1:
+            raise ValueError(f"max_loaded_versions must be at least 1, got {max_loaded_versions}")
         self.model_name = model_name
         self.model_dir = model_directory(serving_root, model_name)
-        self._loaded: dict[int, Any] = {}
+        self.max_loaded_versions = max_loaded_versions
+        self._loaded: collections.OrderedDict[int, Any] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def versions(self) -> list[int]:
         return existing_versions(self.model_dir)
 
+    def loaded_versions(self) -> list[int]:
+        """The versions held in memory, the least recently used first."""
+        with self._lock:
+            return list(self._loaded)
+
     def signature(self, version: int | None = None):
         """(version, serving_default) of a version, the newest when None.
 
         Raises:
-            LookupError: no such version (or none at all yet).
+            LookupError: no such version (or none at all yet). The message names the model, never
+                where it lives on disk: it reaches clients.
         """
         versions = self.versions()
         if not versions:
-            raise LookupError(f"no version of {self.model_name} under {self.model_dir} yet")
+            raise LookupError(f"no version of {self.model_name!r} has been pushed yet")
         version = versions[-1] if version is None else version
         if version not in versions:
-            raise LookupError(f"{self.model_name} has no version {version}; it has {versions}")
+            raise LookupError(f"{self.model_name!r} has no version {version}; it has {versions}")
         with self._lock:
-            if version not in self._loaded:
+            if version in self._loaded:
+                self._loaded.move_to_end(version)
+            else:
                 import tensorflow as tf
 
                 logger.info("loading %s version %d", self.model_name, version)
                 self._loaded[version] = tf.saved_model.load(os.path.join(self.model_dir, str(version)))
+                while len(self._loaded) > self.max_loaded_versions:
+                    dropped, _ = self._loaded.popitem(last=False)
+                    logger.info("unloading %s version %d", self.model_name, dropped)
             loaded = self._loaded[version]
         return version, loaded.signatures["serving_default"]
 
@@ -74,26 +129,47 @@ def _image_bytes(instance: Any, index: int) -> bytes:
     if isinstance(instance, dict) and "image_bytes" in instance:
         instance = instance["image_bytes"]
     if not isinstance(instance, dict) or not isinstance(instance.get("b64"), str):
-        raise BadRequest(f'instance {index}: expected {{"b64": "<base64 image>"}}, got {str(instance)[:80]}')
+        raise BadRequest(f'instance {index}: expected {{"b64": "<base64 image>"}}, got {reprlib.repr(instance)[:80]}')
     try:
         return base64.b64decode(instance["b64"], validate=True)
     except (binascii.Error, ValueError) as error:
         raise BadRequest(f"instance {index}: not valid base64: {error}") from error
 
 
-def predict(signature, body: Any) -> list[dict]:
-    """Runs serving_default over a request body; returns one prediction per instance."""
-    import tensorflow as tf
+def parse_instances(raw: bytes, max_instances: int = MAX_INSTANCES,
+                    max_request_pixels: int = MAX_REQUEST_PIXELS) -> list[bytes]:
+    """The encoded images of a request body, checked against the limits before any is decoded.
 
+    Raises:
+        BadRequest: not the expected JSON, not base64, or one image over the per-image pixel limit.
+        RequestTooLarge: more instances, or more pixels in all, than one request may have.
+    """
+    try:
+        body = json.loads(raw)
+    except RecursionError as error:
+        raise BadRequest("the JSON is nested too deeply to parse") from error
     if not isinstance(body, dict) or not isinstance(body.get("instances"), list) or not body["instances"]:
         raise BadRequest('expected a JSON object {"instances": [{"b64": "..."}, ...]}')
+    if len(body["instances"]) > max_instances:
+        raise RequestTooLarge(f"{len(body['instances'])} instances in one request; the limit is {max_instances}")
     images = [_image_bytes(instance, index) for index, instance in enumerate(body["instances"])]
     for index, image in enumerate(images):
         if reason := oversize_reason(image):
             raise BadRequest(f"instance {index}: {reason}")
+    total_pixels = sum(header_pixels(image) or 0 for image in images)
+    if total_pixels > max_request_pixels:
+        raise RequestTooLarge(f"{total_pixels} pixels in one request (the images' width x height added up); "
+                              f"the limit is {max_request_pixels}")
+    return images
+
+
+def predict(signature, images: list[bytes]) -> list[dict]:
+    """Runs serving_default over encoded images; returns one prediction per image."""
+    import tensorflow as tf
+
     try:
         outputs = signature(image_bytes=tf.constant(images))
-    except tf.errors.InvalidArgumentError as error:
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
         raise BadRequest(f"an instance is not a decodable image: {error.message.splitlines()[0]}") from error
     return [
         {
@@ -106,13 +182,95 @@ def predict(signature, body: Any) -> list[dict]:
     ]
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class InferenceQueue:
+    """Predictions run in a few threads off the event loop, with a bounded number waiting.
+
+    A prediction is admitted before its body is parsed and holds its place until its inference
+    ends, so what admitted requests hold in memory is bounded too; one past the bound is refused
+    rather than queued.
+    """
+
+    def __init__(self, workers: int, max_waiting: int):
+        if workers < 1 or max_waiting < 0:
+            raise ValueError(f"need at least 1 inference worker and 0 waiting requests, got {workers}, {max_waiting}")
+        self.capacity = workers + max_waiting
+        self._executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="inference")
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        """Takes a place if one is free; `run` gives it back when the inference ends, `release` before."""
+        with self._lock:
+            if self._admitted >= self.capacity:
+                return False
+            self._admitted += 1
+            return True
+
+    def release(self, *_) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    async def run(self, function, *args):
+        """Runs function(*args) in an inference thread; the place is released when it ends,
+        even when the client has gone and nobody awaits it any longer."""
+        try:
+            future = self._executor.submit(function, *args)
+        except BaseException:
+            self.release()
+            raise
+        future.add_done_callback(self.release)
+        return await asyncio.wrap_future(future)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST_BYTES) -> FastAPI:
-    """The REST application over one model's repository."""
-    app = FastAPI(title="headstart serve", description=__doc__)
+async def _read_body(request: Request, max_request_bytes: int) -> bytes:
+    """The body, read no further than the limit: a chunked body states no length and may never end."""
+    too_large = RequestTooLarge(f"request larger than {max_request_bytes} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_request_bytes:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_request_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST_BYTES,
+               max_instances: int = MAX_INSTANCES, max_request_pixels: int = MAX_REQUEST_PIXELS,
+               inference_workers: int = INFERENCE_WORKERS,
+               max_waiting_requests: int = MAX_WAITING_REQUESTS) -> FastAPI:
+    """The REST application over one model's repository.
+
+    Args:
+        repository: the model's versions.
+        max_request_bytes: the largest request body; a larger one gets a 413.
+        max_instances: the most instances in one predict request; more get a 413.
+        max_request_pixels: the most pixels (width x height, from the image headers, added over
+            the instances) in one predict request; more get a 413.
+        inference_workers: predictions that run at once, in threads off the event loop.
+        max_waiting_requests: predictions that may wait for a worker; one more gets a 503.
+    """
+    for setting, value in [("max_request_bytes", max_request_bytes), ("max_instances", max_instances),
+                           ("max_request_pixels", max_request_pixels)]:
+        if value < 1:
+            raise ValueError(f"{setting} must be at least 1, got {value}")
+    queue = InferenceQueue(inference_workers, max_waiting_requests)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        queue.shutdown()
+
+    app = FastAPI(title="headstart serve", description=__doc__, lifespan=lifespan)
     name = repository.model_name
 
     def status(versions: list[int]) -> dict:
@@ -121,22 +279,38 @@ def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST
             for v in versions
         ]}
 
+    def prepare(raw: bytes, version: int | None):
+        images = parse_instances(raw, max_instances, max_request_pixels)
+        served_version, signature = repository.signature(version)
+        return images, served_version, signature
+
     async def answer(request: Request, model: str, version: int | None) -> JSONResponse:
         if model != name:
             return _error(404, f"no model named {model!r}; this server serves {name!r}")
-        if int(request.headers.get("content-length") or 0) > max_request_bytes:
-            return _error(413, f"request larger than {max_request_bytes} bytes")
-        raw = await request.body()
-        if len(raw) > max_request_bytes:
-            return _error(413, f"request larger than {max_request_bytes} bytes")
         try:
-            body = json.loads(raw)
-            served_version, signature = repository.signature(version)
-            return JSONResponse({"predictions": predict(signature, body), "model_version": str(served_version)})
+            raw = await _read_body(request, max_request_bytes)
+        except RequestTooLarge as error:
+            return _error(413, str(error))
+        if not queue.admit():
+            return _error(503, f"server busy: {queue.capacity} predictions are running or waiting, the limit is "
+                               f"{queue.capacity} ({inference_workers} running, {max_waiting_requests} waiting); "
+                               f"retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        handed_to_inference = False
+        try:
+            # JSON parsing and header reads of up to max_request_bytes stay off the event loop too.
+            images, served_version, signature = await run_in_threadpool(prepare, raw, version)
+            handed_to_inference = True
+            predictions = await queue.run(predict, signature, images)
+            return JSONResponse({"predictions": predictions, "model_version": str(served_version)})
         except LookupError as error:
             return _error(404, str(error))
+        except RequestTooLarge as error:
+            return _error(413, str(error))
         except (BadRequest, ValueError) as error:
             return _error(400, str(error))
+        finally:
+            if not handed_to_inference:
+                queue.release()
 
     @app.get("/v1/models/{model}")
     def model_status(model: str):
@@ -163,9 +337,25 @@ def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST
     return app
 
 
-def serve(serving_root: str, model_name: str, host: str, port: int) -> None:
-    """Runs the server until interrupted."""
+def serve(serving_root: str, model_name: str, host: str, port: int, *,
+          max_request_bytes: int = MAX_REQUEST_BYTES, max_instances: int = MAX_INSTANCES,
+          max_request_pixels: int = MAX_REQUEST_PIXELS, inference_workers: int = INFERENCE_WORKERS,
+          max_waiting_requests: int = MAX_WAITING_REQUESTS, max_loaded_versions: int = MAX_LOADED_VERSIONS) -> None:
+    """Runs the server until interrupted.
+
+    Args:
+        serving_root: the folder holding `<model_name>/<version>/`.
+        model_name: the model served.
+        host: the address to listen on.
+        port: the port to listen on.
+        max_request_bytes, max_instances, max_request_pixels, inference_workers,
+            max_waiting_requests: as in `create_app`.
+        max_loaded_versions: as in `ModelRepository`.
+    """
     import uvicorn
 
-    app = create_app(ModelRepository(serving_root, model_name))
+    app = create_app(ModelRepository(serving_root, model_name, max_loaded_versions),
+                     max_request_bytes=max_request_bytes, max_instances=max_instances,
+                     max_request_pixels=max_request_pixels, inference_workers=inference_workers,
+                     max_waiting_requests=max_waiting_requests)
     uvicorn.run(app, host=host, port=port, log_level="warning")

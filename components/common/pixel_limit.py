@@ -29,3 +29,22 @@ def oversize_reason(image_bytes: bytes, max_pixels: int = MAX_PIXELS) -> str | N
     if width * height > max_pixels:
         return f"image too large: {width}x{height} pixels, the limit is {max_pixels}"
     return None
+
+
+def header_pixels(image_bytes: bytes) -> int | None:
+    """Width times height as the image's header states them, read without decoding.
+
+    Returns:
+        The pixel count; for a header past Pillow's own decompression-bomb limit, that limit
+        (a lower bound: the claim is larger still); None where Pillow cannot identify the bytes.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(image_bytes)) as image:  # reads the header only
+                width, height = image.size
+    except Image.DecompressionBombError:
+        return 2 * Image.MAX_IMAGE_PIXELS
+    except Exception:  # noqa: BLE001 - not identifiable here: the decoder decides and says why
+        return None
+    return width * height

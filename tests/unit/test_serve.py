@@ -1,12 +1,21 @@
 """`headstart serve`: TF Serving's REST API over the serving root, new versions without restart."""
 
 import base64
+import concurrent.futures
+import contextlib
+import io
 import shutil
+import socket
+import threading
+import time
 
+import httpx
 import numpy as np
 import pytest
 import tensorflow as tf
+import uvicorn
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from components.push import core as push_core
 from pipeline.predict import resolve_model_dir
@@ -105,3 +114,194 @@ def test_an_unknown_model_is_a_404(served):
     client, _ = served
     assert client.get("/v1/models/other").status_code == 404
     assert client.post("/v1/models/other:predict", json={"instances": []}).status_code == 404
+
+
+# What a request may cost the server: each test sends the offending request, then checks that a
+# status request is still answered within a second.
+
+MODEL_STATUS = "/v1/models/colors"
+
+
+@pytest.fixture(scope="module")
+def pushed_root(trained, tmp_path_factory):
+    """A serving root holding version 1 of "colors"; tests that change it copy it first."""
+    tmp_path = tmp_path_factory.mktemp("pushed")
+    push(trained, tmp_path / "serving", tmp_path / "p1")
+    return tmp_path / "serving"
+
+
+def png(side: int) -> bytes:
+    """A 1-bit PNG of side x side pixels: a few hundred bytes that decode to side * side * 3 bytes of RGB."""
+    buffer = io.BytesIO()
+    Image.new("1", (side, side)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def running(app):
+    """The app under a real uvicorn server on a free port, in a thread; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def assert_status_answers_within_a_second(base_url: str) -> None:
+    started = time.monotonic()
+    response = httpx.get(base_url + MODEL_STATUS, timeout=1.0)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and elapsed < 1.0, (response.status_code, elapsed)
+
+
+def heavy_request(count: int = 600, side: int = 2000) -> dict:
+    """2.4 gigapixels to decode in one request (about 3 s of inference here), in about 0.5 MB of JSON."""
+    return {"instances": [b64(png(side))] * count}
+
+
+def test_too_many_instances_get_a_413_naming_the_limit(pushed_root):
+    app = create_app(ModelRepository(str(pushed_root), "colors"))
+    jpeg = b64(png(8))
+    with running(app) as base_url:
+        response = httpx.post(base_url + "/v1/models/colors:predict", json={"instances": [jpeg] * 65}, timeout=30)
+        assert response.status_code == 413, response.text
+        assert "65 instances" in response.json()["error"] and "limit is 64" in response.json()["error"]
+        assert_status_answers_within_a_second(base_url)
+        within = httpx.post(base_url + "/v1/models/colors:predict", json={"instances": [jpeg] * 64}, timeout=30)
+        assert within.status_code == 200, within.text
+
+
+def test_too_many_pixels_per_request_get_a_413_before_decoding(pushed_root):
+    # Each image passes the per-image pixel limit; together they do not.
+    app = create_app(ModelRepository(str(pushed_root), "colors"), max_request_pixels=1_000_000)
+    with running(app) as base_url:
+        body = {"instances": [b64(png(800)), b64(png(800))]}
+        response = httpx.post(base_url + "/v1/models/colors:predict", json=body, timeout=30)
+        assert response.status_code == 413, response.text
+        assert "1280000 pixels" in response.json()["error"] and "limit is 1000000" in response.json()["error"]
+        assert_status_answers_within_a_second(base_url)
+
+
+def test_the_default_pixel_limit_per_request_is_100_megapixels(pushed_root):
+    client = TestClient(create_app(ModelRepository(str(pushed_root), "colors")))
+    # 3 x 36 megapixels: refused from the headers, so nothing this large is ever decoded.
+    response = client.post("/v1/models/colors:predict", json={"instances": [b64(png(6000))] * 3})
+    assert response.status_code == 413, response.text
+    assert "limit is 100000000" in response.json()["error"]
+
+
+def test_status_is_answered_while_a_heavy_prediction_runs(pushed_root):
+    app = create_app(ModelRepository(str(pushed_root), "colors"), max_instances=1000, max_request_pixels=10**10)
+    with running(app) as base_url, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        heavy = pool.submit(httpx.post, base_url + "/v1/models/colors:predict", json=heavy_request(), timeout=120)
+        time.sleep(0.3)  # the heavy request is admitted and running
+        assert_status_answers_within_a_second(base_url)
+        assert not heavy.done(), "the heavy request ended before the status request: it proves nothing"
+        assert heavy.result().status_code == 200
+
+
+def test_a_prediction_beyond_the_queue_gets_a_503(pushed_root):
+    app = create_app(ModelRepository(str(pushed_root), "colors"), max_instances=1000, max_request_pixels=10**10,
+                     inference_workers=1, max_waiting_requests=0)
+    small = {"instances": [b64(png(8))]}
+    with running(app) as base_url, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        heavy = pool.submit(httpx.post, base_url + "/v1/models/colors:predict", json=heavy_request(), timeout=120)
+        time.sleep(0.3)  # the heavy request is admitted and running
+        refused = httpx.post(base_url + "/v1/models/colors:predict", json=small, timeout=1.0)
+        assert refused.status_code == 503, refused.text
+        assert "limit is 1" in refused.json()["error"] and refused.headers["retry-after"]
+        assert_status_answers_within_a_second(base_url)
+        assert not heavy.done(), "the heavy request ended too soon: the 503 proves nothing"
+        assert heavy.result().status_code == 200
+        assert httpx.post(base_url + "/v1/models/colors:predict", json=small, timeout=30).status_code == 200
+
+
+def test_only_the_newest_loaded_versions_are_kept(pushed_root, tmp_path):
+    serving_root = tmp_path / "serving"
+    shutil.copytree(pushed_root, serving_root)
+    for version in (2, 3):
+        shutil.copytree(serving_root / "colors" / "1", serving_root / "colors" / str(version))
+    repository = ModelRepository(str(serving_root), "colors", max_loaded_versions=2)
+    client = TestClient(create_app(repository))
+    body = {"instances": [b64(png(8))]}
+    for version in (1, 2, 3, 1):
+        response = client.post(f"/v1/models/colors/versions/{version}:predict", json=body)
+        assert response.json()["model_version"] == str(version)
+    assert repository.loaded_versions() == [3, 1]
+
+
+def test_a_404_does_not_reveal_where_models_live(tmp_path):
+    client = TestClient(create_app(ModelRepository(str(tmp_path / "serving"), "colors")))
+    for path in ("/v1/models/colors:predict", "/v1/models/colors/versions/7:predict"):
+        response = client.post(path, json={"instances": [b64(png(8))]})
+        assert response.status_code == 404
+        assert str(tmp_path) not in response.text, response.text
+
+
+def test_a_decoder_failure_of_any_kind_is_a_400(pushed_root, monkeypatch):
+    repository = ModelRepository(str(pushed_root), "colors")
+
+    def failing_decoder(image_bytes):
+        raise tf.errors.UnknownError(None, None, "DecodeImage: the decoder gave up\nop details")
+
+    monkeypatch.setattr(repository, "signature", lambda version=None: (1, failing_decoder))
+    client = TestClient(create_app(repository))
+    response = client.post("/v1/models/colors:predict", json={"instances": [b64(png(8))]})
+    assert response.status_code == 400, response.text
+    assert "not a decodable image" in response.json()["error"] and "op details" not in response.text
+    assert_status_answers_within_a_second_in(client)
+
+
+def test_deeply_nested_json_is_a_400(pushed_root):
+    client = TestClient(create_app(ModelRepository(str(pushed_root), "colors")))
+    body = "[" * 100_000 + "]" * 100_000
+    response = client.post("/v1/models/colors:predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "nested" in response.json()["error"]
+    assert_status_answers_within_a_second_in(client)
+
+
+def test_a_30_mb_chunked_body_is_a_413(pushed_root):
+    client = TestClient(create_app(ModelRepository(str(pushed_root), "colors")))
+
+    def chunks():  # a generator: sent chunked, without a Content-Length
+        for _ in range(30):
+            yield b" " * (1024 * 1024)
+
+    response = client.post("/v1/models/colors:predict", content=chunks())
+    assert response.status_code == 413
+    assert "larger than 20971520 bytes" in response.json()["error"]
+    assert_status_answers_within_a_second_in(client)
+
+
+def test_an_oversized_chunked_body_is_refused_before_it_ends(pushed_root):
+    # The server must stop reading at the limit: a chunked body has no length to check up front
+    # and may never end.
+    app = create_app(ModelRepository(str(pushed_root), "colors"), max_request_bytes=200_000)
+    with running(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"POST /v1/models/colors:predict HTTP/1.1\r\nHost: localhost\r\n"
+                               b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b" " * 65536
+            for _ in range(4):  # 256 KB, and no last chunk
+                connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            connection.settimeout(2)
+            assert connection.recv(4096).startswith(b"HTTP/1.1 413")
+        assert_status_answers_within_a_second(base_url)
+
+
+def assert_status_answers_within_a_second_in(client: TestClient) -> None:
+    started = time.monotonic()
+    assert client.get(MODEL_STATUS).status_code == 200
+    assert time.monotonic() - started < 1.0
