@@ -294,7 +294,7 @@ def _print_summary(summary: dict) -> None:
     if tuned.get("ran"):
         before, after = tuned["eval_accuracy_before"], tuned["eval_accuracy_after"]
         shown = f"eval accuracy {before:.4f} before, {after:.4f} after" if before is not None else "no eval split"
-        print(f"  fine-tune: {tuned['reason']}; {shown}")
+        print(f"  fine-tune: {tuned['reason']}; {shown}; the {tuned.get('model_kept', 'fine-tuned')} model goes on")
     elif tuned:
         print(f"  fine-tune: skipped ({tuned['reason']})")
     lift = metrics.get("transfer_lift")

@@ -30,7 +30,7 @@ def fine_tune(
     from components.common.fast_exit import exit_fast_once_output_written
     from components.common.lean_imports import keep_scikit_learn_out
     from components.common.logs import setup_step_logging
-    from components.fine_tune.config import gpu_device_files
+    from components.fine_tune.config import gpus_tensorflow_sees
 
     setup_step_logging()
     exit_fast_once_output_written()
@@ -41,8 +41,8 @@ def fine_tune(
                 "epochs": epochs, "batch_size": batch_size, "seed": seed, "trust_base_model": trust_base_model},
         inputs={"examples": examples, "base_network": base_network, "head": head},
         outputs={"tuned_head": tuned_head, "tuned_base_network": tuned_base_network},
-        # "auto" fine-tunes only where a GPU is: the same parameters mean different work there.
-        extra={"gpu": "yes" if gpu_device_files() else "no"}, use_cache=use_cache,
+        # "auto" fine-tunes only where TensorFlow finds a GPU: the same parameters mean other work there.
+        extra={"gpus_seen": str(gpus_tensorflow_sees())} if mode == "auto" else {}, use_cache=use_cache,
     )
     if cache.restore():
         return

@@ -23,6 +23,19 @@ def gpu_device_files() -> bool:
     return bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
+def gpus_tensorflow_sees() -> int:
+    """How many GPUs TensorFlow finds: what `auto` decides by, so what its cache key records.
+
+    Without NVIDIA device files the answer is 0 and TensorFlow is not imported (seconds saved on
+    every CPU run); with them, a node can still lack the driver or the CUDA libraries, so ask it.
+    """
+    if not gpu_device_files():
+        return 0
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
 @dataclass(frozen=True)
 class FineTuneConfig:
     """How the second phase runs.
@@ -72,6 +85,9 @@ class FineTuneResult:
     reason: str
     eval_accuracy_before: float | None = None
     eval_accuracy_after: float | None = None
+    # Which model the step passes on: "fine-tuned", or "frozen" (phase one's) when phase two did
+    # not run or scored lower on eval.
+    model_kept: str = "frozen"
 
 
 def copy_unchanged(base_model_path: str, head_model_path: str, base_out: str, head_out: str) -> None:

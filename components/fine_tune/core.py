@@ -121,16 +121,22 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
                                                  patience=config.patience, restore_best_weights=True)],
     )
     after = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
-    base.trainable = False
-    with storage.atomic_path(os.path.join(base_output_dir, BASE_MODEL_FILE)) as tmp_path:
-        base.save(tmp_path)
-    with storage.atomic_path(os.path.join(head_output_dir, HEAD_MODEL_FILE)) as tmp_path:
-        head.save(tmp_path)
+    reason = f"{unfrozen} layers unfrozen, {len(history.history['loss'])} epochs"
+    if before is not None and after < before:
+        # Phase one's model scores better on eval: it stands (copied to the outputs above).
+        reason += f"; kept the frozen-base model: its eval accuracy {before:.4f} beats the fine-tuned {after:.4f}"
+        kept = "frozen"
+    else:
+        base.trainable = False
+        with storage.atomic_path(os.path.join(base_output_dir, BASE_MODEL_FILE)) as tmp_path:
+            base.save(tmp_path)
+        with storage.atomic_path(os.path.join(head_output_dir, HEAD_MODEL_FILE)) as tmp_path:
+            head.save(tmp_path)
+        kept = "fine-tuned"
     phase_one = storage.read_json(os.path.join(head_output_dir, HISTORY))
     phase_one["fine_tune_history"] = {key: [float(v) for v in values] for key, values in history.history.items()}
     storage.write_json(os.path.join(head_output_dir, HISTORY), phase_one)
-    result = FineTuneResult(True, f"{unfrozen} layers unfrozen, {len(history.history['loss'])} epochs",
-                            before, after)
+    result = FineTuneResult(True, reason, before, after, kept)
     storage.write_json(os.path.join(head_output_dir, FINE_TUNE_INFO), asdict(result))
     if before is not None:
         logger.info("fine_tune: eval accuracy %.4f before, %.4f after", before, after)

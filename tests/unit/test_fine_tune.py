@@ -65,3 +65,33 @@ def test_unfreeze_top_keeps_batch_normalization_frozen():
 def test_bad_fine_tune_settings_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         core.FineTuneConfig(**kwargs)
+
+
+def test_a_fine_tuned_model_that_scores_lower_on_eval_is_not_kept(trained, tmp_path, monkeypatch):
+    """The two-colour task is too easy to make fine-tuning score lower for real: the eval
+    measurements, before and after, are set here; the training and the saving are real."""
+    measured = iter([0.9, 0.6])
+    monkeypatch.setattr(core, "_accuracy", lambda *args: next(measured))
+
+    result = run(trained, tmp_path, "on", epochs=1, learning_rate=1e-2, patience=5)
+
+    assert result.ran and (result.eval_accuracy_before, result.eval_accuracy_after) == (0.9, 0.6)
+    assert result.model_kept == "frozen" and "kept the frozen-base model" in result.reason
+    for before, after in zip(kernels(trained["base_model_path"]), kernels(str(tmp_path / "base" / BASE_MODEL_FILE))):
+        np.testing.assert_array_equal(before, after)  # phase one's base, not the trained one
+    assert json.loads((tmp_path / "head" / core.FINE_TUNE_INFO).read_text())["model_kept"] == "frozen"
+
+
+def test_a_fine_tuned_model_that_scores_at_least_as_well_is_kept(trained, tmp_path):
+    result = run(trained, tmp_path, "on", epochs=1, learning_rate=1e-2, patience=5)
+    assert result.eval_accuracy_after >= result.eval_accuracy_before and result.model_kept == "fine-tuned"
+
+
+def test_auto_is_keyed_by_the_gpus_tensorflow_sees_not_by_device_files(monkeypatch):
+    """A node with /dev/nvidia0 but no usable driver skips phase two; keyed by the device files,
+    that skip would be reused once the driver works. The key holds what the decision holds."""
+    from components.fine_tune import config
+
+    assert config.gpus_tensorflow_sees() == 0  # no device files here: TensorFlow need not be asked
+    monkeypatch.setattr(config, "gpu_device_files", lambda: True)
+    assert config.gpus_tensorflow_sees() == 0  # files, but this TensorFlow finds no GPU: as auto decides
