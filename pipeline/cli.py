@@ -183,9 +183,6 @@ def _absolute_unless_remote(path: str) -> str:
 
 
 # The --base-weights values that name no file (BaseNetworkSpec.weights_file).
-_WEIGHTS_KEYWORDS = ("imagenet", "none")
-
-
 def _absolute_if_path(value: str, keywords: Collection[str] = ()) -> str:
     """Local paths become absolute (steps may run elsewhere); keywords, names and URIs stay as they are.
 
@@ -213,7 +210,7 @@ def _config_from_args(args):
     Options left unset take the pipeline's defaults, except for the built-in demo, which brings
     its own pretrained base network, image size and a longer head training.
     """
-    from components.extract_features.base_network import APPLICATIONS
+    from components.extract_features.base_network import APPLICATIONS, WEIGHTS_KEYWORDS
     from components.ingest.demo_digits import DEMO_IMAGE_SIZE
     from components.ingest.sources import is_local
     from pipeline.config import PipelineConfig
@@ -236,7 +233,7 @@ def _config_from_args(args):
     return PipelineConfig(
         source=_absolute_if_path(args.source) if is_local(args.source) else args.source,
         base_model=_absolute_if_path(chosen["base_model"], keywords=APPLICATIONS),
-        base_weights=_absolute_if_path(args.base_weights, keywords=_WEIGHTS_KEYWORDS),
+        base_weights=_absolute_if_path(args.base_weights, keywords=WEIGHTS_KEYWORDS),
         alpha=args.alpha,
         image_size=chosen["image_size"],
         pooling=args.pooling,

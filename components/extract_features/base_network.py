@@ -26,6 +26,8 @@ APPLICATIONS = {
     "efficientnet_b0": ("EfficientNetB0", "efficientnet", False),
 }
 POOLINGS = ("avg", "flatten")
+# base_weights values that name no file: keras.applications' own weights, or random ones.
+WEIGHTS_KEYWORDS = ("imagenet", "none")
 # The smallest input side keras.applications accepts for these families with include_top=False.
 MIN_IMAGE_SIZE = 32
 # Beside a saved extractor: its spec, feature size and parameter count. A record for people and the
@@ -95,7 +97,7 @@ class BaseNetworkSpec:
     @property
     def weights_file(self) -> str | None:
         """The weights file this spec loads, or None for `imagenet` and `none`."""
-        return None if self.weights in ("imagenet", "none") else self.weights
+        return None if self.weights in WEIGHTS_KEYWORDS else self.weights
 
     def missing_files(self) -> list[str]:
         """What this spec names on this machine that is not there, as messages naming the parameter.
@@ -175,7 +177,7 @@ def _user_model(spec: BaseNetworkSpec, images):
             f"base_model {spec.name} takes {expected[0]}x{expected[1]} images but image_size is "
             f"{spec.image_size}; pass --image-size {expected[0]}"
         )
-    if spec.weights not in ("imagenet", "none"):
+    if spec.weights not in WEIGHTS_KEYWORDS:
         network.load_weights(spec.weights)
     return network(images, training=False)
 
