@@ -44,6 +44,7 @@ from starlette.concurrency import run_in_threadpool
 
 from components.common.pixel_limit import header_pixels, oversize_reason
 from components.common.serving_layout import existing_versions, model_directory
+from pipeline.predict import NOT_AN_IMAGE
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,8 @@ def predict(signature, images: list[bytes]) -> list[dict]:
     try:
         outputs = signature(image_bytes=tf.constant(images))
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-        raise BadRequest(f"an instance is not a decodable image: {error.message.splitlines()[0]}") from error
+        # TensorFlow's text ("Graph execution error: ...") names ops, not the client's mistake.
+        raise BadRequest(f"an instance is {NOT_AN_IMAGE}") from error
     return [
         {
             "probabilities": outputs["probabilities"][row].numpy().tolist(),

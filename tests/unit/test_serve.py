@@ -259,6 +259,7 @@ def test_a_decoder_failure_of_any_kind_is_a_400(pushed_root, monkeypatch):
     response = client.post("/v1/models/colors:predict", json={"instances": [b64(png(8))]})
     assert response.status_code == 400, response.text
     assert "not a decodable image" in response.json()["error"] and "op details" not in response.text
+    assert "Graph execution" not in response.text
     assert_status_answers_within_a_second_in(client)
 
 
