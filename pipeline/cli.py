@@ -301,6 +301,8 @@ def _print_summary(summary: dict) -> None:
     if summary["counts"]:
         print("  images: " + ", ".join(f"{split} {sum(c.values())}" for split, c in summary["counts"].items())
               + f", rejected {summary['rejected']}")
+        print(f"  near duplicates: {summary.get('near_duplicates', 0)} test images dropped as near copies of "
+              "train or eval images")
     extracted = summary.get("features", {}).get("extracted")
     if extracted is not None:
         print(f"  feature extraction: {extracted} images through the base network, "

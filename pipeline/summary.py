@@ -10,7 +10,7 @@ from typing import Any
 
 from components.common import storage
 from components.common.artifact_files import BLESSING, FEATURES_INFO, FINE_TUNE_INFO, METRICS, PUSH_RESULT
-from components.common.examples_info import STATS
+from components.common.examples_info import NEAR_DUPLICATES_DROPPED, STATS
 from components.common.step_cache import DECISION_FILE
 from pipeline.pipeline import STEP_NAMES
 
@@ -59,6 +59,8 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         "counts": stats.get("counts", {}),
         "rejected": stats.get("rejected", 0),
         "duplicates": ingested.get("duplicates", 0),
+        # Test images dropped as near copies (re-encoded, resized, cropped) of train or eval images.
+        "near_duplicates": stats.get(NEAR_DUPLICATES_DROPPED, 0),
         # Images the base network ran on in this run's extraction, and those the feature store had.
         "features": {"extracted": extracted, "reused": from_store},
         "blessed": bool(blessing.get("blessed", False)),

@@ -1,10 +1,15 @@
-"""What preprocess records beside its examples: `stats.json`, read by every later step."""
+"""What preprocess records beside its examples: `stats.json`, read by every later step, and the
+near-duplicate test images it dropped."""
 
 import os
 
 from components.common import storage
 
 STATS = "stats.json"
+# One JSON line per test image dropped as a near copy of a train or eval image.
+NEAR_DUPLICATES = "near_duplicates.jsonl"
+# The stats.json key counting them.
+NEAR_DUPLICATES_DROPPED = "near_duplicates_dropped"
 
 
 def read_stats(examples_dir: str) -> dict:
@@ -23,3 +28,8 @@ def split_files(examples_dir: str, split: str) -> list[str]:
 def image_size(examples_dir: str) -> int:
     """The side of the square images preprocess wrote."""
     return read_stats(examples_dir)["image_size"]
+
+
+def near_duplicates_dropped(examples_dir: str) -> int:
+    """How many test images preprocess dropped as near copies of train or eval images (0 if it did not look)."""
+    return read_stats(examples_dir).get(NEAR_DUPLICATES_DROPPED, 0)

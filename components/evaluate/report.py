@@ -99,7 +99,7 @@ def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: 
 
 
 def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: dict, lift: dict | None,
-                  mistakes: list[dict]) -> str:
+                  mistakes: list[dict], near_duplicates: int | None = None) -> str:
     """The report page.
 
     Args:
@@ -109,6 +109,8 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
         blessing: the blessing decision with its reasons and the champion.
         lift: the transfer-lift measurement, or None when it was not measured.
         mistakes: [{"pixels", "true", "predicted", "confidence", "origin"}] for the worst mistakes.
+        near_duplicates: test images preprocess dropped as near copies of training images (the
+            examples' stats.json); None when not known.
     """
     escape = html.escape
     low, high = metrics["accuracy_ci95"]
@@ -140,6 +142,8 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
         for m in mistakes
     ) or "<p>No mistakes on the test split.</p>"
     verdict = "BLESSED" if blessing.get("blessed") else "NOT BLESSED"
+    near_duplicates_html = ("" if near_duplicates is None else
+                            f"\n<p>{near_duplicates} test images dropped as near-duplicates of training images.</p>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>headstart evaluation</title>
 <style>
@@ -154,7 +158,7 @@ figure {{ display: inline-block; margin: 0.3em; font-size: 0.8em; text-align: ce
 <p class="verdict">{verdict}</p><ul>{reasons}</ul>{champion_html}
 <p>Accuracy <b>{metrics['accuracy']:.4f}</b> (bootstrap 95% interval {low:.4f} to {high:.4f}) on
 {metrics['count']} images; AUC {metrics['auc']:.4f}; log loss {metrics['log_loss']:.4f};
-expected calibration error {metrics['ece']:.4f}.</p>
+expected calibration error {metrics['ece']:.4f}.</p>{near_duplicates_html}
 <h2>Transfer lift</h2>{lift_html}
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>test images</th></tr>{per_class}</table>

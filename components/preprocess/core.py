@@ -5,28 +5,38 @@ Output directory layout:
     rejects-*.jsonl     one JSON line per record that could not be decoded, with the reason
     counts.jsonl        [split, label, count] per split and class
     shards.txt          the name of every file the pipeline wrote above, as Beam reported it
+    hashes.jsonl        {split, label, digest, origin, hash} per processed image: its perceptual hash
+    near_duplicates.jsonl  one JSON line per test image dropped as a near copy of a train or eval
+                        image: {origin, label, digest, matches and matches_split (that image's
+                        origin and split), distance (bits of the 128-bit hash)}
+    test-deduplicated-*.tfrecord  the test shards without those copies, when there were any
     labels.txt          the label vocabulary, carried over from ingest
-    stats.json          counts per split and class, rejects, image size, and the shards of each
-                        split: readers take these, never a glob, so files an earlier attempt of a
-                        retried run left behind are not read
+    stats.json          counts per split and class (after near-duplicate removal), rejects,
+                        near_duplicates_dropped, image size, and the shards of each split: readers
+                        take these, never a glob, so files an earlier attempt of a retried run left
+                        behind are not read
 """
 
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.common import beam_files as files
-from components.common import gcs
-from components.common.examples_info import STATS
+from components.common import gcs, storage
+from components.common.examples_info import NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, STATS
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
 from components.ingest import core as ingest_core
+from components.preprocess import near_duplicates
 from components.preprocess.splits import SplitError, SplitPolicy, stratify
 
 logger = logging.getLogger(__name__)
@@ -34,6 +44,8 @@ logger = logging.getLogger(__name__)
 REJECTS_PREFIX = "rejects"
 COUNTS = "counts.jsonl"
 SHARDS = "shards.txt"
+HASHES = "hashes.jsonl"
+DEDUPLICATED_TEST_PREFIX = "test-deduplicated"
 
 
 class PreprocessError(ValueError):
@@ -47,10 +59,14 @@ class PreprocessResult:
     counts: dict[str, dict[str, int]]
     rejected: int
     image_size: int
+    near_duplicates_dropped: int = 0
 
 
 class DecodeAndResize(beam.DoFn):
     """Decodes batches of raw examples and resizes them; undecodable records go to the rejects output.
+
+    Each processed image's perceptual hash goes to the hashes output, so near copies across splits
+    can be found without reading the pixels again.
 
     A batch is decoded on a thread per core: TensorFlow's decode and resize kernels release the
     GIL, so one Beam worker uses every core instead of one (measured: see the README's
@@ -58,6 +74,7 @@ class DecodeAndResize(beam.DoFn):
     """
 
     REJECTS = "rejects"
+    HASHES = "hashes"
 
     def __init__(self, image_size: int, labels: Sequence[str], policy: SplitPolicy):
         self._image_size = image_size
@@ -84,10 +101,11 @@ class DecodeAndResize(beam.DoFn):
             self._threads.shutdown()
 
     def process(self, serialized_batch: list[bytes]) -> Iterable[Any]:
-        yield from self._threads.map(self._decode_record, serialized_batch)
+        for outputs in self._threads.map(self._decode_record, serialized_batch):
+            yield from outputs
 
-    def _decode_record(self, serialized: bytes) -> Any:
-        """One raw example's (split, label, processed record), or its reject."""
+    def _decode_record(self, serialized: bytes) -> list[Any]:
+        """One raw example's (split, label, processed record) and its hash, or its reject."""
         example = RawExample.parse(serialized)
         reason = oversize_reason(example.image)
         if reason is None:
@@ -98,18 +116,24 @@ class DecodeAndResize(beam.DoFn):
                 # TensorFlow prefixes the graph function's name: "{{function_node ...}} Input is empty."
                 reason = "cannot decode image: " + message.split("}} ", 1)[-1]
         if reason is not None:
-            return beam.pvalue.TaggedOutput(
+            return [beam.pvalue.TaggedOutput(
                 self.REJECTS,
                 {"origin": example.origin, "label": example.label, "digest": example.digest, "reason": reason},
-            )
+            )]
         split = self._policy.assign(example.digest, example.split)
-        return split, example.label, serialize_processed(
+        record = serialize_processed(
             pixels, example.label, self._label_index[example.label], example.origin, example.digest
         )
+        image_hash = near_duplicates.format_hash(near_duplicates.difference_hash(pixels))
+        return [
+            (split, example.label, record),
+            beam.pvalue.TaggedOutput(self.HASHES, {"split": split, "label": example.label, "digest": example.digest,
+                                                   "origin": example.origin, "hash": image_hash}),
+        ]
 
 
 class PreprocessImages(beam.PTransform):
-    """Raw example records in; a dict of processed records per split, plus rejects, out."""
+    """Raw example records in; a dict of processed records per split, plus rejects and hashes, out."""
 
     def __init__(self, image_size: int, labels: Sequence[str], policy: SplitPolicy):
         super().__init__()
@@ -119,13 +143,15 @@ class PreprocessImages(beam.PTransform):
         decoded = (
             raw_records
             | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
-            | "DecodeAndResize" >> beam.ParDo(self._decode).with_outputs(DecodeAndResize.REJECTS, main="examples")
+            | "DecodeAndResize" >> beam.ParDo(self._decode).with_outputs(
+                DecodeAndResize.REJECTS, DecodeAndResize.HASHES, main="examples")
         )
         by_split = decoded.examples | "PartitionBySplit" >> beam.Partition(
             lambda element, _: SPLITS.index(element[0]), len(SPLITS)
         )
         outputs = {split: by_split[index] for index, split in enumerate(SPLITS)}
         outputs["rejects"] = decoded[DecodeAndResize.REJECTS]
+        outputs["hashes"] = decoded[DecodeAndResize.HASHES]
         outputs["examples"] = decoded.examples
         return outputs
 
@@ -160,6 +186,11 @@ def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size:
         | "WriteShardList" >> beam.io.WriteToText(files.join(output_dir, SHARDS), shard_name_template="")
     )
     (
+        outputs["hashes"]
+        | "HashesToJson" >> beam.Map(lambda record: json.dumps(record, sort_keys=True))
+        | "WriteHashes" >> beam.io.WriteToText(files.join(output_dir, HASHES), shard_name_template="")
+    )
+    (
         outputs["examples"]
         | "SplitAndLabel" >> beam.Map(lambda element: (element[0], element[1]))
         | "CountPerSplitAndLabel" >> beam.combiners.Count.PerElement()
@@ -187,6 +218,58 @@ def _written_shards(output_dir: str) -> dict[str, list[str]]:
 
 def _count_rejects(output_dir: str, reject_files: list[str]) -> int:
     return sum(len(files.read_lines(files.join(output_dir, name))) for name in reject_files)
+
+
+def _find_near_duplicates(output_dir: str) -> list[dict]:
+    """Test images whose hash is within `MAX_DISTANCE` bits of a train or eval image's, with the nearest."""
+    path = files.join(output_dir, HASHES)
+    images = [json.loads(line) for line in files.read_lines(path)] if files.exists(path) else []
+    # Beam writes in any order; sorted, a tie between two equally near images resolves alike every run.
+    images.sort(key=lambda image: image["digest"])
+    test = [image for image in images if image["split"] == "test"]
+    seen = [image for image in images if image["split"] != "test"]
+    queries, nearest, distances = near_duplicates.nearest_within(
+        near_duplicates.parse_hashes([image["hash"] for image in test]),
+        near_duplicates.parse_hashes([image["hash"] for image in seen]),
+    )
+    return [
+        {"origin": test[query]["origin"], "label": test[query]["label"], "digest": test[query]["digest"],
+         "matches": seen[match]["origin"], "matches_split": seen[match]["split"], "distance": int(distance)}
+        for query, match, distance in zip(queries, nearest, distances)
+    ]
+
+
+@contextlib.contextmanager
+def _open_for_writing(path: str) -> Iterator[BinaryIO]:
+    """A binary file that appears whole at `path`: renamed into place locally, an object on GCS once closed."""
+    if gcs.is_gcs(path):
+        with FileSystems.create(path) as f:
+            yield f
+        return
+    with storage.atomic_path(path) as tmp_path, open(tmp_path, "wb") as f:
+        yield f
+
+
+def _drop_from_test_shards(output_dir: str, shard_names: list[str], digests: set[str]) -> list[str]:
+    """Writes the test shards again without the records of `digests`; returns the new shards' names.
+
+    The new shards have their own names, so a reader of the old stats.json never meets a half-
+    rewritten file.
+    """
+    from tensorflow.core.example import example_pb2  # loaded already by the Beam step in this process
+
+    written = []
+    for name in shard_names:
+        new_name = DEDUPLICATED_TEST_PREFIX + name[len("test"):]
+        with FileSystems.open(files.join(output_dir, name)) as source, \
+                _open_for_writing(files.join(output_dir, new_name)) as target:
+            # Beam's own TFRecord framing, so the shards read back exactly as its sink's do.
+            while (record := _TFRecordUtil.read_record(source)) is not None:
+                digest = example_pb2.Example.FromString(record).features.feature["digest"].bytes_list.value[0]
+                if digest.decode() not in digests:
+                    _TFRecordUtil.write_record(target, record)
+        written.append(new_name)
+    return written
 
 
 def _check_usable(counts: dict[str, dict[str, int]], labels: Sequence[str]) -> None:
@@ -243,14 +326,32 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
     counts = _read_counts(output_dir)
     shards = _written_shards(output_dir)
     rejected = _count_rejects(output_dir, shards.pop(REJECTS_PREFIX)) + manifest["rejected"]
+    copies = _find_near_duplicates(output_dir)
+    replaced = []
+    if copies:
+        replaced, shards["test"] = shards["test"], _drop_from_test_shards(
+            output_dir, shards["test"], {copy["digest"] for copy in copies})
+        for copy in copies:
+            counts["test"][copy["label"]] -= 1
+        files.write_lines(files.join(output_dir, COUNTS),
+                          [json.dumps([split, label, count]) for split in SPLITS
+                           for label, count in sorted(counts[split].items())])
+        logger.info("preprocess: %d test image(s) dropped as near copies of train or eval images "
+                    "(within %d of %d hash bits)", len(copies), near_duplicates.MAX_DISTANCE,
+                    near_duplicates.HASH_BITS)
+    files.write_lines(files.join(output_dir, NEAR_DUPLICATES), [json.dumps(copy, sort_keys=True) for copy in copies])
     files.write_lines(files.join(output_dir, ingest_core.LABELS), labels)
     files.write_json(
         files.join(output_dir, STATS),
-        {"counts": counts, "rejected": rejected, "image_size": image_size, "labels": labels, "shards": shards},
+        {"counts": counts, "rejected": rejected, NEAR_DUPLICATES_DROPPED: len(copies), "image_size": image_size,
+         "labels": labels, "shards": shards},
     )
+    # Only now that stats.json names the new test shards is nothing left that reads the old ones.
+    if replaced:
+        FileSystems.delete([files.join(output_dir, name) for name in replaced])
     logger.info(
         "preprocess: %s, %d rejected",
         ", ".join(f"{split} {sum(counts[split].values())}" for split in SPLITS), rejected,
     )
     _check_usable(counts, labels)
-    return PreprocessResult(counts, rejected, image_size)
+    return PreprocessResult(counts, rejected, image_size, len(copies))
