@@ -6,17 +6,27 @@ whose `saved_model.pb` exists. Locally a push makes a version appear whole (a st
 is renamed), but a folder copied by hand may lack the file; on Cloud Storage, which has no
 rename, a push uploads `saved_model.pb` last (gcs_commit.py), so until then the version is not
 counted, and one whose push died never is.
+
+A pushed version also holds `headstart-evaluation.json`, the record of the evaluation that
+blessed it (test accuracy, test-set size, labels): the evaluate step holds a challenger to the
+best accuracy any blessed version recorded. Versions pushed without one are left out of that.
 """
 
+import json
+import logging
 import os
 import re
 
 from components.common import gcs
 
+logger = logging.getLogger(__name__)
+
 # Inside a pushed version: the content key of the base and head it was exported from, so a run
 # can tell that the champion is the very model it would push (TF Serving ignores the file).
 MODEL_KEY_FILE = ".headstart-model-key"
 SAVED_MODEL_FILE = "saved_model.pb"
+# Inside a pushed version: the evaluation that blessed it (TF Serving ignores the file).
+EVALUATION_RECORD_FILE = "headstart-evaluation.json"
 _PUSHED = re.compile(rf"(\d+)/{re.escape(SAVED_MODEL_FILE)}")
 
 
@@ -75,3 +85,53 @@ def serving_same_model(serving_root: str, model_name: str, model_key: str) -> st
     """The newest version's directory if it holds the model with this key, else None."""
     newest = latest_version_dir(serving_root, model_name) if serving_root and model_name else None
     return newest if newest and read_model_key(newest) == model_key else None
+
+
+def evaluation_record(*, accuracy: float, test_count: int, labels: list[str], run_id: str = "") -> dict:
+    """The record a push writes into a version as `EVALUATION_RECORD_FILE`.
+
+    Args:
+        accuracy: the test accuracy that blessed the model.
+        test_count: how many test images that accuracy was measured on.
+        labels: the class names, in the model's order; only versions with the same classes compare.
+        run_id: the pipeline run that pushed it, for people.
+    """
+    return {"accuracy": float(accuracy), "test_count": int(test_count), "labels": list(labels), "run_id": run_id}
+
+
+def read_evaluation_records(model_dir: str) -> dict[int, dict]:
+    """The evaluation record of every pushed version that has one, by version number.
+
+    Only whole versions count (see `existing_versions`). A version pushed without a record is
+    left out, and so, with a warning, is a record that does not read as one: a damaged file must
+    not stop a run, and leaving it out only loosens the guard that reads them.
+    """
+    if gcs.is_gcs(model_dir):
+        listed = {name for name, _ in gcs.list_objects(model_dir)}
+        versions = sorted({int(match.group(1)) for name in listed if (match := _PUSHED.fullmatch(name))})
+        found = {version: gcs.join(model_dir, str(version), EVALUATION_RECORD_FILE) for version in versions
+                 if f"{version}/{EVALUATION_RECORD_FILE}" in listed}
+        read = gcs.read_bytes
+    else:
+        found = {version: path for version in existing_versions(model_dir)
+                 if os.path.isfile(path := os.path.join(model_dir, str(version), EVALUATION_RECORD_FILE))}
+
+        def read(path: str) -> bytes:
+            with open(path, "rb") as f:
+                return f.read()
+
+    records = {}
+    for version, path in found.items():
+        try:
+            raw = json.loads(read(path))
+            record = evaluation_record(accuracy=raw["accuracy"], test_count=raw["test_count"],
+                                       labels=[str(label) for label in raw["labels"]],
+                                       run_id=str(raw.get("run_id", "")))
+            if not 0 <= record["accuracy"] <= 1 or record["test_count"] < 1:
+                raise ValueError(f"accuracy {record['accuracy']} or test_count {record['test_count']} out of range")
+        except (ValueError, KeyError, TypeError) as error:
+            logger.warning("serving: version %d's %s is not a readable record, left out: %s",
+                           version, EVALUATION_RECORD_FILE, error)
+            continue
+        records[version] = record
+    return records

@@ -2,7 +2,8 @@
 
 Output directory layout (evaluation):
     metrics.json           the challenger's test metrics (see metrics.classification_metrics)
-    blessing.json          the decision, every reason, the thresholds, the champion's metrics
+    blessing.json          the decision, every reason, the policy, the champion's metrics, the paired
+                           comparison with it and the best recorded blessed version (blessing.py)
     test_predictions.npz   label indices and probabilities per test image, in file order
 The HTML report goes to its own artifact (report_path).
 """
@@ -19,8 +20,9 @@ from components.common import examples_info, gcs, storage
 from components.common.artifact_files import FINE_TUNE_INFO, LIFT, METRICS, PREDICTIONS
 from components.common.modeling import class_probabilities, head_predictions, load_joined_model
 from components.common.record_parsing import parse_processed
-from components.common.serving_layout import latest_version_dir
-from components.evaluate.blessing import BlessingPolicy, decide_blessing, write_blessing
+from components.common.serving_layout import latest_version_dir, model_directory
+from components.evaluate.blessing import (BlessingPolicy, best_in_serving, decide_blessing, paired_comparison,
+                                          write_blessing)
 from components.evaluate.metrics import classification_metrics
 from components.evaluate.report import render_report, worst_mistakes
 from components.extract_features.core import image_batches, split_files
@@ -53,16 +55,21 @@ def predict_split(predict, examples_dir: str, split: str, image_size: int, batch
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
-def evaluate_champion(champion_dir: str, examples_dir: str, image_size: int, labels: list[str],
-                      batch_size: int, version: int | None = None) -> dict | None:
-    """The serving model's accuracy and AUC on this run's test images, or None if not comparable."""
+def score_champion(champion_dir: str, examples_dir: str, image_size: int, labels: list[str],
+                   batch_size: int, version: int | None = None) -> tuple[dict, np.ndarray, np.ndarray] | None:
+    """The serving model on this run's test images, or None if it is not comparable.
+
+    Returns:
+        Its summary (version, uri, accuracy, auc), and per test image in file order the label
+        index and whether its prediction is right: the challenger is compared with it image by image.
+    """
     if gcs.is_gcs(champion_dir):
         # TensorFlow's gs:// file system reaches only Google's endpoints: load a local copy.
         with tempfile.TemporaryDirectory(prefix="headstart-champion-") as local_dir:
             gcs.download_tree(champion_dir, local_dir)
-            found = evaluate_champion(local_dir, examples_dir, image_size, labels, batch_size,
-                                      version=int(champion_dir.rstrip("/").rsplit("/", 1)[1]))
-        return {**found, "uri": champion_dir} if found else None
+            found = score_champion(local_dir, examples_dir, image_size, labels, batch_size,
+                                   version=int(champion_dir.rstrip("/").rsplit("/", 1)[1]))
+        return ({**found[0], "uri": champion_dir}, *found[1:]) if found else None
     serving = tf.saved_model.load(champion_dir)
     signature = serving.signatures.get("serving_images")
     version = version or int(os.path.basename(champion_dir))
@@ -79,7 +86,15 @@ def evaluate_champion(champion_dir: str, examples_dir: str, image_size: int, lab
         lambda images: signature(images=images)["probabilities"].numpy(), examples_dir, "test", image_size, batch_size
     )
     metrics = classification_metrics(label_indices, probabilities, labels)
-    return {"version": version, "uri": champion_dir, "accuracy": metrics["accuracy"], "auc": metrics["auc"]}
+    summary = {"version": version, "uri": champion_dir, "accuracy": metrics["accuracy"], "auc": metrics["auc"]}
+    return summary, label_indices, probabilities.argmax(axis=1) == label_indices
+
+
+def evaluate_champion(champion_dir: str, examples_dir: str, image_size: int, labels: list[str],
+                      batch_size: int, version: int | None = None) -> dict | None:
+    """The serving model's accuracy and AUC on this run's test images, or None if not comparable."""
+    found = score_champion(champion_dir, examples_dir, image_size, labels, batch_size, version=version)
+    return found[0] if found else None
 
 
 def _mistakes(examples_dir: str, image_size: int, label_indices, probabilities, labels) -> list[dict]:
@@ -127,7 +142,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         examples_dir: preprocess's output.
         base_model_path, head_model_path: the saved base network and head (its history beside it).
         output_dir: the evaluation artifact directory.
-        policy: thresholds and champion tolerance.
+        policy: thresholds, champion tolerance, confidence and drift margin.
         serving_root, model_name: where the champion lives; None to skip the comparison.
         lift_dir: the transfer-lift artifact directory, if one was made.
         report_path: where to write the HTML report; None for no report.
@@ -149,14 +164,23 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
                                     "random_accuracy": lift["random_accuracy"],
                                     "lift": metrics["accuracy"] - lift["random_accuracy"]}
 
-    champion_dir = latest_version_dir(serving_root, model_name) if serving_root and model_name else None
-    champion = evaluate_champion(champion_dir, examples_dir, image_size, labels, batch_size) if champion_dir else None
-    blessed, reasons = decide_blessing(metrics, champion, policy)
+    in_serving = bool(serving_root and model_name)
+    champion_dir = latest_version_dir(serving_root, model_name) if in_serving else None
+    scored = score_champion(champion_dir, examples_dir, image_size, labels, batch_size) if champion_dir else None
+    champion, champion_labels, champion_correct = scored or (None, None, None)
+    paired = None
+    if champion:
+        if not np.array_equal(champion_labels, label_indices):
+            raise RuntimeError("the champion was scored on the test images in another order than the challenger: "
+                               "no paired comparison is possible")
+        paired = paired_comparison(probabilities.argmax(axis=1) == label_indices, champion_correct, policy.confidence)
+    best = best_in_serving(model_directory(serving_root, model_name) if in_serving else None, labels)
+    blessed, reasons = decide_blessing(metrics, champion, policy, paired=paired, best=best)
     reason = "; ".join(reasons)
 
     os.makedirs(output_dir, exist_ok=True)
     storage.write_json(os.path.join(output_dir, METRICS), metrics)
-    write_blessing(output_dir, blessed, reasons, champion, policy)
+    write_blessing(output_dir, blessed, reasons, champion, policy, paired=paired, best=best)
     with storage.atomic_path(os.path.join(output_dir, PREDICTIONS)) as tmp_path, open(tmp_path, "wb") as f:
         np.savez(f, label_indices=label_indices, probabilities=probabilities)
     if report_path:

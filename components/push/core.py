@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from components.common import examples_info, gcs, storage
 from components.common.modeling import load_joined_model
-from components.common.serving_layout import MODEL_KEY_FILE, existing_versions, model_directory
+from components.common.serving_layout import (EVALUATION_RECORD_FILE, MODEL_KEY_FILE, evaluation_record,
+                                              existing_versions, model_directory)
 from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS, PUSH_RESULT
 from components.extract_features.core import BASE_NETWORK_INFO
 from components.ingest import core as ingest_core
@@ -74,6 +75,14 @@ def _write_model_card(staging_dir, *, model_name, run_id, labels, examples_dir, 
     storage.write_text(os.path.join(staging_dir, MODEL_CARD), card)
 
 
+def _write_evaluation_record(staging_dir: str, *, evaluation_dir: str, labels: list[str], run_id: str) -> None:
+    """The evaluation that blessed this version, for later runs' drift guard (the model card is for people)."""
+    metrics = storage.read_json(os.path.join(evaluation_dir, METRICS))
+    record = evaluation_record(accuracy=metrics["accuracy"], test_count=metrics["count"], labels=labels,
+                               run_id=run_id)
+    storage.write_json(os.path.join(staging_dir, EVALUATION_RECORD_FILE), record)
+
+
 def _write_manifests(output_dir: str, model_name: str, model_dir: str) -> None:
     storage.write_text(os.path.join(output_dir, KSERVE_MANIFEST), kserve_inference_service(model_name, model_dir))
     storage.write_text(os.path.join(output_dir, TF_SERVING_MANIFEST), tf_serving_deployment(model_name, model_dir))
@@ -84,7 +93,9 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         infra_check: InfraCheck | None = None, trust_base_model: bool = False) -> PushResult:
     """Pushes the model when the evaluation blessed it; otherwise leaves serving untouched.
 
-    A pushed version holds the SavedModel and `model_card.md`; the push result artifact holds
+    A pushed version holds the SavedModel, `model_card.md` and the evaluation record
+    (`serving_layout.EVALUATION_RECORD_FILE`: test accuracy, test-set size, labels), which TF
+    Serving ignores and later evaluations read for their drift guard; the push result artifact holds
     `push.json` and, for a push, KServe and TF Serving manifests pointing at the model.
     `model_key`, the content key of the base and head, is kept in the version so a later run can
     tell that it would push the same model again. `infra_check`, started early by the caller so
@@ -113,6 +124,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
             _write_model_card(staging_dir, model_name=model_name, run_id=run_id, labels=labels,
                               examples_dir=examples_dir, evaluation_dir=evaluation_dir,
                               base_model_path=base_model_path, head_model_path=head_model_path)
+            _write_evaluation_record(staging_dir, evaluation_dir=evaluation_dir, labels=labels, run_id=run_id)
             if model_key:
                 storage.write_text(os.path.join(staging_dir, MODEL_KEY_FILE), model_key + "\n")
             os.chmod(staging_dir, 0o755)

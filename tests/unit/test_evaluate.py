@@ -9,7 +9,7 @@ import pytest
 from components.common import storage
 from components.common.artifact_files import FINE_TUNE_INFO, PREDICTIONS
 from components.evaluate import core
-from components.evaluate.blessing import BlessingPolicy, decide_blessing
+from components.evaluate.blessing import BlessingPolicy, decide_blessing, paired_comparison
 from components.evaluate.metrics import classification_metrics
 
 
@@ -48,17 +48,23 @@ def test_without_a_champion_the_threshold_decides(accuracy, threshold, blessed):
 
 
 @pytest.mark.parametrize(
-    "challenger, champion, blessed",
-    [(0.90, 0.90, True), (0.895, 0.90, True), (0.88, 0.90, False), (0.95, 0.90, True)],
+    "challenger_right, champion_right, blessed",
+    [(90, 90, True), (89, 90, True), (84, 90, False), (95, 90, True)],
 )
-def test_challenger_must_not_be_worse_than_the_champion(challenger, champion, blessed):
+def test_challenger_must_not_be_shown_worse_than_the_champion_on_the_same_images(
+        challenger_right, champion_right, blessed):
+    # 100 test images; each model gets its first N right, so their mistakes overlap all they can.
+    challenger_correct, champion_correct = np.arange(100) < challenger_right, np.arange(100) < champion_right
+    policy = BlessingPolicy(accuracy_threshold=0.5, champion_tolerance=0.01)
     decision, reasons = decide_blessing(
-        {"accuracy": challenger, "auc": 0.9}, {"version": 3, "accuracy": champion, "auc": 0.9},
-        BlessingPolicy(accuracy_threshold=0.5, champion_tolerance=0.01),
+        {"accuracy": challenger_right / 100, "auc": 0.9},
+        {"version": 3, "accuracy": champion_right / 100, "auc": 0.9}, policy,
+        paired=paired_comparison(challenger_correct, champion_correct, policy.confidence),
     )
     assert decision is blessed
-    assert "version 3" in reasons[-1]
-    assert reasons[-1].startswith("worse" if not blessed else "not worse")
+    assert "version 3" in reasons[1] and "on the same 100 test images" in reasons[1]
+    assert reasons[1].startswith("worse" if not blessed else "not worse")
+    assert reasons[2] == "no version in serving records its evaluation: no drift guard"
 
 
 def test_auc_threshold_is_optional_and_enforced_when_set():
@@ -68,10 +74,16 @@ def test_auc_threshold_is_optional_and_enforced_when_set():
     assert blessed is False and any("AUC 0.7000 is below" in reason for reason in reasons)
 
 
-@pytest.mark.parametrize("name", ["accuracy_threshold", "auc_threshold", "champion_tolerance"])
+@pytest.mark.parametrize("name", ["accuracy_threshold", "auc_threshold", "champion_tolerance", "drift_margin"])
 def test_policy_values_outside_0_to_1_are_refused(name):
     with pytest.raises(ValueError, match=name):
         BlessingPolicy(**{name: 1.5})
+
+
+@pytest.mark.parametrize("confidence", [0.4, 1.0, 1.5])
+def test_a_confidence_outside_one_half_to_1_is_refused(confidence):
+    with pytest.raises(ValueError, match="confidence"):
+        BlessingPolicy(confidence=confidence)
 
 
 def test_accuracy_interval_calibration_and_roc():

@@ -13,7 +13,8 @@ from components.common.images import decode_and_resize
 from components.common.modeling import class_probabilities, load_joined_model
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
-from components.common.serving_layout import existing_versions, latest_version_dir
+from components.common.serving_layout import (EVALUATION_RECORD_FILE, existing_versions, latest_version_dir,
+                                              read_evaluation_records)
 from components.push import core
 from tests.conftest import CLASS_COLORS
 from tests.unit.helpers import IMAGE_SIZE
@@ -161,6 +162,22 @@ def test_the_champion_is_measured_on_this_runs_test_split(trained, tmp_path):
     # The champion is this very model, exported: the same accuracy on the same images.
     assert result.champion["version"] == 1
     assert result.champion["accuracy"] == pytest.approx(result.metrics["accuracy"])
-    assert result.blessed and "not worse than the champion: the champion (version 1)" in result.reason
+    assert result.blessed and "not worse than the champion by more than the tolerance 0.0000" in result.reason
+    assert "the champion (version 1)" in result.reason
     blessing = storage.read_json(str(tmp_path / "evaluation" / artifact_files.BLESSING))
     assert blessing["champion"]["version"] == 1 and blessing["champion_tolerance"] == 0.0
+    assert blessing["paired"]["difference"] == 0.0 and blessing["paired"]["count"] == result.metrics["count"]
+    # The pushed version recorded its evaluation; this run is held to it as the best recorded.
+    assert blessing["best_recorded"] == {"version": 1, "accuracy": result.metrics["accuracy"],
+                                         "test_count": result.metrics["count"]}
+    assert "within the drift margin of the best recorded blessed accuracy: version 1" in result.reason
+
+
+def test_a_pushed_version_records_the_evaluation_that_blessed_it(trained, tmp_path):
+    result = push(trained, tmp_path / "serving", tmp_path / "push")
+
+    metrics = storage.read_json(os.path.join(trained["evaluation_dir"], artifact_files.METRICS))
+    record = storage.read_json(os.path.join(result.uri, EVALUATION_RECORD_FILE))
+    assert record == {"accuracy": metrics["accuracy"], "test_count": metrics["count"], "labels": ["blue", "red"],
+                      "run_id": ""}
+    assert read_evaluation_records(str(tmp_path / "serving" / "colors")) == {1: record}
