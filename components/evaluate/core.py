@@ -189,6 +189,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
             metrics=metrics, labels=labels, history=history, lift=lift,
             blessing={"blessed": blessed, "reasons": reasons, "champion": champion},
             mistakes=_mistakes(examples_dir, image_size, label_indices, probabilities, labels),
+            near_duplicates=examples_info.near_duplicates_dropped(examples_dir),
         )
         storage.write_text(report_path, page)
     logger.info(

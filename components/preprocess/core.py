@@ -5,10 +5,11 @@ Output directory layout:
     rejects-*.jsonl     one JSON line per record that could not be decoded, with the reason
     counts.jsonl        [split, label, count] per split and class
     shards.txt          the name of every file the pipeline wrote above, as Beam reported it
-    hashes.jsonl        {split, label, digest, origin, hash} per processed image: its perceptual hash
+    hashes.jsonl        {split, label, digest, origin, hash, thumbnail} per processed image: its
+                        perceptual hash and a 32x32 grayscale to confirm a match
     near_duplicates.jsonl  one JSON line per test image dropped as a near copy of a train or eval
                         image: {origin, label, digest, matches and matches_split (that image's
-                        origin and split), distance (bits of the 128-bit hash)}
+                        origin and split), distance (bits of the 128-bit hash), picture_distance}
     test-deduplicated-*.tfrecord  the test shards without those copies, when there were any
     labels.txt          the label vocabulary, carried over from ingest
     stats.json          counts per split and class (after near-duplicate removal), rejects,
@@ -17,6 +18,7 @@ Output directory layout:
                         behind are not read
 """
 
+import base64
 import concurrent.futures
 import contextlib
 import json
@@ -125,10 +127,12 @@ class DecodeAndResize(beam.DoFn):
             pixels, example.label, self._label_index[example.label], example.origin, example.digest
         )
         image_hash = near_duplicates.format_hash(near_duplicates.difference_hash(pixels))
+        thumbnail = base64.b64encode(near_duplicates.thumbnail(pixels)).decode("ascii")
         return [
             (split, example.label, record),
             beam.pvalue.TaggedOutput(self.HASHES, {"split": split, "label": example.label, "digest": example.digest,
-                                                   "origin": example.origin, "hash": image_hash}),
+                                                   "origin": example.origin, "hash": image_hash,
+                                                   "thumbnail": thumbnail}),
         ]
 
 
@@ -221,21 +225,24 @@ def _count_rejects(output_dir: str, reject_files: list[str]) -> int:
 
 
 def _find_near_duplicates(output_dir: str) -> list[dict]:
-    """Test images whose hash is within `MAX_DISTANCE` bits of a train or eval image's, with the nearest."""
+    """Test images that are near copies of a train or eval image (see `near_duplicates`), with the match."""
     path = files.join(output_dir, HASHES)
     images = [json.loads(line) for line in files.read_lines(path)] if files.exists(path) else []
     # Beam writes in any order; sorted, a tie between two equally near images resolves alike every run.
     images.sort(key=lambda image: image["digest"])
     test = [image for image in images if image["split"] == "test"]
     seen = [image for image in images if image["split"] != "test"]
-    queries, nearest, distances = near_duplicates.nearest_within(
+    copies = near_duplicates.confirmed_copies(
         near_duplicates.parse_hashes([image["hash"] for image in test]),
+        [base64.b64decode(image["thumbnail"]) for image in test],
         near_duplicates.parse_hashes([image["hash"] for image in seen]),
+        [base64.b64decode(image["thumbnail"]) for image in seen],
     )
     return [
         {"origin": test[query]["origin"], "label": test[query]["label"], "digest": test[query]["digest"],
-         "matches": seen[match]["origin"], "matches_split": seen[match]["split"], "distance": int(distance)}
-        for query, match, distance in zip(queries, nearest, distances)
+         "matches": seen[match]["origin"], "matches_split": seen[match]["split"], "distance": distance,
+         "picture_distance": round(apart, 4)}
+        for query, match, distance, apart in copies
     ]
 
 
@@ -337,8 +344,8 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
                           [json.dumps([split, label, count]) for split in SPLITS
                            for label, count in sorted(counts[split].items())])
         logger.info("preprocess: %d test image(s) dropped as near copies of train or eval images "
-                    "(within %d of %d hash bits)", len(copies), near_duplicates.MAX_DISTANCE,
-                    near_duplicates.HASH_BITS)
+                    "(within %d of %d hash bits, and alike once aligned)", len(copies),
+                    near_duplicates.MAX_DISTANCE, near_duplicates.HASH_BITS)
     files.write_lines(files.join(output_dir, NEAR_DUPLICATES), [json.dumps(copy, sort_keys=True) for copy in copies])
     files.write_lines(files.join(output_dir, ingest_core.LABELS), labels)
     files.write_json(

@@ -71,33 +71,87 @@ def parse_hashes(texts: list[str]) -> np.ndarray:
     return np.array(words, dtype=np.uint64).reshape(len(texts), 2)
 
 
-def nearest_within(queries: np.ndarray, references: np.ndarray, max_distance: int = MAX_DISTANCE,
-                   chunk_rows: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The queries whose nearest reference hash is within `max_distance` bits.
+# The second look. Many distinct images are close in hash: handwritten digits of one class scanned
+# at 8x8 pixels, say (465 of the demo's 696 test digits are within 16 bits of a training digit).
+# A pair the hash finds is confirmed only when the pictures agree once aligned: each image keeps a
+# 32x32 grayscale thumbnail; one is cropped by 0 to 5.5% per side (in 0.5% steps) to line up with
+# the other, both are shrunk to 12x12 and standardized, and their mean absolute difference must be
+# at most MAX_THUMBNAIL_DISTANCE. Measured with 64-pixel processing: the 200 fixture photos against
+# their JPEG re-encodes are at most 0.018 apart, against 10% resizes 0.005, against 5% crops 0.083;
+# the 465 close demo digits are 0.111 apart at the least.
+THUMBNAIL_SIDE = 32
+COMPARED_SIDE = 12
+CROPS = tuple(step * 0.005 for step in range(12))
+MAX_THUMBNAIL_DISTANCE = 0.095
+# References a test image is checked against, nearest hash first.
+CANDIDATES = 8
 
-    Args:
-        queries: (n, 2) uint64 hashes (see `parse_hashes`), for instance of the test images.
-        references: (m, 2) uint64 hashes, for instance of the train and eval images.
-        max_distance: the largest Hamming distance that counts as a near copy.
-        chunk_rows: queries compared per vectorized step, which bounds the work memory.
+
+def thumbnail(pixels: np.ndarray) -> bytes:
+    """A THUMBNAIL_SIDE-square grayscale of an image, as uint8 bytes."""
+    gray = pixels.astype(np.float64)
+    if gray.ndim == 3:
+        gray = gray @ _LUMA
+    small = _area_weights(gray.shape[0], THUMBNAIL_SIDE) @ gray @ _area_weights(gray.shape[1], THUMBNAIL_SIDE).T
+    return np.clip(np.rint(small), 0, 255).astype(np.uint8).tobytes()
+
+
+def _crop_weights(crop: float) -> np.ndarray:
+    """(COMPARED_SIDE, THUMBNAIL_SIDE) weights: `crop` of each side cut off, the rest averaged into cells."""
+    low, high = crop * THUMBNAIL_SIDE, (1 - crop) * THUMBNAIL_SIDE
+    cells = low + (high - low) * np.arange(COMPARED_SIDE + 1) / COMPARED_SIDE
+    edges = np.arange(THUMBNAIL_SIDE + 1, dtype=np.float64)
+    overlap = np.clip(np.minimum(edges[None, 1:], cells[1:, None]) - np.maximum(edges[None, :-1], cells[:-1, None]),
+                      0, None)
+    return overlap / overlap.sum(axis=1, keepdims=True)
+
+
+_CROP_WEIGHTS = [_crop_weights(crop) for crop in CROPS]
+
+
+def _views(thumb: bytes) -> np.ndarray:
+    """(len(CROPS), COMPARED_SIDE, COMPARED_SIDE): the thumbnail at each crop, standardized."""
+    image = np.frombuffer(thumb, dtype=np.uint8).reshape(THUMBNAIL_SIDE, THUMBNAIL_SIDE).astype(np.float64)
+    views = np.stack([weights @ image @ weights.T for weights in _CROP_WEIGHTS])
+    views -= views.mean(axis=(1, 2), keepdims=True)
+    spread = views.std(axis=(1, 2), keepdims=True)
+    return views / np.where(spread > 1e-6, spread, 1.0)
+
+
+def picture_distance(first: np.ndarray, second: np.ndarray) -> float:
+    """How far apart two images' views (see `_views`) are at their best alignment, either one cropped."""
+    return float(min(np.abs(first - second[0]).mean(axis=(1, 2)).min(),
+                     np.abs(first[0] - second).mean(axis=(1, 2)).min()))
+
+
+def confirmed_copies(query_hashes: np.ndarray, query_thumbnails: list[bytes], reference_hashes: np.ndarray,
+                     reference_thumbnails: list[bytes]) -> list[tuple[int, int, int, float]]:
+    """The queries that are near copies of a reference: close in hash, and alike once aligned.
 
     Returns:
-        (query indices, index of the nearest reference of each, its distance in bits), in query
-        order; a tie goes to the first reference.
+        (query index, reference index, hash distance, picture distance) per copy found, in
+        query order; of several references that pass, the one nearest in hash.
     """
-    queries = np.asarray(queries, dtype=np.uint64).reshape(-1, 2)
-    references = np.asarray(references, dtype=np.uint64).reshape(-1, 2)
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    if len(references):
-        for start in range(0, len(queries), chunk_rows):
-            chunk = queries[start:start + chunk_rows]
-            distances = np.zeros((len(chunk), len(references)), dtype=np.uint8)
-            for word in range(2):
-                distances += np.bitwise_count(chunk[:, word, None] ^ references[None, :, word])
-            nearest = distances.argmin(axis=1)
-            nearest_distance = distances[np.arange(len(chunk)), nearest].astype(np.int64)
-            close = np.flatnonzero(nearest_distance <= max_distance)
-            found.append((close + start, nearest[close], nearest_distance[close]))
-    if not found:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return tuple(np.concatenate(parts).astype(np.int64) for parts in zip(*found))
+    query_hashes = np.asarray(query_hashes, dtype=np.uint64).reshape(-1, 2)
+    reference_hashes = np.asarray(reference_hashes, dtype=np.uint64).reshape(-1, 2)
+    views: dict[tuple[str, int], np.ndarray] = {}
+
+    def view(kind: str, index: int) -> np.ndarray:
+        if (kind, index) not in views:
+            views[kind, index] = _views((query_thumbnails if kind == "query" else reference_thumbnails)[index])
+        return views[kind, index]
+
+    found = []
+    for start in range(0, len(query_hashes) if len(reference_hashes) else 0, CHUNK_ROWS):
+        chunk = query_hashes[start:start + CHUNK_ROWS]
+        distances = np.zeros((len(chunk), len(reference_hashes)), dtype=np.uint8)
+        for word in range(2):
+            distances += np.bitwise_count(chunk[:, word, None] ^ reference_hashes[None, :, word])
+        for row in np.flatnonzero(distances.min(axis=1) <= MAX_DISTANCE):
+            order = np.argsort(distances[row], kind="stable")[:CANDIDATES]
+            for reference in order[distances[row, order] <= MAX_DISTANCE]:
+                apart = picture_distance(view("query", start + row), view("reference", int(reference)))
+                if apart <= MAX_THUMBNAIL_DISTANCE:
+                    found.append((start + int(row), int(reference), int(distances[row, reference]), apart))
+                    break
+    return found

@@ -73,3 +73,23 @@ def test_test_copies_of_train_photos_are_dropped_and_distinct_test_photos_stay(s
     # Only the shards stats.json names are left, and no temporary file.
     left = sorted(name for name in os.listdir(examples_dir) if name.startswith(("test-", ".tmp")))
     assert left == sorted(stats["shards"]["test"])
+
+
+def test_distinct_images_that_hash_alike_are_not_dropped(tmp_path):
+    """The demo's digits, scanned at 8x8: hundreds of test digits are within the hash distance of a
+    training digit of their class, yet each is another hand's digit. None may be dropped."""
+    from components.preprocess import near_duplicates
+
+    ingest_core.run(source="demo:digits", output_dir=str(tmp_path / "raw"))
+    result = preprocess_core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "examples"),
+                                 image_size=32)
+
+    images = [json.loads(line) for line in open(tmp_path / "examples" / preprocess_core.HASHES)]
+    test = near_duplicates.parse_hashes([image["hash"] for image in images if image["split"] == "test"])
+    seen = near_duplicates.parse_hashes([image["hash"] for image in images if image["split"] != "test"])
+    hash_close = sum(
+        int(min(bin(int(q[0] ^ r[0])).count("1") + bin(int(q[1] ^ r[1])).count("1") for r in seen)
+            <= near_duplicates.MAX_DISTANCE)
+        for q in test)
+    assert hash_close > 100  # the hash alone would have taken these for copies
+    assert result.near_duplicates_dropped == 0 and sum(result.counts["test"].values()) == len(test) == 696

@@ -1,14 +1,20 @@
-"""Near-duplicate matching: perceptual hashes and their Hamming distances, on synthetic data."""
+"""Near-duplicate matching: perceptual hashes, their Hamming distances and the aligned second look,
+on synthetic data."""
 
 import numpy as np
 
 from components.preprocess.near_duplicates import (
     HASH_BITS,
     MAX_DISTANCE,
+    MAX_THUMBNAIL_DISTANCE,
+    _area_weights,
+    _views,
+    confirmed_copies,
     difference_hash,
     format_hash,
-    nearest_within,
     parse_hashes,
+    picture_distance,
+    thumbnail,
 )
 
 
@@ -20,7 +26,14 @@ def flipped(hash_words: np.ndarray, bits: list[int]) -> np.ndarray:
     return words
 
 
-def test_nearest_within_finds_the_nearest_reference_within_the_distance():
+def smooth_image(seed: int, side: int = 64) -> np.ndarray:
+    """A photo-like image: smooth random shapes, not noise."""
+    rng = np.random.default_rng(seed)
+    smooth = np.cumsum(np.cumsum(rng.normal(size=(side, side, 3)), axis=0), axis=1)
+    return np.clip((smooth - smooth.min()) / np.ptp(smooth) * 255, 0, 255).astype(np.uint8)
+
+
+def test_copies_need_a_close_hash():
     rng = np.random.default_rng(0)
     references = rng.integers(0, 2**63, size=(500, 2), dtype=np.uint64)
     queries = np.stack([
@@ -30,25 +43,47 @@ def test_nearest_within_finds_the_nearest_reference_within_the_distance():
         rng.integers(0, 2**63, size=2, dtype=np.uint64),        # unrelated: about 64 bits from all
         flipped(references[250], list(range(60, 65))),          # across the word boundary
     ])
+    same_picture = thumbnail(smooth_image(1))  # every picture alike: the hash alone decides here
 
-    found = nearest_within(queries, references, chunk_rows=2)  # chunks smaller than the queries
+    found = confirmed_copies(queries, [same_picture] * len(queries), references, [same_picture] * len(references))
 
-    assert [values.tolist() for values in found] == [[0, 1, 4], [7, 400, 250], [3, MAX_DISTANCE, 5]]
-
-
-def test_nearest_within_prefers_the_closer_of_two_references():
-    base = np.array([0x0123456789ABCDEF, 0xFEDCBA9876543210], dtype=np.uint64)
-    references = np.stack([flipped(base, [1, 2, 3, 4]), flipped(base, [5])])
-
-    queries, nearest, distances = nearest_within(base[None, :], references)
-
-    assert (queries.tolist(), nearest.tolist(), distances.tolist()) == ([0], [1], [1])
+    assert [(query, reference, distance) for query, reference, distance, _ in found] == [
+        (0, 7, 3), (1, 400, MAX_DISTANCE), (4, 250, 5)]
 
 
-def test_nearest_within_with_nothing_to_compare():
+def test_a_close_hash_is_not_enough_when_the_pictures_differ():
+    """Handwritten digits of one class are within a few bits of each other, yet different digits."""
+    query_hash = np.array([[0x0123456789ABCDEF, 0xFEDCBA9876543210]], dtype=np.uint64)
+    references = np.stack([query_hash[0], flipped(query_hash[0], [5])])
+    pictures = [thumbnail(smooth_image(seed)) for seed in (2, 3, 4)]
+
+    assert confirmed_copies(query_hash, pictures[:1], references, pictures[1:]) == []
+    # The same picture behind the farther hash is found, past the nearer one that differs.
+    [(query, reference, distance, apart)] = confirmed_copies(query_hash, pictures[:1], references,
+                                                             [pictures[1], pictures[0]])
+    assert (query, reference, distance, apart) == (0, 1, 1, 0.0)
+
+
+def test_a_cropped_copy_is_alike_once_aligned_and_another_picture_is_not():
+    image = smooth_image(5, side=200)
+    cropped = image[5:195, 5:195]  # 2.5% off each side
+    resized_crop = (_area_weights(190, 64) @ cropped.astype(float).transpose(2, 0, 1) @ _area_weights(190, 64).T)
+    original = _area_weights(200, 64) @ image.astype(float).transpose(2, 0, 1) @ _area_weights(200, 64).T
+
+    def views(pixels):
+        return _views(thumbnail(np.clip(pixels.transpose(1, 2, 0), 0, 255).astype(np.uint8)))
+
+    assert picture_distance(views(original), views(resized_crop)) <= MAX_THUMBNAIL_DISTANCE
+    other = _area_weights(200, 64) @ smooth_image(6, side=200).astype(float).transpose(2, 0, 1) @ _area_weights(
+        200, 64).T
+    assert picture_distance(views(original), views(other)) > 2 * MAX_THUMBNAIL_DISTANCE
+
+
+def test_nothing_to_compare():
     hashes = np.ones((3, 2), dtype=np.uint64)
-    for queries, references in ((hashes, hashes[:0]), (hashes[:0], hashes)):
-        assert [values.tolist() for values in nearest_within(queries, references)] == [[], [], []]
+    pictures = [thumbnail(smooth_image(7))] * 3
+    assert confirmed_copies(hashes, pictures, hashes[:0], []) == []
+    assert confirmed_copies(hashes[:0], [], hashes, pictures) == []
 
 
 def test_hashes_survive_their_text_form():

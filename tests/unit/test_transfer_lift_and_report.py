@@ -48,3 +48,5 @@ def test_report_has_figures_lift_and_reasons(trained, tmp_path):
     assert "Transfer lift" in page and "0.5000" in page and "BLESSED" in page
     assert page.count("data:image/png;base64") >= 4
     assert "thresholds alone decide" in page
+    # Preprocess's near-duplicate count (none in this generated set) is said in the report.
+    assert "0 test images dropped as near-duplicates of training images" in page
