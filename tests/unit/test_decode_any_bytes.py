@@ -41,13 +41,15 @@ decode.setup()
 @given(ANY_BYTES)
 def test_any_bytes_become_an_example_or_a_reject_with_a_reason(data):
     example = RawExample(data, "warm", "x.jpg", hashlib.sha256(data).hexdigest())
-    [output] = list(decode.process([example.serialize()]))
-    if isinstance(output, TaggedOutput):
-        assert output.tag == DecodeAndResize.REJECTS and output.value["reason"]
-        assert output.value["origin"] == "x.jpg"
-    else:
-        split, label, _ = output
+    outputs = list(decode.process([example.serialize()]))
+    if len(outputs) == 1:
+        [reject] = outputs
+        assert reject.tag == DecodeAndResize.REJECTS and reject.value["reason"]
+        assert reject.value["origin"] == "x.jpg"
+    else:  # an example, and its hash for the near-duplicate check
+        (split, label, _), image_hash = outputs
         assert split in ("train", "eval", "test") and label == "warm"
+        assert image_hash.tag == DecodeAndResize.HASHES and image_hash.value["digest"] == example.digest
 
 
 @settings(max_examples=300, deadline=None)
@@ -58,6 +60,6 @@ def test_the_pixel_limit_check_never_raises(data):
 
 def test_every_real_format_decodes():
     for data in REAL_IMAGES:
-        [output] = list(decode.process([RawExample(data, "cold", "y", "d").serialize()]))
-        assert not isinstance(output, TaggedOutput)
+        output, image_hash = decode.process([RawExample(data, "cold", "y", "d").serialize()])
+        assert not isinstance(output, TaggedOutput) and image_hash.tag == DecodeAndResize.HASHES
     assert np.asarray(Image.open(io.BytesIO(REAL_IMAGES[0]))).shape == (18, 24, 3)
