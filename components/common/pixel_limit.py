@@ -15,19 +15,31 @@ from PIL import Image
 MAX_PIXELS = 50_000_000
 
 
-def oversize_reason(image_bytes: bytes, max_pixels: int = MAX_PIXELS) -> str | None:
-    """Why the image is refused for its size, or None when it may be decoded."""
+def _header_size(image_bytes: bytes) -> tuple[int, int] | None:
+    """(width, height) as the header states them, or None where Pillow cannot identify the bytes.
+
+    Raises:
+        Image.DecompressionBombError: the header claims more than Pillow's own limit.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(image_bytes)) as image:  # reads the header only
-                width, height = image.size
+                return image.size
     except Image.DecompressionBombError:
-        return f"image too large: over {2 * Image.MAX_IMAGE_PIXELS} pixels (a decompression bomb?)"
+        raise
     except Exception:  # noqa: BLE001 - not identifiable here: the decoder decides and says why
         return None
-    if width * height > max_pixels:
-        return f"image too large: {width}x{height} pixels, the limit is {max_pixels}"
+
+
+def oversize_reason(image_bytes: bytes, max_pixels: int = MAX_PIXELS) -> str | None:
+    """Why the image is refused for its size, or None when it may be decoded."""
+    try:
+        size = _header_size(image_bytes)
+    except Image.DecompressionBombError:
+        return f"image too large: over {2 * Image.MAX_IMAGE_PIXELS} pixels (a decompression bomb?)"
+    if size is not None and size[0] * size[1] > max_pixels:
+        return f"image too large: {size[0]}x{size[1]} pixels, the limit is {max_pixels}"
     return None
 
 
@@ -39,12 +51,7 @@ def header_pixels(image_bytes: bytes) -> int | None:
         (a lower bound: the claim is larger still); None where Pillow cannot identify the bytes.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(image_bytes)) as image:  # reads the header only
-                width, height = image.size
+        size = _header_size(image_bytes)
     except Image.DecompressionBombError:
         return 2 * Image.MAX_IMAGE_PIXELS
-    except Exception:  # noqa: BLE001 - not identifiable here: the decoder decides and says why
-        return None
-    return width * height
+    return None if size is None else size[0] * size[1]
