@@ -414,6 +414,8 @@ def _compile(args) -> int:
 
 
 def _submit_or_schedule(args) -> int:
+    # The typed config that checks --param imports TensorFlow, whose start-up lines mean nothing here.
+    import_tensorflow_quietly(os.devnull)
     from pipeline import cluster
 
     try:
