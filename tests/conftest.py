@@ -4,6 +4,7 @@ import functools
 import io
 import os
 import pathlib
+import threading
 
 # Before TensorFlow is imported anywhere in the test process.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -59,6 +60,28 @@ def write_image(path: pathlib.Path, pixels: np.ndarray) -> pathlib.Path:
 
 
 CLASS_COLORS = {"red": (200, 40, 40), "blue": (40, 40, 200)}
+
+
+def run_at_once(work, count: int) -> tuple[list, list[Exception]]:
+    """Calls `work(index)` for index 0..count-1, each in its own thread, all at once.
+
+    Returns:
+        (what each call returned, in no order; the errors the calls raised).
+    """
+    results, errors = [], []
+
+    def call(index):
+        try:
+            results.append(work(index))
+        except Exception as error:  # noqa: BLE001 - returned to the test, which reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=call, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
 
 
 @pytest.fixture

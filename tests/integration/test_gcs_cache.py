@@ -6,7 +6,6 @@ committed by entry.json alone, races that leave one entry, and failures that nam
 import json
 import os
 import socket
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 from components.common import gcs, step_cache, storage
 from components.extract_features.feature_store import FeatureStore
 from pipeline.storage_emulator import cloud_storage_emulator
+from tests.conftest import run_at_once
 
 BUCKET = "cache"
 
@@ -105,20 +105,8 @@ def test_files_without_their_entry_json_are_never_reused(cache_root, tmp_path):
 
 
 def test_steps_saving_the_same_key_at_once_all_succeed_and_leave_one_entry(cache_root, tmp_path):
-    errors, keys = [], []
-
-    def run(index):
-        try:
-            _, cache, _ = producing_step(cache_root, tmp_path, index, content=f"run {index}".encode())
-            keys.append(cache.key)
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    keys, errors = run_at_once(
+        lambda index: producing_step(cache_root, tmp_path, index, content=f"run {index}".encode())[1].key, 6)
     assert not errors and len(set(keys)) == 1
     entry_uri = f"{cache_root}/make/{keys[0]}"
     entry = json.loads(gcs.read_bytes(f"{entry_uri}/entry.json"))

@@ -1,13 +1,13 @@
 """The content-keyed step cache: what makes a key, what is restored, and what a person is told."""
 
 import os
-import threading
 from dataclasses import dataclass, field
 
 import pytest
 
 from components.common import gcsfuse, step_cache, storage
 from components.ingest.source_digest import source_digest
+from tests.conftest import run_at_once
 
 
 @dataclass
@@ -90,19 +90,7 @@ def test_an_unfinished_entry_is_never_reused(tmp_path):
 
 def test_steps_saving_the_same_key_at_once_leave_one_complete_entry(tmp_path):
     cache_root = str(tmp_path / "cache")
-    errors = []
-
-    def run(index):
-        try:
-            producing_step(cache_root, tmp_path, index)
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _, errors = run_at_once(lambda index: producing_step(cache_root, tmp_path, index), 6)
     assert not errors
     entries = [name for name in os.listdir(os.path.join(cache_root, "make")) if not name.endswith(".json")]
     assert len(entries) == 1 and not entries[0].startswith(".staging")
