@@ -17,6 +17,8 @@ from components.common.step_cache import check_cache_root
 _NOT_PATHS = {
     "source": lambda value: value.startswith(("demo:", "tfds:")),
     "base_model": lambda value: not value.endswith(".keras"),
+    # base_network.WEIGHTS_KEYWORDS, written here too: importing it loads Keras, which this module,
+    # imported by `headstart compile`, does without.
     "base_weights": lambda value: value in ("imagenet", "none"),
     "serving_root": lambda value: False,
     # "" turns the step cache off: every step runs every time.

@@ -6,8 +6,9 @@ sinks (the manifest, labels, counts, stats) go through Beam's FileSystems too. L
 the atomic write of `storage`.
 """
 
+import contextlib
 import json
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -35,12 +36,21 @@ def read_lines(path: str) -> list[str]:
     return [line for line in read_text(path).splitlines() if line.strip()]
 
 
-def write_text(path: str, text: str) -> None:
-    """Writes a file: atomically renamed locally; a Cloud Storage object appears whole when closed."""
-    if not gcs.is_gcs(path):
-        storage.write_text(path, text)
+@contextlib.contextmanager
+def open_for_writing(path: str) -> Iterator[BinaryIO]:
+    """A binary file that appears whole at `path`: renamed into place locally, a Cloud Storage
+    object once closed."""
+    if gcs.is_gcs(path):
+        with FileSystems.create(path) as f:
+            yield f
         return
-    with FileSystems.create(path) as f:
+    with storage.atomic_path(path) as tmp_path, open(tmp_path, "wb") as f:
+        yield f
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes a file that appears whole (see `open_for_writing`)."""
+    with open_for_writing(path) as f:
         f.write(text.encode("utf-8"))
 
 
@@ -50,8 +60,3 @@ def write_json(path: str, value: Any) -> None:
 
 def write_lines(path: str, lines: list[str]) -> None:
     write_text(path, "".join(f"{line}\n" for line in lines))
-
-
-def glob(pattern: str) -> list[str]:
-    """Paths matching a glob, sorted."""
-    return sorted(metadata.path for match in FileSystems.match([pattern]) for metadata in match.metadata_list)

@@ -14,7 +14,7 @@ Uploads that must not overwrite (a pushed version) carry `if_generation_match=0`
 import hashlib
 import logging
 import os
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -84,18 +84,27 @@ def _call(what: str, uri: str, operation: Callable[[], T]) -> T:
                                  f"{error}") from error
 
 
-def list_objects(uri: str) -> Iterator[tuple[str, str]]:
-    """(path relative to `uri`, content hash) of every object under the prefix, sorted by path."""
+def _content_hash(blob) -> str:
+    return blob.md5_hash or blob.crc32c or str(blob.size)
+
+
+def _described_objects(uri: str, describe: Callable[[Any], T]) -> Iterator[tuple[str, T]]:
+    """(path relative to `uri`, describe(blob)) of every object under the prefix, sorted by path."""
     bucket, prefix = split(uri)
     prefix = f"{prefix}/" if prefix else ""
 
     def listing():
         blobs = _client().list_blobs(bucket, prefix=prefix, retry=_retry())
-        return sorted((blob.name[len(prefix):], blob.md5_hash or blob.crc32c or str(blob.size)) for blob in blobs)
+        return sorted((blob.name[len(prefix):], describe(blob)) for blob in blobs)
 
-    for name, content_hash in _call("listing", uri, listing):
+    for name, description in _call("listing", uri, listing):
         if name and not name.endswith("/"):
-            yield name, content_hash
+            yield name, description
+
+
+def list_objects(uri: str) -> Iterator[tuple[str, str]]:
+    """(path relative to `uri`, content hash) of every object under the prefix, sorted by path."""
+    return _described_objects(uri, _content_hash)
 
 
 def tree_digest(uri: str) -> str:
@@ -192,16 +201,7 @@ def list_object_times(uri: str) -> Iterator[tuple[str, float]]:
     Times are seconds since the epoch on the storage service's clock, so objects written from
     different machines compare on one clock.
     """
-    bucket, prefix = split(uri)
-    prefix = f"{prefix}/" if prefix else ""
-
-    def listing():
-        blobs = _client().list_blobs(bucket, prefix=prefix, retry=_retry())
-        return sorted((blob.name[len(prefix):], (blob.updated or blob.time_created).timestamp()) for blob in blobs)
-
-    for name, written in _call("listing", uri, listing):
-        if name and not name.endswith("/"):
-            yield name, written
+    return _described_objects(uri, lambda blob: (blob.updated or blob.time_created).timestamp())
 
 
 def object_hash(uri: str) -> str | None:
@@ -210,6 +210,6 @@ def object_hash(uri: str) -> str | None:
 
     def lookup():
         blob = _client().bucket(bucket).get_blob(name, retry=_retry()) if name else None
-        return (blob.md5_hash or blob.crc32c or str(blob.size)) if blob is not None else None
+        return _content_hash(blob) if blob is not None else None
 
     return _call("checking", uri, lookup)

@@ -43,6 +43,11 @@ def holds_saved_model(version_dir: str) -> bool:
     return gcs.exists(path) if gcs.is_gcs(version_dir) else os.path.isfile(path)
 
 
+def _pushed_versions(object_names) -> list[int]:
+    """The versions a gs:// listing shows whole: those with an `<N>/saved_model.pb` object."""
+    return sorted({int(match.group(1)) for name in object_names if (match := _PUSHED.fullmatch(name))})
+
+
 def existing_versions(model_dir: str) -> list[int]:
     """The version numbers pushed under a model directory, ascending.
 
@@ -51,8 +56,7 @@ def existing_versions(model_dir: str) -> list[int]:
     uploaded or left by a push that died, is neither served nor taken for the champion.
     """
     if gcs.is_gcs(model_dir):
-        return sorted({int(match.group(1)) for name, _ in gcs.list_objects(model_dir)
-                       if (match := _PUSHED.fullmatch(name))})
+        return _pushed_versions(name for name, _ in gcs.list_objects(model_dir))
     if not os.path.isdir(model_dir):
         return []
     return sorted(int(name) for name in os.listdir(model_dir)
@@ -107,10 +111,9 @@ def read_evaluation_records(model_dir: str) -> dict[int, dict]:
     not stop a run, and leaving it out only loosens the guard that reads them.
     """
     if gcs.is_gcs(model_dir):
-        listed = {name for name, _ in gcs.list_objects(model_dir)}
-        versions = sorted({int(match.group(1)) for name in listed if (match := _PUSHED.fullmatch(name))})
-        found = {version: gcs.join(model_dir, str(version), EVALUATION_RECORD_FILE) for version in versions
-                 if f"{version}/{EVALUATION_RECORD_FILE}" in listed}
+        listed = {name for name, _ in gcs.list_objects(model_dir)}  # one listing for versions and records
+        found = {version: gcs.join(model_dir, str(version), EVALUATION_RECORD_FILE)
+                 for version in _pushed_versions(listed) if f"{version}/{EVALUATION_RECORD_FILE}" in listed}
         read = gcs.read_bytes
     else:
         found = {version: path for version in existing_versions(model_dir)

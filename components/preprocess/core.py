@@ -20,12 +20,11 @@ Output directory layout:
 
 import base64
 import concurrent.futures
-import contextlib
 import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -33,7 +32,7 @@ from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.common import beam_files as files
-from components.common import gcs, storage
+from components.common import gcs
 from components.common.examples_info import NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, STATS
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
@@ -246,17 +245,6 @@ def _find_near_duplicates(output_dir: str) -> list[dict]:
     ]
 
 
-@contextlib.contextmanager
-def _open_for_writing(path: str) -> Iterator[BinaryIO]:
-    """A binary file that appears whole at `path`: renamed into place locally, an object on GCS once closed."""
-    if gcs.is_gcs(path):
-        with FileSystems.create(path) as f:
-            yield f
-        return
-    with storage.atomic_path(path) as tmp_path, open(tmp_path, "wb") as f:
-        yield f
-
-
 def _drop_from_test_shards(output_dir: str, shard_names: list[str], digests: set[str]) -> list[str]:
     """Writes the test shards again without the records of `digests`; returns the new shards' names.
 
@@ -269,7 +257,7 @@ def _drop_from_test_shards(output_dir: str, shard_names: list[str], digests: set
     for name in shard_names:
         new_name = DEDUPLICATED_TEST_PREFIX + name[len("test"):]
         with FileSystems.open(files.join(output_dir, name)) as source, \
-                _open_for_writing(files.join(output_dir, new_name)) as target:
+                files.open_for_writing(files.join(output_dir, new_name)) as target:
             # Beam's own TFRecord framing, so the shards read back exactly as its sink's do.
             while (record := _TFRecordUtil.read_record(source)) is not None:
                 digest = example_pb2.Example.FromString(record).features.feature["digest"].bytes_list.value[0]
