@@ -42,8 +42,10 @@ image-gpu:
 rehearse: install
 	$(BIN)/python -m pipeline.rehearse --pipeline-root runs/rehearsal
 
+# The speed and memory table of benchmarks/bench.py (not part of the installed package), saved with
+# every figure behind it in runs/bench.json; several minutes on 2 cores.
 bench: install
-	$(BIN)/python -m pipeline.bench --output runs/bench.json
+	$(BIN)/python -m benchmarks.bench --output runs/bench.json
 
 clean:
 	rm -rf runs serving

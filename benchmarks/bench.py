@@ -1,14 +1,22 @@
-"""`make bench`: speed, measured side by side in one run on the same generated JPEGs.
+"""`make bench`: speed and memory, measured side by side in one run on the same generated JPEGs.
 
-    python -m pipeline.bench [--images N] [--memory-images M] [--epochs E] [--output runs/bench.json]
+    python -m benchmarks.bench [--images N] [--memory-images M] [--epochs E] [--output runs/bench.json]
 
-Rows (issue 5): feature extraction against a tight tf.function loop over decoded tensors (the
-machine's practical limit for the network); the whole pipeline's first run against the plain
-Keras script trained for the same epochs; head training per epoch on cached features against one
-epoch of the end-to-end Keras model; the whole pipeline's first run against a repeat on unchanged
-data (the step cache); the peak memory of each step with M and 4M images; Beam
-preprocessing, in_memory against multi_processing.
-Machines are shared and noisy: read the ratios, not the absolute figures.
+Run it from the repository root (benchmarks/ is not part of the installed package); `make bench`
+runs it with the defaults. The base is MobileNet alpha 0.25 at 224 pixels, with the ImageNet
+weights in ../shared/fixtures when they are there and random weights otherwise.
+
+Each row compares two figures, a and b, and prints their ratio:
+1. feature extraction, images/s: the pipeline's extraction (read, parse, infer, write) against a
+   tight tf.function loop over decoded tensors, the machine's practical limit for the network;
+2. first run, seconds: the whole pipeline through kfp.local against the plain Keras script
+   trained for the same epochs;
+3. one epoch, seconds: the end-to-end Keras model against the head on cached features;
+4. whole pipeline, seconds: a first run against a repeat on unchanged data (the step cache);
+5. peak memory of each step, each in its own process, with M and with 4M images;
+6. Beam preprocessing, images/s: the in_memory runner against multi_processing.
+Everything lands in the --output JSON. Machines are shared and noisy: read the ratios, not the
+absolute figures.
 """
 
 import argparse
@@ -23,7 +31,7 @@ import time
 import numpy as np
 
 from components.common.logs import import_tensorflow_quietly
-from pipeline.bench_memory import STEPS, peak_rss_per_step
+from benchmarks.bench_memory import STEPS, peak_rss_per_step
 
 SHARED_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / \
     "mobilenet_2_5_224_tf_no_top.h5"
@@ -185,9 +193,9 @@ def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000,
-                        help="generated JPEGs for rows 1-4 and 6 (default: %(default)s, the issue's size)")
+                        help="generated JPEGs for rows 1-4 and 6 (default: %(default)s)")
     parser.add_argument("--memory-images", type=int, default=400,
                         help="row 5 runs each step on this many images and on 4 times as many "
                              "(default: %(default)s)")

@@ -1,0 +1,1 @@
+"""`make bench`: speed and memory of the pipeline, measured side by side on generated JPEGs."""
