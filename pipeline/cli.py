@@ -276,45 +276,9 @@ def _check_isolated_args(args) -> None:
 
 
 def _print_summary(summary: dict) -> None:
-    print("\nSummary")
-    for name, step in summary["steps"].items():
-        cache = step.get("cache") or {}
-        done = ("reused: " if cache.get("reused") else "ran: ") + cache["why"] if cache else ""
-        print(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s  {done}")
-    metrics = summary["metrics"]
-    if metrics:
-        shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall", "ece")
-                          if key in metrics)
-        low, high = metrics.get("accuracy_ci95", (float("nan"), float("nan")))
-        print(f"  test metrics: {shown} ({metrics.get('count', 0)} images; accuracy 95% CI {low:.4f}-{high:.4f})")
-    tuned = summary.get("fine_tune") or {}
-    if tuned.get("ran"):
-        before, after = tuned["eval_accuracy_before"], tuned["eval_accuracy_after"]
-        shown = f"eval accuracy {before:.4f} before, {after:.4f} after" if before is not None else "no eval split"
-        print(f"  fine-tune: {tuned['reason']}; {shown}; the {tuned.get('model_kept', 'fine-tuned')} model goes on")
-    elif tuned:
-        print(f"  fine-tune: skipped ({tuned['reason']})")
-    lift = metrics.get("transfer_lift")
-    if lift:
-        print(f"  transfer lift: {lift['lift']:+.4f} accuracy (pretrained base {lift['pretrained_accuracy']:.4f}, "
-              f"random-weight base {lift['random_accuracy']:.4f})")
-    if summary["counts"]:
-        print("  images: " + ", ".join(f"{split} {sum(c.values())}" for split, c in summary["counts"].items())
-              + f", rejected {summary['rejected']}")
-        print(f"  near duplicates: {summary.get('near_duplicates', 0)} test images dropped as near copies of "
-              "train or eval images")
-    extracted = summary.get("features", {}).get("extracted")
-    if extracted is not None:
-        print(f"  feature extraction: {extracted} images through the base network, "
-              f"{summary['features']['reused']} from the feature store")
-    print(f"  blessed: {'yes' if summary['blessed'] else 'no'}")
-    for reason in (summary["blessing_reason"] or "").split("; "):
-        if reason:
-            print(f"    - {reason}")
-    print(f"  served model: {summary['pushed_uri'] or 'none, ' + (summary['push_reason'] or 'push did not run')}")
-    if summary.get("report"):
-        print(f"  report: {summary['report']}")
-    print(f"  artifacts: {summary['run_dir']}\n  log: {summary['log']}")
+    from pipeline.summary import summary_lines
+
+    print("\n" + "\n".join(summary_lines(summary)))
 
 
 def _run(args) -> int:
@@ -478,13 +442,12 @@ def _predict(args) -> int:
         print(f"headstart predict: {error}", file=sys.stderr)
         return 2
     failures = 0
-    for path, prediction in predict_files(model_dir, args.images):
-        if isinstance(prediction, str):
+    for prediction in predict_files(model_dir, args.images):
+        if prediction.error is not None:
             failures += 1
-            print(f"{path}: error: {prediction}")
+            print(f"{prediction.path}: error: {prediction.error}")
         else:
-            class_name, probability = prediction
-            print(f"{path}: {class_name} ({probability:.4f})")
+            print(f"{prediction.path}: {prediction.class_name} ({prediction.probability:.4f})")
     return 1 if failures else 0
 
 

@@ -71,3 +71,57 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         "push_reason": pushed.get("reason"),
         "report": report if report and os.path.isfile(report) else None,
     }
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The run summary as a person reads it at the end of `headstart run`, one string per line.
+
+    Args:
+        summary: a run's summary, as `collect_summary` builds it with the run's log path added under
+            "log" (as `headstart run` has it, and its --summary JSON).
+
+    Returns:
+        The lines, without line ends, starting with the "Summary" heading.
+    """
+    lines = ["Summary"]
+    for name, step in summary["steps"].items():
+        cache = step.get("cache") or {}
+        done = ("reused: " if cache.get("reused") else "ran: ") + cache["why"] if cache else ""
+        lines.append(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s  {done}")
+    metrics = summary["metrics"]
+    if metrics:
+        shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall", "ece")
+                          if key in metrics)
+        low, high = metrics.get("accuracy_ci95", (float("nan"), float("nan")))
+        lines.append(f"  test metrics: {shown} ({metrics.get('count', 0)} images; "
+                     f"accuracy 95% CI {low:.4f}-{high:.4f})")
+    tuned = summary.get("fine_tune") or {}
+    if tuned.get("ran"):
+        before, after = tuned["eval_accuracy_before"], tuned["eval_accuracy_after"]
+        shown = f"eval accuracy {before:.4f} before, {after:.4f} after" if before is not None else "no eval split"
+        lines.append(f"  fine-tune: {tuned['reason']}; {shown}; the {tuned.get('model_kept', 'fine-tuned')} "
+                     "model goes on")
+    elif tuned:
+        lines.append(f"  fine-tune: skipped ({tuned['reason']})")
+    lift = metrics.get("transfer_lift")
+    if lift:
+        lines.append(f"  transfer lift: {lift['lift']:+.4f} accuracy (pretrained base "
+                     f"{lift['pretrained_accuracy']:.4f}, random-weight base {lift['random_accuracy']:.4f})")
+    if summary["counts"]:
+        lines.append("  images: " + ", ".join(f"{split} {sum(c.values())}" for split, c in summary["counts"].items())
+                     + f", rejected {summary['rejected']}")
+        lines.append(f"  near duplicates: {summary.get('near_duplicates', 0)} test images dropped as near copies of "
+                     "train or eval images")
+    extracted = summary.get("features", {}).get("extracted")
+    if extracted is not None:
+        lines.append(f"  feature extraction: {extracted} images through the base network, "
+                     f"{summary['features']['reused']} from the feature store")
+    lines.append(f"  blessed: {'yes' if summary['blessed'] else 'no'}")
+    lines.extend(f"    - {reason}" for reason in (summary["blessing_reason"] or "").split("; ") if reason)
+    served = summary["pushed_uri"] or "none, " + (summary["push_reason"] or "push did not run")
+    lines.append(f"  served model: {served}")
+    if summary.get("report"):
+        lines.append(f"  report: {summary['report']}")
+    lines.append(f"  artifacts: {summary['run_dir']}")
+    lines.append(f"  log: {summary['log']}")
+    return lines

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from components.common.images import decode_and_resize
-from pipeline.predict import predict_files
+from pipeline.predict import NOT_AN_IMAGE, Prediction, predict_files
 from tests.conftest import make_image, write_image
 
 
@@ -29,7 +29,11 @@ def test_a_file_that_is_no_image_gets_one_plain_reason(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture\n")
 
-    results = dict(predict_files(str(tmp_path / "model"), [str(photo), str(notes)]))
+    results = list(predict_files(str(tmp_path / "model"), [str(photo), str(notes), str(tmp_path / "gone.jpg")]))
 
-    assert results[str(photo)] == ("red", 0.75)
-    assert results[str(notes)] == "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
+    assert results[:2] == [
+        Prediction(str(photo), "red", 0.75),
+        Prediction(str(notes), error=NOT_AN_IMAGE),
+    ]
+    assert NOT_AN_IMAGE == "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
+    assert results[2] == Prediction(str(tmp_path / "gone.jpg"), error="cannot read: No such file or directory")
