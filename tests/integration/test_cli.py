@@ -107,3 +107,59 @@ def test_an_isolated_run_refuses_host_paths_before_any_step(tmp_path, flags, nam
     assert completed.returncode == 2, completed.stderr
     assert named in completed.stderr and "Traceback" not in completed.stderr
     assert not [d for d in os.listdir(tmp_path / "runs") if d.startswith("headstart-")]
+
+
+NOTHING_LISTENS = "http://127.0.0.1:9"  # the discard port: refused at once on a machine that runs no discard service
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["runs"],
+        ["submit", "--param", "source=gs://b/photos", "--param", "serving_root=gs://m/s"],
+        ["schedule", "--cron", "0 3 * * 1", "--param", "source=gs://b/photos", "--param", "serving_root=gs://m/s"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_cluster_command_without_an_endpoint_exits_2_with_one_line(command):
+    """As a person types it, with valid parameters: the only thing wrong is that nothing answers."""
+    completed = subprocess.run([HEADSTART, *command, "--host", NOTHING_LISTENS],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 2, completed.stderr
+    assert (f"headstart {command[0]}: cannot reach the KFP API at {NOTHING_LISTENS}: Connection refused"
+            in completed.stderr.splitlines())
+    assert "Traceback" not in completed.stderr
+
+
+def test_an_endpoint_that_answers_with_an_http_error_exits_2_with_its_status_and_message(capsys):
+    """A KFP API that is up but refuses the request (here: listing runs) names the status and KFP's message."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pipeline import cli
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_GET(self):
+            healthy = self.path.endswith("/healthz")
+            body = json.dumps({"multi_user": False} if healthy else
+                              {"code": 7, "message": "user x may not list runs\nsecond line"}).encode()
+            self.send_response(200 if healthy else 403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert cli.main(["runs", "--host", host]) == 2
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err
+    assert f"headstart runs: the KFP API at {host} answered HTTP 403 Forbidden: user x may not list runs\n" in err
+    assert "Traceback" not in err
