@@ -83,7 +83,7 @@ def timed(function, *args, **kwargs):
 
 
 def base_spec():
-    from components.extract_features.base_network import BaseNetworkSpec
+    from components.common.base_network import BaseNetworkSpec
 
     weights = str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else "none"
     return BaseNetworkSpec(name="mobilenet", alpha=0.25, weights=weights, image_size=IMAGE_SIZE)
@@ -105,8 +105,8 @@ def bench_extraction(examples_dir: str, work: pathlib.Path) -> dict:
     """Images per second of the pipeline's extraction (read, parse, infer, write) and of the limit."""
     import tensorflow as tf
 
-    from components.extract_features import core as extract_core
-    from components.extract_features.base_network import build_feature_extractor
+    from components.common.base_network import build_feature_extractor
+    from components.common.feature_writing import write_features
 
     spec = base_spec()
     setup_seconds, extractor = timed(build_feature_extractor, spec)
@@ -118,7 +118,7 @@ def bench_extraction(examples_dir: str, work: pathlib.Path) -> dict:
     # decide the ratio. Every pipeline round is a whole write_features call, its trace included.
     for round_index in range(EXTRACTION_ROUNDS):
         features_dir = str(work / ("features" if round_index == 0 else f"features_{round_index}"))
-        seconds, counts = timed(extract_core.write_features, extractor, examples_dir, features_dir,
+        seconds, counts = timed(write_features, extractor, examples_dir, features_dir,
                                 IMAGE_SIZE, 32, {"base_model": "bench"})
         count = sum(counts.values())
         pipeline_rates.append(count / seconds)
@@ -136,11 +136,11 @@ def steady_epoch_seconds(epoch_seconds: list[float]) -> float:
 
 
 def bench_head_epoch(features_dir: str, epochs: int) -> dict:
-    from components.train_head import core as train_core
+    from components.common.head_training import HeadConfig, train
 
     with tempfile.TemporaryDirectory() as head_dir:
-        result = train_core.run(features_dir=features_dir, head_model_dir=head_dir,
-                                config=train_core.HeadConfig(epochs=epochs, patience=epochs, **HEAD))
+        result = train(features_dir=features_dir, head_model_dir=head_dir,
+                       config=HeadConfig(epochs=epochs, patience=epochs, **HEAD))
     return {"head_seconds_per_epoch": steady_epoch_seconds(result.epoch_seconds),
             "epoch_seconds": result.epoch_seconds}
 
@@ -149,7 +149,7 @@ def plain_keras(tree: pathlib.Path, epochs: int) -> dict:
     """The twenty-line script the pipeline must not be slower than."""
     import keras
 
-    from components.train_head.core import EpochTimer
+    from components.common.head_training import EpochTimer
 
     train = keras.utils.image_dataset_from_directory(tree / "train", image_size=(IMAGE_SIZE, IMAGE_SIZE),
                                                      batch_size=32, label_mode="binary", seed=1, verbose=False)

@@ -19,13 +19,14 @@ _STEP_CODE = {
     "preprocess": "from components.preprocess import core\n"
                   "core.run(raw_dir={work!r} + '/raw', output_dir={work!r} + '/examples', image_size={size})",
     "extract-features": "from components.extract_features import core\n"
-                        "from components.extract_features.base_network import BaseNetworkSpec\n"
+                        "from components.common.base_network import BaseNetworkSpec\n"
                         "spec = BaseNetworkSpec(name='mobilenet', alpha=0.25, weights={weights!r}, image_size={size})\n"
                         "core.run(examples_dir={work!r} + '/examples', features_dir={work!r} + '/features',\n"
                         "         base_model_dir={work!r} + '/base', spec=spec)",
-    "train-head": "from components.train_head import core\n"
+    "train-head": "from components.common.head_training import HeadConfig\n"
+                  "from components.train_head import core\n"
                   "core.run(features_dir={work!r} + '/features', head_model_dir={work!r} + '/head',\n"
-                  "         config=core.HeadConfig(epochs=5, patience=5))",
+                  "         config=HeadConfig(epochs=5, patience=5))",
     "evaluate": "from components.evaluate import core\n"
                 "from components.evaluate.blessing import BlessingPolicy\n"
                 "core.run(examples_dir={work!r} + '/examples', base_model_path={work!r} + '/base/base.keras',\n"

@@ -212,7 +212,7 @@ def _config_from_args(args):
     Options left unset take the pipeline's defaults, except for the built-in demo, which brings
     its own pretrained base network, image size and a longer head training.
     """
-    from components.extract_features.base_network import APPLICATIONS, WEIGHTS_KEYWORDS
+    from components.common.base_network import APPLICATIONS, WEIGHTS_KEYWORDS
     from components.ingest.demo_digits import DEMO_IMAGE_SIZE
     from components.ingest.sources import is_local
     from pipeline.config import PipelineConfig

@@ -7,10 +7,10 @@ at once with its name, not twenty minutes into a run.
 from dataclasses import asdict, dataclass
 
 from components.evaluate.blessing import BlessingPolicy
-from components.extract_features.base_network import BaseNetworkSpec
+from components.common.base_network import BaseNetworkSpec
 from components.fine_tune.config import FineTuneConfig
 from components.preprocess.splits import SplitPolicy
-from components.train_head.core import HeadConfig
+from components.common.head_training import HeadConfig
 
 
 @dataclass(frozen=True)

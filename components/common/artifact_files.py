@@ -1,15 +1,43 @@
-"""Names of the files one step writes and a later step, or the run summary, reads.
+"""The artifact contract: every file name that one step writes and another step reads.
 
-They live here, in a module that imports nothing heavy, so that the summary and the cache can
-read a run's artifacts without importing TensorFlow.
+A step never imports another step; whatever crosses a step boundary is declared here, once (as
+TFX declares its key names in `standard_component_specs`). The record formats inside these files
+live beside this module: `records` (what each TFRecord holds), `record_parsing` and `example_wire`.
+This module imports nothing, so the summary and the cache can read a run's artifacts without
+importing TensorFlow.
 """
 
+# Raw examples (ingest): RawExample records in numbered shards, the label vocabulary (a label's
+# index is its line number), the files that could not be read, counts and explicit splits, and one
+# JSON line [digest, label, explicit split] per example so that preprocess can stratify the splits
+# without reading the images twice.
+EXAMPLES_PATTERN = "examples-*.tfrecord"
+LABELS = "labels.txt"
+REJECTS = "rejects.jsonl"
+MANIFEST = "manifest.json"
+INDEX = "index.jsonl"
+
+# Features (extract-features): per-split feature records, and what produced them.
+FEATURES_INFO = "features.json"
+
+# Base network (extract-features, fine-tune): the saved feature extractor, and beside it a record
+# of its spec, feature size and parameter count for people and the model card (never read back
+# for trust: whoever can write the file could claim anything in it).
+BASE_MODEL_FILE = "base.keras"
+BASE_NETWORK_INFO = "base_network.json"
+
+# Head (train-head, fine-tune): the trained head and its training history.
+HEAD_MODEL_FILE = "head.keras"
+HISTORY = "history.json"
+FINE_TUNE_INFO = "fine_tune.json"
+
+# Lift (transfer-lift): the random-weight baseline's test accuracy.
+LIFT = "lift.json"
+
+# Evaluation (evaluate): metrics, the blessing decision and the test predictions push checks.
 METRICS = "metrics.json"
 BLESSING = "blessing.json"
 PREDICTIONS = "test_predictions.npz"
-FINE_TUNE_INFO = "fine_tune.json"
+
+# Push result (push): whether and where the model went.
 PUSH_RESULT = "push.json"
-FEATURES_INFO = "features.json"
-BASE_MODEL_FILE = "base.keras"
-HEAD_MODEL_FILE = "head.keras"
-LIFT = "lift.json"

@@ -67,8 +67,7 @@ def evaluate(
         return
     from components.evaluate import core
     from components.evaluate.blessing import BlessingPolicy
-    from components.extract_features.core import BASE_MODEL_FILE
-    from components.train_head.core import HEAD_MODEL_FILE
+    from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE
 
     result = core.run(
         examples_dir=examples.path, base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),

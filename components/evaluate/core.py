@@ -17,7 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, gcs, storage
-from components.common.artifact_files import FINE_TUNE_INFO, LIFT, METRICS, PREDICTIONS
+from components.common.artifact_files import FINE_TUNE_INFO, HISTORY, LABELS, LIFT, METRICS, PREDICTIONS
+from components.common.image_batches import image_batches, split_files
 from components.common.modeling import class_probabilities, head_predictions, load_joined_model
 from components.common.record_parsing import parse_processed
 from components.common.serving_layout import latest_version_dir, model_directory
@@ -25,9 +26,6 @@ from components.evaluate.blessing import (BlessingPolicy, best_in_serving, decid
                                           write_blessing)
 from components.evaluate.metrics import classification_metrics
 from components.evaluate.report import render_report, worst_mistakes
-from components.extract_features.core import image_batches, split_files
-from components.ingest import core as ingest_core
-from components.train_head.core import HISTORY
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +151,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
             mode (its Lambda layers run).
     """
     image_size = examples_info.image_size(examples_dir)
-    labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
+    labels = storage.read_lines(os.path.join(examples_dir, LABELS))
     label_indices, probabilities = _test_predictions(examples_dir, features_dir, base_model_path, head_model_path,
                                                      image_size, batch_size, trust_base_model)
     metrics = classification_metrics(label_indices, probabilities, labels)

@@ -41,7 +41,7 @@ def extract_features(
     if cache.restore():
         return
     from components.extract_features import core
-    from components.extract_features.base_network import BaseNetworkSpec
+    from components.common.base_network import BaseNetworkSpec
 
     # Vectors depend on everything in the key but the examples and the batch size: images seen
     # before under the same base, weights, size and code are looked up, not recomputed.

@@ -22,16 +22,15 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, storage
-from components.common.requested_gpus import check_requested_gpus
-from components.common.artifact_files import FINE_TUNE_INFO
+from components.common import base_network  # noqa: F401  (registers the preprocessing layer)
+from components.common.artifact_files import BASE_MODEL_FILE, FINE_TUNE_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
+from components.common.head_training import loss_and_metric, target_encoding
+from components.common.image_batches import image_batches
 from components.common.modeling import class_probabilities
-from components.extract_features import base_network  # noqa: F401  (registers the preprocessing layer)
-from components.extract_features.core import BASE_MODEL_FILE, image_batches
+from components.common.requested_gpus import check_requested_gpus
 from components.fine_tune.config import (  # noqa: F401  (FineTuneConfig: callers build it from here too)
     NO_GPU_REASON, FineTuneConfig, FineTuneResult, copy_unchanged, pass_through,
 )
-from components.ingest import core as ingest_core
-from components.train_head.core import HEAD_MODEL_FILE, HISTORY, loss_and_metric, target_encoding
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
 
     keras.utils.set_random_seed(config.seed)
     image_size = examples_info.image_size(examples_dir)
-    num_classes = len(storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS)))
+    num_classes = len(storage.read_lines(os.path.join(examples_dir, LABELS)))
     base = base_network.load_base(base_model_path, trust_base_model)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     before = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)

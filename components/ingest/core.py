@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 
 from components.common import gcs, storage
+from components.common.artifact_files import INDEX, LABELS, MANIFEST, REJECTS
 from components.common.example_wire import TFRecordFileWriter
 from components.common.records import RawExample
 from components.ingest.sources import RefusedImage, SourceError, open_source
@@ -22,13 +23,6 @@ from components.ingest.sources import RefusedImage, SourceError, open_source
 logger = logging.getLogger(__name__)
 
 RECORDS_PER_SHARD = 1000
-MANIFEST = "manifest.json"
-LABELS = "labels.txt"
-REJECTS = "rejects.jsonl"
-# One JSON line [digest, label, explicit split] per example kept: what preprocess needs to
-# stratify the splits, without reading the images twice.
-INDEX = "index.jsonl"
-EXAMPLES_PATTERN = "examples-*.tfrecord"
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.common import beam_files as files
 from components.common import gcs
+from components.common.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MANIFEST
 from components.common.examples_info import NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, STATS
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
-from components.ingest import core as ingest_core
 from components.preprocess import near_duplicates
 from components.preprocess.splits import SplitError, SplitPolicy, stratify
 
@@ -163,7 +163,7 @@ def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size:
           labels: Sequence[str], policy: SplitPolicy) -> None:
     """Adds the preprocessing steps, reads and writes included, to a Beam pipeline."""
     raw = pipeline | "ReadRawExamples" >> beam.io.ReadFromTFRecord(
-        files.join(raw_dir, ingest_core.EXAMPLES_PATTERN)
+        files.join(raw_dir, EXAMPLES_PATTERN)
     )
     outputs = raw | "PreprocessImages" >> PreprocessImages(image_size, labels, policy)
     written = []
@@ -302,9 +302,9 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
     """
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
-    manifest = files.read_json(files.join(raw_dir, ingest_core.MANIFEST))
+    manifest = files.read_json(files.join(raw_dir, MANIFEST))
     labels = manifest["labels"]
-    index = (json.loads(line) for line in files.read_lines(files.join(raw_dir, ingest_core.INDEX)))
+    index = (json.loads(line) for line in files.read_lines(files.join(raw_dir, INDEX)))
     try:
         policy = stratify(SplitPolicy(train_fraction, eval_fraction, tuple(manifest["explicit_splits"])), index)
     except SplitError as error:
@@ -335,7 +335,7 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
                     "(within %d of %d hash bits, and alike once aligned)", len(copies),
                     near_duplicates.MAX_DISTANCE, near_duplicates.HASH_BITS)
     files.write_lines(files.join(output_dir, NEAR_DUPLICATES), [json.dumps(copy, sort_keys=True) for copy in copies])
-    files.write_lines(files.join(output_dir, ingest_core.LABELS), labels)
+    files.write_lines(files.join(output_dir, LABELS), labels)
     files.write_json(
         files.join(output_dir, STATS),
         {"counts": counts, "rejected": rejected, NEAR_DUPLICATES_DROPPED: len(copies), "image_size": image_size,

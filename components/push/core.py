@@ -18,14 +18,12 @@ from components.common import examples_info, gcs, storage
 from components.common.modeling import load_joined_model
 from components.common.serving_layout import (EVALUATION_RECORD_FILE, MODEL_KEY_FILE, evaluation_record,
                                               existing_versions, model_directory)
-from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS, PUSH_RESULT
-from components.extract_features.core import BASE_NETWORK_INFO
-from components.ingest import core as ingest_core
+from components.common.artifact_files import (BASE_NETWORK_INFO, BLESSING, HISTORY, LABELS, METRICS, PREDICTIONS,
+                                             PUSH_RESULT)
 from components.push.infra_check import InfraCheck
 from components.push.export import export_serving_model
 from components.push.gcs_commit import commit_to_gcs
 from components.push.manifests import kserve_inference_service, model_card, tf_serving_deployment
-from components.train_head.core import HISTORY
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +107,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         result = PushResult(False, None, None, f"not blessed: {blessing['reason']}")
     else:
         image_size = examples_info.image_size(examples_dir)
-        labels = storage.read_lines(os.path.join(examples_dir, ingest_core.LABELS))
+        labels = storage.read_lines(os.path.join(examples_dir, LABELS))
         model_dir = model_directory(serving_root, model_name)
         remote = gcs.is_gcs(model_dir)
         if not remote:

@@ -25,7 +25,7 @@ def check(export_dir: str, examples_dir: str, predictions_path: str) -> str | No
     import tensorflow as tf
 
     from components.common import examples_info
-    from components.extract_features.core import image_batches
+    from components.common.image_batches import image_batches
 
     image_size = examples_info.image_size(examples_dir)
     images, _ = next(iter(image_batches(examples_dir, "test", image_size, CHECK_IMAGES)))

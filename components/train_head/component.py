@@ -41,9 +41,10 @@ def train_head(
     )
     if cache.restore():
         return
+    from components.common.head_training import HeadConfig
     from components.train_head import core
 
-    config = core.HeadConfig(
+    config = HeadConfig(
         hidden_units=tuple(int(units) for units in hidden_units), dropout=dropout, learning_rate=learning_rate,
         epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
         label_smoothing=label_smoothing, class_weights=class_weights,

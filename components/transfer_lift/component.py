@@ -56,7 +56,7 @@ def transfer_lift(
         lift.metadata.update({"measured": False, "random_accuracy": None})
         cache.save()
         return
-    from components.train_head.core import HeadConfig
+    from components.common.head_training import HeadConfig
     from components.transfer_lift import core
 
     config = HeadConfig(

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import keras
 
 from components.common import examples_info, storage
-from components.common.artifact_files import LIFT
+from components.common.artifact_files import BASE_NETWORK_INFO, LIFT
+from components.common.base_network import load_base
+from components.common.feature_writing import write_features
+from components.common.head_training import HeadConfig, train
 from components.common.modeling import head_predictions
-from components.extract_features.base_network import load_base
-from components.extract_features.core import BASE_NETWORK_INFO, write_features
-from components.train_head import core as train_core
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def _test_accuracy(features_dir: str, head_model_path: str) -> float:
     return float((probabilities.argmax(axis=1) == label_indices).mean())
 
 
-def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: train_core.HeadConfig,
+def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: HeadConfig,
         output_dir: str, batch_size: int = 32, trust_base_model: bool = False) -> LiftResult:
     """Trains the head on random-weight features and writes its test accuracy (when `measure`).
 
@@ -62,7 +62,7 @@ def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: 
     with tempfile.TemporaryDirectory(dir=output_dir) as work:
         features_dir, head_dir = os.path.join(work, "features"), os.path.join(work, "head")
         write_features(random_base, examples_dir, features_dir, image_size, batch_size, {"base_model": "random"})
-        trained = train_core.run(features_dir=features_dir, head_model_dir=head_dir, config=head_config)
+        trained = train(features_dir=features_dir, head_model_dir=head_dir, config=head_config)
         accuracy = _test_accuracy(features_dir, trained.head_model_path)
     storage.write_json(os.path.join(output_dir, LIFT),
                        {"measured": True, "random_accuracy": accuracy, "weights": base_info.get("weights")})

@@ -198,7 +198,7 @@ def test_a_service_answering_503_is_retried_with_backoff_until_it_answers(emulat
 def test_a_base_network_in_a_bucket_is_fetched_and_keyed_by_its_content(emulator, tmp_path):
     """A pod has no local copy of the base: extraction fetches it, and its cache key follows its bytes."""
     from components.common.step_cache import path_digest
-    from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor
+    from components.common.base_network import BaseNetworkSpec, build_feature_extractor
     from tests.unit.helpers import save_tiny_base
 
     uri = "gs://models/bases/tiny.keras"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from components.common import gcs, step_cache, storage
-from components.extract_features.feature_store import FeatureStore
+from components.common.feature_store import FeatureStore
 from pipeline.storage_emulator import cloud_storage_emulator
 from tests.conftest import run_at_once
 

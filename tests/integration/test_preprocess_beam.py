@@ -17,7 +17,7 @@ from PIL import Image
 from components.common import storage
 from components.common.record_parsing import parse_processed
 from components.common.records import RawExample
-from components.ingest import core as ingest_core
+from components.common.artifact_files import INDEX, LABELS, MANIFEST
 from components.preprocess import core
 from components.preprocess.splits import SplitPolicy
 from tests.conftest import decompression_bomb, make_image
@@ -81,10 +81,10 @@ def write_raw_dir(path, examples, explicit_splits):
         for example in examples:
             writer.write(example.serialize())
     labels = sorted({e.label for e in examples})
-    storage.write_lines(os.path.join(path, ingest_core.LABELS), labels)
-    storage.write_lines(os.path.join(path, ingest_core.INDEX),
+    storage.write_lines(os.path.join(path, LABELS), labels)
+    storage.write_lines(os.path.join(path, INDEX),
                         [json.dumps([e.digest, e.label, e.split]) for e in examples])
-    storage.write_json(os.path.join(path, ingest_core.MANIFEST),
+    storage.write_json(os.path.join(path, MANIFEST),
                        {"labels": labels, "explicit_splits": explicit_splits, "rejected": 1})
 
 

@@ -5,7 +5,8 @@ import pytest
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core
-from components.extract_features.base_network import BaseNetworkSpec
+from components.common.base_network import BaseNetworkSpec
+from components.common.head_training import HeadConfig
 from components.train_head import core as train_core
 from tests.conftest import CLASS_COLORS, make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
@@ -24,7 +25,7 @@ def trained(tmp_path_factory):
     extract = extract_core.run(examples_dir=examples_dir, features_dir=str(tmp_path / "features"),
                                base_model_dir=str(tmp_path / "base"), spec=spec)
     train = train_core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
-                           config=train_core.HeadConfig(epochs=5))
+                           config=HeadConfig(epochs=5))
     evaluate_core.run(examples_dir=examples_dir, base_model_path=extract.base_model_path,
                       head_model_path=train.head_model_path, output_dir=str(tmp_path / "evaluation"),
                       policy=BlessingPolicy(accuracy_threshold=0.0))

@@ -7,8 +7,10 @@ import tensorflow as tf
 from components.common import storage
 from components.common.record_parsing import parse_feature_batch
 from components.extract_features import core
-from components.extract_features.base_network import BaseNetworkSpec, build_feature_extractor, load_base
-from components.extract_features.feature_store import FeatureStore
+from components.common.artifact_files import BASE_NETWORK_INFO, FEATURES_INFO
+from components.common.base_network import BaseNetworkSpec, build_feature_extractor, load_base
+from components.common.feature_store import FeatureStore
+from components.common.image_batches import image_batches
 from tests.conftest import make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
 
@@ -91,7 +93,7 @@ def test_run_writes_features_for_every_split(image_tree, tmp_path):
 
     assert result.dim == 4
     assert sum(result.counts.values()) == 40
-    info = storage.read_json(str(tmp_path / "features" / core.FEATURES_INFO))
+    info = storage.read_json(str(tmp_path / "features" / FEATURES_INFO))
     assert info["dim"] == 4 and info["counts"] == result.counts
     train = list(tf.data.TFRecordDataset(str(tmp_path / "features" / "train.tfrecord")).batch(1).map(
         lambda records: parse_feature_batch(records, 4)).unbatch())
@@ -100,7 +102,7 @@ def test_run_writes_features_for_every_split(image_tree, tmp_path):
     import keras
 
     saved = keras.saving.load_model(result.base_model_path)
-    batch = next(iter(core.image_batches(examples_dir, "train", IMAGE_SIZE, 3)))[0]
+    batch = next(iter(image_batches(examples_dir, "train", IMAGE_SIZE, 3)))[0]
     expected = np.stack([vector.numpy() for vector, _ in train[:3]])
     np.testing.assert_allclose(saved(batch).numpy(), expected, rtol=1e-5, atol=1e-6)
 
@@ -131,7 +133,7 @@ def test_a_second_run_extracts_only_the_images_the_store_has_not_seen(image_tree
     second = core.run(examples_dir=second_examples, features_dir=str(tmp_path / "f2"),
                       base_model_dir=str(tmp_path / "b2"), spec=spec, batch_size=7, store_dir=store_dir)
     assert second.extracted == 3 and sum(second.counts.values()) == 43
-    info = storage.read_json(str(tmp_path / "f2" / core.FEATURES_INFO))
+    info = storage.read_json(str(tmp_path / "f2" / FEATURES_INFO))
     assert (info["extracted"], info["reused"]) == (3, 40)
 
     # Vectors from the store are the ones a full extraction writes.
@@ -166,7 +168,7 @@ def test_a_base_with_code_in_it_is_refused_unless_trusted(image_tree, tmp_path):
     assert result.dim == 2
     # The steps after extraction load the saved extractor outside safe mode only when their own
     # run trusts it, whatever the info file beside it says.
-    assert storage.read_json(str(tmp_path / "base_model" / core.BASE_NETWORK_INFO))["trusted"]
+    assert storage.read_json(str(tmp_path / "base_model" / BASE_NETWORK_INFO))["trusted"]
     with pytest.raises(ValueError, match="Lambda layer"):
         load_base(result.base_model_path)
     assert load_base(result.base_model_path, trusted=True).output_shape == (None, 2)

@@ -6,9 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from components.extract_features.core import BASE_MODEL_FILE
+from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE, HISTORY
 from components.fine_tune import core
-from components.train_head.core import HEAD_MODEL_FILE, HISTORY
 
 
 def run(trained, tmp_path, mode, **kwargs):

@@ -10,13 +10,14 @@ import tensorflow_datasets as tfds
 
 from components.common import storage
 from components.common.records import RawExample
+from components.common.artifact_files import EXAMPLES_PATTERN, LABELS, REJECTS
 from components.ingest import core
 from components.ingest.sources import SourceError
 from tests.conftest import CLASS_COLORS, make_image, write_image
 
 
 def read_examples(output_dir):
-    files = sorted(glob.glob(os.path.join(output_dir, core.EXAMPLES_PATTERN)))
+    files = sorted(glob.glob(os.path.join(output_dir, EXAMPLES_PATTERN)))
     return [RawExample.parse(record.numpy()) for record in tf.data.TFRecordDataset(files)]
 
 
@@ -28,8 +29,8 @@ def test_folder_tree_without_splits(image_tree, tmp_path):
     assert result.labels == ("blue", "red")
     assert {e.label for e in examples} == {"blue", "red"}
     assert all(e.split == "" for e in examples)
-    assert len(glob.glob(str(tmp_path / "out" / core.EXAMPLES_PATTERN))) == 3  # 15 + 15 + 10
-    assert storage.read_lines(str(tmp_path / "out" / core.LABELS)) == ["blue", "red"]
+    assert len(glob.glob(str(tmp_path / "out" / EXAMPLES_PATTERN))) == 3  # 15 + 15 + 10
+    assert storage.read_lines(str(tmp_path / "out" / LABELS)) == ["blue", "red"]
     example = examples[0]
     assert example.digest == __import__("hashlib").sha256(example.image).hexdigest()
 
@@ -112,7 +113,7 @@ def test_csv_manifest_with_relative_paths(image_tree, tmp_path):
 
     assert result.count == 2 and result.labels == ("cold", "warm")
     assert result.rejected == 1
-    [reject] = storage.read_lines(str(tmp_path / "out" / core.REJECTS))
+    [reject] = storage.read_lines(str(tmp_path / "out" / REJECTS))
     assert "missing.png" in reject and "unreadable" in reject
 
 
@@ -127,7 +128,7 @@ def test_csv_rows_that_are_blank_or_escape_the_folder_are_rejected_with_their_li
     result = core.run(source=str(manifest), output_dir=str(tmp_path / "out"))
 
     assert result.count == 2 and result.rejected == 5
-    reasons = [json.loads(line)["reason"] for line in storage.read_lines(str(tmp_path / "out" / core.REJECTS))]
+    reasons = [json.loads(line)["reason"] for line in storage.read_lines(str(tmp_path / "out" / REJECTS))]
     assert [reason.split(": ")[0].rsplit(":", 1)[1] for reason in reasons] == ["2", "3", "4", "5", "6"]
     assert "expected 'uri,label'" in reasons[0] and "expected 'uri,label'" in reasons[1]
     assert all("outside the manifest's folder" in reason for reason in reasons[2:])

@@ -4,6 +4,7 @@ import pytest
 
 from components.common import cpu_quota
 from components.common.requested_gpus import GPUS_ENV, check_requested_gpus
+from components.common.head_training import HeadConfig
 from components.train_head import core as train_core
 
 
@@ -18,7 +19,7 @@ def test_the_training_step_checks_before_it_trains(monkeypatch, tmp_path):
     monkeypatch.setenv(GPUS_ENV, "2")
     with pytest.raises(RuntimeError, match="was given 2 GPU"):
         train_core.run(features_dir=str(tmp_path / "absent"), head_model_dir=str(tmp_path / "head"),
-                       config=train_core.HeadConfig())
+                       config=HeadConfig())
 
 
 def test_a_step_given_no_gpus_runs_where_it_is(monkeypatch):

@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from components.common import storage
 from components.common.records import serialize_features
-from components.extract_features.core import FEATURES_INFO
-from components.ingest import core as ingest_core
+from components.common.artifact_files import FEATURES_INFO, HISTORY, LABELS
+from components.common.head_training import HeadConfig, TrainingStatistics
 from components.train_head import core
 
 
@@ -27,7 +27,7 @@ def write_features(directory, labels, per_class=30, dim=6, seed=0):
                 vector[0] = 500.0 * label_index + rng.normal() * 40
                 writer.write(serialize_features(vector, label_index))
         counts[split] = count * len(labels)
-    storage.write_lines(os.path.join(directory, ingest_core.LABELS), labels)
+    storage.write_lines(os.path.join(directory, LABELS), labels)
     storage.write_json(os.path.join(directory, FEATURES_INFO), {"dim": dim, "counts": counts})
 
 
@@ -36,7 +36,7 @@ def test_head_learns_and_is_saved(tmp_path, labels, output_units):
     write_features(str(tmp_path / "features"), labels)
 
     result = core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
-                      config=core.HeadConfig(hidden_units=(8,), epochs=40, patience=40, learning_rate=0.01))
+                      config=HeadConfig(hidden_units=(8,), epochs=40, patience=40, learning_rate=0.01))
 
     import keras
 
@@ -44,14 +44,14 @@ def test_head_learns_and_is_saved(tmp_path, labels, output_units):
     assert head.output_shape == (None, output_units)
     # The weights kept are those of the best eval epoch.
     assert result.history["val_accuracy"][result.best_epoch - 1] >= 0.9
-    history = json.loads((tmp_path / "head" / core.HISTORY).read_text())
+    history = json.loads((tmp_path / "head" / HISTORY).read_text())
     assert history["epochs_run"] == len(history["history"]["loss"]) == result.epochs_run
     assert 1 <= history["best_epoch"] <= result.epochs_run
 
 
 def test_training_is_seeded(tmp_path):
     write_features(str(tmp_path / "features"), ["cat", "dog"])
-    config = core.HeadConfig(epochs=3)
+    config = HeadConfig(epochs=3)
     first = core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "h1"), config=config)
     second = core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "h2"), config=config)
     assert first.history["loss"] == pytest.approx(second.history["loss"], rel=1e-5)
@@ -60,7 +60,7 @@ def test_training_is_seeded(tmp_path):
 def test_early_stopping_stops_before_the_last_epoch(tmp_path):
     write_features(str(tmp_path / "features"), ["cat", "dog"])
     result = core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
-                      config=core.HeadConfig(epochs=300, patience=2, learning_rate=0.05))
+                      config=HeadConfig(epochs=300, patience=2, learning_rate=0.05))
     assert result.epochs_run < 300
 
 
@@ -72,11 +72,10 @@ def test_early_stopping_stops_before_the_last_epoch(tmp_path):
 )
 def test_bad_config_names_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        core.HeadConfig(**kwargs)
+        HeadConfig(**kwargs)
 
 
 def test_class_weights_balance_an_imbalanced_training_split(tmp_path):
-    from components.train_head.core import TrainingStatistics
 
     statistics = TrainingStatistics(np.zeros(2), np.ones(2), np.array([90, 10]))
     weights = statistics.balanced_class_weights()
@@ -86,7 +85,7 @@ def test_class_weights_balance_an_imbalanced_training_split(tmp_path):
 
 def test_head_options_l2_label_smoothing_and_class_weights_train(tmp_path):
     write_features(str(tmp_path / "features"), ["a", "b", "c"])
-    config = core.HeadConfig(hidden_units=(8,), epochs=30, patience=30, learning_rate=0.01, l2=1e-3,
+    config = HeadConfig(hidden_units=(8,), epochs=30, patience=30, learning_rate=0.01, l2=1e-3,
                              label_smoothing=0.1, class_weights=True)
 
     result = core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"), config=config)
@@ -96,11 +95,11 @@ def test_head_options_l2_label_smoothing_and_class_weights_train(tmp_path):
     head = keras.saving.load_model(result.head_model_path)
     assert head.get_layer("hidden_0").kernel_regularizer is not None
     assert result.history["val_accuracy"][result.best_epoch - 1] >= 0.9
-    history = json.loads((tmp_path / "head" / core.HISTORY).read_text())
+    history = json.loads((tmp_path / "head" / HISTORY).read_text())
     assert history["config"]["label_smoothing"] == 0.1 and history["config"]["class_weights"] is True
 
 
 @pytest.mark.parametrize("kwargs, name", [({"l2": -1.0}, "l2"), ({"label_smoothing": 1.0}, "label_smoothing")])
 def test_bad_head_options_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        core.HeadConfig(**kwargs)
+        HeadConfig(**kwargs)

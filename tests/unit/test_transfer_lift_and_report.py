@@ -6,7 +6,7 @@ from components.common import storage
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.evaluate.report import worst_mistakes
-from components.train_head.core import HeadConfig
+from components.common.head_training import HeadConfig
 from components.transfer_lift import core
 
 

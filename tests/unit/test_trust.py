@@ -16,7 +16,9 @@ from components.common.modeling import load_joined_model
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core
-from components.extract_features.base_network import BaseNetworkSpec, load_base
+from components.common.artifact_files import BASE_NETWORK_INFO
+from components.common.base_network import BaseNetworkSpec, load_base
+from components.common.head_training import HeadConfig
 from components.fine_tune import core as fine_tune_core
 from components.push import core as push_core
 from components.train_head import core as train_core
@@ -40,10 +42,10 @@ def planted(trained, tmp_path_factory):
     spec = BaseNetworkSpec(name=source, image_size=IMAGE_SIZE, trusted=True)
     extract = extract_core.run(examples_dir=trained["examples_dir"], features_dir=str(tmp_path / "features"),
                                base_model_dir=str(tmp_path / "base"), spec=spec)
-    info_path = str(tmp_path / "base" / extract_core.BASE_NETWORK_INFO)
+    info_path = str(tmp_path / "base" / BASE_NETWORK_INFO)
     storage.write_json(info_path, {**storage.read_json(info_path), "trusted": True})
     head = train_core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
-                          config=train_core.HeadConfig(epochs=1))
+                          config=HeadConfig(epochs=1))
     return {"examples_dir": trained["examples_dir"], "base_model_path": extract.base_model_path,
             "head_model_path": head.head_model_path}
 
@@ -83,7 +85,7 @@ def fine_tune(planted, tmp_path, **trust):
 def transfer_lift(planted, tmp_path, **trust):
     return lift_core.run(measure=True, examples_dir=planted["examples_dir"],
                          base_model_path=planted["base_model_path"],
-                         head_config=train_core.HeadConfig(epochs=1), output_dir=str(tmp_path / "lift"), **trust)
+                         head_config=HeadConfig(epochs=1), output_dir=str(tmp_path / "lift"), **trust)
 
 
 def test_evaluate_and_push_refuse_the_planted_base_unless_the_run_trusts_it(planted, tmp_path):

@@ -30,9 +30,6 @@ POOLINGS = ("avg", "flatten")
 WEIGHTS_KEYWORDS = ("imagenet", "none")
 # The smallest input side keras.applications accepts for these families with include_top=False.
 MIN_IMAGE_SIZE = 32
-# Beside a saved extractor: its spec, feature size and parameter count. A record for people and the
-# model card, never read back for trust: whoever can write the file could claim anything in it.
-BASE_NETWORK_INFO = "base_network.json"
 
 
 @keras.saving.register_keras_serializable(package="headstart")

@@ -1,0 +1,270 @@
+"""Head training: an MLP head on feature vectors, early stopping on the eval split.
+
+Used by train-head on the pretrained base's features and by transfer-lift on its random-weight
+copy's. Output directory layout (head model):
+    head.keras      the trained head: features (N, dim) -> probabilities
+    history.json    loss and metrics per epoch, and the epoch kept
+"""
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from components.common import storage
+from components.common.artifact_files import FEATURES_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
+from components.common.devices import choose_strategy
+from components.common.record_parsing import parse_feature_batch
+
+logger = logging.getLogger(__name__)
+
+# A split's feature records up to this size are kept in memory after the first epoch; larger
+# ones are read from disk every epoch, so memory stays bounded however many images there are.
+IN_MEMORY_RECORDS_BYTES = 256 * 1024 * 1024
+# Training steps per call into TensorFlow: on small heads Python's per-step work dominates.
+STEPS_PER_EXECUTION = 16
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """How the head is built and trained.
+
+    Attributes:
+        hidden_units: sizes of the hidden Dense layers; empty for a logistic/softmax head.
+        dropout: dropout rate before each Dense layer.
+        learning_rate: Adam's learning rate.
+        epochs: the most epochs to train.
+        batch_size: feature vectors per step.
+        patience: epochs without eval-loss improvement before stopping.
+        seed: seeds weights, dropout and shuffling.
+        l2: L2 penalty on the Dense layers' kernels; 0 for none.
+        label_smoothing: how much of each target is spread over the other classes; 0 for none.
+        class_weights: weigh each class by the inverse of its share of the training images, so a
+            rare class counts as much as a common one.
+    """
+
+    hidden_units: tuple[int, ...] = (128,)
+    dropout: float = 0.2
+    learning_rate: float = 1e-3
+    epochs: int = 20
+    batch_size: int = 32
+    patience: int = 5
+    seed: int = 42
+    l2: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+
+    def __post_init__(self):
+        if any(units < 1 for units in self.hidden_units):
+            raise ValueError(f"hidden_units must be positive, got {list(self.hidden_units)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be non-negative, got {self.patience}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be non-negative, got {self.l2}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What training produced."""
+
+    head_model_path: str
+    epochs_run: int
+    best_epoch: int
+    history: dict[str, list[float]] = field(repr=False)
+    epoch_seconds: list[float] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class TrainingStatistics:
+    """What one pass over the training features tells: per-feature scale, images per class."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+    class_counts: np.ndarray
+
+    def balanced_class_weights(self) -> dict[int, float]:
+        """total / (classes x count): every class weighs the same in the loss, whatever its size."""
+        present = np.maximum(self.class_counts, 1)
+        weights = self.class_counts.sum() / (len(self.class_counts) * present)
+        return {index: float(weight) for index, weight in enumerate(weights)}
+
+
+def training_statistics(features: tf.data.Dataset, num_classes: int) -> TrainingStatistics:
+    """Per-feature mean and variance and the class counts of the training features, streaming.
+
+    The variance is floored at its average over the features. Pooled activations of a frozen
+    base differ in scale per channel, and a head on raw features trains slowly and unevenly; but
+    dividing every feature by its own spread would blow up the near-constant ones (a flattened
+    feature map has thousands) into noise that swamps the signal on small data.
+    """
+    count, total, total_squares = 0, 0.0, 0.0
+    class_counts = np.zeros(num_classes, dtype=np.int64)
+    for vectors, label_indices in features:
+        batch = vectors.numpy().astype(np.float64)
+        count += len(batch)
+        total = total + batch.sum(axis=0)
+        total_squares = total_squares + (batch**2).sum(axis=0)
+        class_counts += np.bincount(label_indices.numpy(), minlength=num_classes)
+    mean = total / count
+    variance = np.maximum(total_squares / count - mean**2, 0.0)
+    return TrainingStatistics(mean.astype(np.float32), np.maximum(variance, variance.mean()).astype(np.float32),
+                              class_counts)
+
+
+def build_head(dim: int, num_classes: int, config: HeadConfig, statistics: TrainingStatistics) -> keras.Model:
+    """An MLP head: sigmoid with one output for two classes, softmax otherwise.
+
+    The first layer standardizes the features with the training split's statistics.
+    """
+    features = keras.Input(shape=(dim,), name="features")
+    standardize = keras.layers.Normalization(mean=statistics.mean, variance=statistics.variance, name="standardize")
+    x = standardize(features)
+    regularizer = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
+    for index, units in enumerate(config.hidden_units):
+        x = keras.layers.Dropout(config.dropout, seed=config.seed + index)(x)
+        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer, name=f"hidden_{index}")(x)
+    x = keras.layers.Dropout(config.dropout, seed=config.seed + len(config.hidden_units))(x)
+    # float32 outputs even under mixed precision: probabilities must be exact enough to bless.
+    if num_classes == 2:
+        outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", kernel_regularizer=regularizer,
+                                     name="probability")(x)
+    else:
+        outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
+                                     kernel_regularizer=regularizer, name="probabilities")(x)
+    return keras.Model(features, outputs, name="head")
+
+
+def loss_and_metric(num_classes: int, label_smoothing: float = 0.0):
+    """The head's loss and accuracy metric, for targets as `target_encoding` makes them."""
+    if num_classes == 2:
+        return (keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
+                keras.metrics.BinaryAccuracy(name="accuracy"))
+    return (keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+            keras.metrics.CategoricalAccuracy(name="accuracy"))
+
+
+def target_encoding(num_classes: int):
+    """Label indices as the loss wants them: a float for the sigmoid, one-hot for the softmax.
+
+    Works on one example or on a batch (the last axis is the one added or one-hot encoded).
+    """
+    if num_classes == 2:
+        return lambda vectors, label_index: (vectors, tf.expand_dims(tf.cast(label_index, tf.float32), -1))
+    return lambda vectors, label_index: (vectors, tf.one_hot(label_index, num_classes))
+
+
+def _feature_batches(features_dir: str, split: str, dim: int, batch_size: int, shuffle_seed: int | None = None,
+                     ) -> tf.data.Dataset:
+    """A split's (features, label_index) batches; shuffled record by record when a seed is given."""
+    path = os.path.join(features_dir, f"{split}.tfrecord")
+    dataset = tf.data.TFRecordDataset(path)
+    if os.path.getsize(path) <= IN_MEMORY_RECORDS_BYTES:
+        dataset = dataset.cache()  # read from disk once, not once per epoch
+    if shuffle_seed is not None:
+        # A buffer of 10,000 records shuffles thousands of images fully and bounds the memory
+        # (about 0.5 GB for the largest vectors here, 12,544 floats) however large the split.
+        dataset = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).map(lambda records: parse_feature_batch(records, dim),
+                                         num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _dataset(features_dir: str, split: str, dim: int, num_classes: int, config: HeadConfig,
+             shuffle: bool) -> tf.data.Dataset:
+    batches = _feature_batches(features_dir, split, dim, config.batch_size, config.seed if shuffle else None)
+    return batches.map(target_encoding(num_classes)).prefetch(tf.data.AUTOTUNE)
+
+
+class _ProgressLog(keras.callbacks.Callback):
+    """About ten log lines over the whole training, for the command line's progress view."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self._every = max(1, epochs // 10)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self._every:
+            return
+        shown = ", ".join(f"{key} {value:.4f}" for key, value in sorted((logs or {}).items()))
+        logger.info("train_head: epoch %d: %s", epoch + 1, shown)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch, validation included; the first one includes tracing."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def train(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainResult:
+    """Trains the head on the train split's features, early-stopping on the eval split."""
+    info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
+    labels = storage.read_lines(os.path.join(features_dir, LABELS))
+    dim, counts = info["dim"], info["counts"]
+    keras.utils.set_random_seed(config.seed)
+    # Seeded is not enough for a rerun to reproduce a model: some kernels are not deterministic.
+    tf.config.experimental.enable_op_determinism()
+    num_classes = len(labels)
+    strategy = choose_strategy()
+    statistics = training_statistics(_feature_batches(features_dir, "train", dim, 1024), num_classes)
+    class_weight = statistics.balanced_class_weights() if config.class_weights else None
+    if class_weight:
+        logger.info("train_head: class weights %s", {labels[i]: round(w, 3) for i, w in class_weight.items()})
+    train = _dataset(features_dir, "train", dim, num_classes, config, shuffle=True)
+    with strategy.scope():
+        head = build_head(dim, num_classes, config, statistics)
+        loss, metric = loss_and_metric(num_classes, config.label_smoothing)
+        head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric],
+                     steps_per_execution=STEPS_PER_EXECUTION)
+    has_eval = counts.get("eval", 0) > 0
+    monitor = "val_loss" if has_eval else "loss"
+    if not has_eval:
+        logger.info("train_head: eval split is empty, early stopping watches the training loss")
+    timer = EpochTimer()
+    history = head.fit(
+        train,
+        validation_data=_dataset(features_dir, "eval", dim, num_classes, config, shuffle=False) if has_eval else None,
+        epochs=config.epochs,
+        class_weight=class_weight,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True),
+            _ProgressLog(config.epochs),
+            timer,
+        ],
+    )
+    losses = history.history[monitor]
+    best_epoch = int(min(range(len(losses)), key=losses.__getitem__)) + 1
+    os.makedirs(head_model_dir, exist_ok=True)
+    head_model_path = os.path.join(head_model_dir, HEAD_MODEL_FILE)
+    with storage.atomic_path(head_model_path) as tmp_path:
+        head.save(tmp_path)
+    history_values = {key: [float(v) for v in values] for key, values in history.history.items()}
+    storage.write_json(
+        os.path.join(head_model_dir, HISTORY),
+        {"history": history_values, "epochs_run": len(losses), "best_epoch": best_epoch, "monitor": monitor,
+         "epoch_seconds": [round(seconds, 4) for seconds in timer.seconds], "config": asdict(config)},
+    )
+    logger.info("train_head: %d epochs, best at epoch %d (%s %.4f)", len(losses), best_epoch, monitor, min(losses))
+    return TrainResult(head_model_path, len(losses), best_epoch, history_values, timer.seconds)

@@ -1,0 +1,23 @@
+"""Processed images of one split as batches, for the steps that run images through a network."""
+
+import tensorflow as tf
+
+from components.common import examples_info
+from components.common.record_parsing import parse_processed
+
+
+def split_files(examples_dir: str, split: str) -> list[str]:
+    """The processed-example shards of one split (see `examples_info.split_files`)."""
+    return examples_info.split_files(examples_dir, split)
+
+
+def image_batches(examples_dir: str, split: str, image_size: int, batch_size: int) -> tf.data.Dataset:
+    """Processed images of a split as batches of (float32 pixels, label_index), in file order."""
+    files = split_files(examples_dir, split)
+    dataset = tf.data.TFRecordDataset(files)
+    dataset = dataset.map(
+        lambda record: parse_processed(record, image_size), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    dataset = dataset.map(lambda ex: (tf.cast(ex["pixels"], tf.float32), ex["label_index"]))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
