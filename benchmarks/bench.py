@@ -86,7 +86,7 @@ def base_spec():
     from components.common.base_network import BaseNetworkSpec
 
     weights = str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else "none"
-    return BaseNetworkSpec(name="mobilenet", alpha=0.25, weights=weights, image_size=IMAGE_SIZE)
+    return BaseNetworkSpec(base_model="mobilenet", alpha=0.25, base_weights=weights, image_size=IMAGE_SIZE)
 
 
 def bench_beam(raw_dir: str, work: pathlib.Path, count: int) -> dict:
@@ -136,7 +136,8 @@ def steady_epoch_seconds(epoch_seconds: list[float]) -> float:
 
 
 def bench_head_epoch(features_dir: str, epochs: int) -> dict:
-    from components.common.head_training import HeadConfig, train
+    from components.common.head_config import HeadConfig
+    from components.common.head_training import train
 
     with tempfile.TemporaryDirectory() as head_dir:
         result = train(features_dir=features_dir, head_model_dir=head_dir,
@@ -156,7 +157,7 @@ def plain_keras(tree: pathlib.Path, epochs: int) -> dict:
     test = keras.utils.image_dataset_from_directory(tree / "test", image_size=(IMAGE_SIZE, IMAGE_SIZE),
                                                     batch_size=32, label_mode="binary", shuffle=False, verbose=False)
     spec = base_spec()
-    weights = None if spec.weights == "none" else spec.weights
+    weights = None if spec.base_weights == "none" else spec.base_weights
     base = keras.applications.MobileNet(alpha=0.25, include_top=False, weights=weights,
                                         input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3))
     base.trainable = False
@@ -177,7 +178,7 @@ def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int) -> dict:
     from pipeline.local_run import run_locally
 
     spec = base_spec()
-    config = PipelineConfig(source=str(tree), base_model="mobilenet", alpha=0.25, base_weights=spec.weights,
+    config = PipelineConfig(source=str(tree), base_model="mobilenet", alpha=0.25, base_weights=spec.base_weights,
                             image_size=IMAGE_SIZE, epochs=epochs, patience=epochs, pooling="flatten",
                             hidden_units=HEAD["hidden_units"], dropout=HEAD["dropout"],
                             serving_root=str(work / "serving"), fine_tune_mode="off",
@@ -207,7 +208,7 @@ def main(argv=None) -> int:
 
     results = {"machine": machine(), "images": args.images, "memory_images": args.memory_images,
                "epochs": args.epochs,
-               "weights": str(base_spec().weights)}
+               "weights": str(base_spec().base_weights)}
     with tempfile.TemporaryDirectory() as scratch:
         work = pathlib.Path(scratch)
         print(f"Generating {args.images} JPEGs ...", flush=True)
@@ -226,7 +227,7 @@ def main(argv=None) -> int:
         print("The whole pipeline again, on unchanged data ...", flush=True)
         results["repeat"] = pipeline_run(tree, work, args.epochs)
         print(f"Peak memory of each step, {args.memory_images} and {4 * args.memory_images} images ...", flush=True)
-        weights = str(base_spec().weights)
+        weights = str(base_spec().base_weights)
         smaller = generate_jpegs(work / "photos_1x", args.memory_images, seed=2)
         larger = generate_jpegs(work / "photos_4x", 4 * args.memory_images, seed=1)
         results["memory_mb"] = {

@@ -1,85 +1,33 @@
 """The `headstart` command: run the pipeline locally, compile it, predict with a pushed model."""
 
 import argparse
-import functools
-import json
 import logging
 import os
 import sys
-from typing import Callable, Collection, Sequence
+from typing import Sequence
 
 from components.common.logs import import_tensorflow_quietly, quiet_tensorflow
+from components.common.run_settings import PROJECT, RunSettings
 from components.common.step_cache import check_cache_root
+from pipeline.endpoint_errors import cluster_command
 
 DEFAULT_YAML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pipeline.yaml")
 DEFAULT_PIPELINE_ROOT = "runs"
 
 
 def _add_run_parser(commands) -> None:
+    from pipeline.demo import DEMO_HELP
+    from pipeline.run_options import add_knob_options
+
     run = commands.add_parser(
         "run", help="run the whole pipeline on this machine (kfp.local)",
         description="Compile the pipeline and run every step on this machine through kfp.local. "
-        "With no --source, runs the built-in offline demo (digits).",
+        "With no --source, runs the built-in offline demo (digits). Every pipeline parameter is an option "
+        "of the same name.",
     )
-    run.add_argument("--source", default="demo:digits",
-                     help="class-per-folder tree, CSV manifest (uri,label), tfds:NAME or demo:digits "
-                     "(default: %(default)s)")
-    run.add_argument("--base-model", help="keras.applications name (mobilenet, mobilenet_v2, vgg16, "
-                     "resnet50, efficientnet_b0) or a .keras file (default: mobilenet; the demo's own "
-                     "pretrained base for demo:digits)")
-    run.add_argument("--alpha", type=float, default=1.0, help="MobileNet width multiplier (default: 1.0)")
-    run.add_argument("--base-weights", default="imagenet",
-                     help="imagenet, none, or a path to a weights file (default: imagenet)")
-    run.add_argument("--image-size", type=int, help="input side in pixels (default: 224; 32 for the demo)")
-    run.add_argument("--pooling", choices=["avg", "flatten"], default="avg",
-                     help="how the base's feature map becomes a vector (default: avg)")
-    run.add_argument("--trust-base-model", action="store_true",
-                     help="load a .keras base model without Keras safe mode, so code in its Lambda layers runs: "
-                     "only for a file you made or trust")
-    run.add_argument("--hidden-units", type=int, nargs="*", default=[128],
-                     help="hidden layer sizes of the head (default: 128; none for a logistic head)")
-    run.add_argument("--dropout", type=float, default=0.2, help="head dropout (default: 0.2)")
-    run.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default: 0.001)")
-    run.add_argument("--epochs", type=int, help="the most training epochs (default: 20; 60 for the demo)")
-    run.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
-    run.add_argument("--patience", type=int, help="early-stopping patience (default: 5; 10 for the demo)")
-    run.add_argument("--l2", type=float, default=0.0, help="L2 penalty on the head's kernels (default: 0)")
-    run.add_argument("--label-smoothing", type=float, default=0.0,
-                     help="label smoothing of the head's loss (default: 0)")
-    run.add_argument("--class-weights", action="store_true",
-                     help="weigh each class by the inverse of its share of the training images (for imbalanced data)")
-    run.add_argument("--seed", type=int, default=42, help="random seed of head training (default: 42)")
-    run.add_argument("--fine-tune", choices=["auto", "on", "off"], default="auto",
-                     help="second phase: unfreeze the top of the base and train end to end on lightly augmented "
-                     "images at a low learning rate (default: auto, on when a GPU is found)")
-    run.add_argument("--fine-tune-fraction", type=float, default=0.2,
-                     help="share of the base's weighted layers, from the top, that fine-tuning trains "
-                     "(default: 0.2)")
-    run.add_argument("--fine-tune-learning-rate", type=float, default=1e-5,
-                     help="fine-tuning learning rate (default: 1e-5)")
-    run.add_argument("--fine-tune-epochs", type=int, default=5, help="the most fine-tuning epochs (default: 5)")
-    run.add_argument("--transfer-lift", action=argparse.BooleanOptionalAction, default=None,
-                     help="also train the head on features of the same base with random weights and report "
-                     "both accuracies (default: on for the demo, off otherwise)")
-    run.add_argument("--accuracy-threshold", type=float, default=0.8,
-                     help="the least test accuracy that blesses the model (default: 0.8)")
-    run.add_argument("--auc-threshold", type=float, default=0.0,
-                     help="the least test AUC that blesses the model; 0 for none (default: 0)")
-    run.add_argument("--champion-tolerance", type=float, default=0.01,
-                     help="how much lower than the serving model's accuracy, on this run's test split, "
-                     "the new model's may be and still be blessed (default: 0.01)")
-    run.add_argument("--serving-root", default="serving",
-                     help="where blessed models are pushed, <root>/<model-name>/<version>/ (default: serving)")
-    run.add_argument("--model-name", default="headstart", help="model name under the serving root")
+    add_knob_options(run.add_argument_group("pipeline parameters"), DEMO_HELP)
     run.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT,
                      help="where each run's artifacts and log go (default: %(default)s)")
-    run.add_argument("--cache-dir",
-                     help="where steps keep results for reuse, keyed by content (default: <pipeline-root>/cache)")
-    run.add_argument("--no-cache", action="store_true",
-                     help="run every step even if its inputs, parameters and code are unchanged (results are "
-                     "still stored for the next run)")
-    run.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
-                     help="a flag passed to the Beam runner, e.g. --beam-arg=--direct_num_workers=2")
     run.add_argument("--containers", action="store_true",
                      help="run each step in the container image (kfp.local's DockerRunner; podman's Docker API "
                      "where no Docker engine runs; build the image with `make image` first)")
@@ -134,7 +82,7 @@ def _add_cluster_parsers(commands) -> None:
                             "--vertex)")
         parser.add_argument("--pipeline-root", help="where the run's artifacts go, e.g. gs://bucket/headstart "
                             "(default: the cluster's)")
-        parser.add_argument("--experiment", default="headstart", help="experiment name (default: %(default)s)")
+        parser.add_argument("--experiment", default=PROJECT, help="experiment name (default: %(default)s)")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                             help="a pipeline parameter, e.g. --param source=gs://bucket/photos --param epochs=30; "
                             "source, base files, serving_root and cache_root must be gs:// URIs (or on --cache-pvc's "
@@ -154,7 +102,7 @@ def _add_cluster_parsers(commands) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="headstart",
+        prog=PROJECT,
         description="Transfer-learning image classification pipeline (Kubeflow Pipelines v2).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -172,30 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve <serving-root>/<model-name>/<newest version>/ at /v1/models/<model-name>, "
         "TF Serving's REST API; a newly pushed version is picked up without a restart.",
     )
-    serve.add_argument("--serving-root", default="serving", help="the serving root (default: %(default)s)")
-    serve.add_argument("--model-name", default="headstart", help="the model's name (default: %(default)s)")
+    serve.add_argument("--serving-root", default=RunSettings.serving_root,
+                       help="the serving root (default: %(default)s)")
+    serve.add_argument("--model-name", default=RunSettings.model_name, help="the model's name (default: %(default)s)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: %(default)s)")
     return parser
-
-
-def _absolute_unless_remote(path: str) -> str:
-    """Local directories become absolute (steps run elsewhere); gs:// URIs stay as they are."""
-    return path if path.startswith("gs://") else os.path.abspath(path)
-
-
-# The --base-weights values that name no file (BaseNetworkSpec.weights_file).
-def _absolute_if_path(value: str, keywords: Collection[str] = ()) -> str:
-    """Local paths become absolute (steps may run elsewhere); keywords, names and URIs stay as they are.
-
-    Args:
-        value: an option's value.
-        keywords: the option's values that are never paths, even where a file of that name is in the
-            working directory.
-    """
-    if value in keywords or value.startswith("gs://"):
-        return value
-    return os.path.abspath(value) if os.path.exists(value) else value
 
 
 def _missing_inputs(config) -> list[str]:
@@ -207,72 +137,25 @@ def _missing_inputs(config) -> list[str]:
 
 
 def _config_from_args(args):
-    """The validated pipeline configuration for `headstart run`'s arguments.
+    """The validated configuration of `headstart run`: the demo's defaults made and applied explicitly."""
+    from pipeline.demo import demo_defaults, uses_demo_base
+    from pipeline.run_options import chosen, config_from_args
 
-    Options left unset take the pipeline's defaults, except for the built-in demo, which brings
-    its own pretrained base network, image size and a longer head training.
-    """
-    from components.common.base_network import APPLICATIONS, WEIGHTS_KEYWORDS
-    from components.ingest.demo_digits import DEMO_IMAGE_SIZE
-    from components.ingest.sources import is_local
-    from pipeline.config import PipelineConfig
-    from pipeline.demo import DEMO_EPOCHS, DEMO_PATIENCE, DEMO_SOURCE, prepare_demo_base
-
-    defaults = PipelineConfig.__dataclass_fields__
-    unset = {name: defaults[name].default for name in ("base_model", "image_size", "epochs", "patience")}
-    unset["transfer_lift"] = defaults["measure_transfer_lift"].default
-    if args.source == DEMO_SOURCE and args.base_model is None:
+    defaults = None
+    if uses_demo_base(chosen(args, "source"), args.base_model):
         print("Pretraining the demo base network on digits 0-4 (once) ...", flush=True)
-        unset = {
-            "base_model": prepare_demo_base(os.path.join(args.pipeline_root, "demo")),
-            "image_size": DEMO_IMAGE_SIZE,
-            "epochs": DEMO_EPOCHS,
-            "patience": DEMO_PATIENCE,
-            "transfer_lift": True,
-        }
-    chosen = {name: getattr(args, name) if getattr(args, name) is not None else default
-              for name, default in unset.items()}
-    return PipelineConfig(
-        source=_absolute_if_path(args.source) if is_local(args.source) else args.source,
-        base_model=_absolute_if_path(chosen["base_model"], keywords=APPLICATIONS),
-        base_weights=_absolute_if_path(args.base_weights, keywords=WEIGHTS_KEYWORDS),
-        alpha=args.alpha,
-        image_size=chosen["image_size"],
-        pooling=args.pooling,
-        trust_base_model=args.trust_base_model,
-        beam_args=tuple(args.beam_args),
-        hidden_units=tuple(args.hidden_units),
-        dropout=args.dropout,
-        learning_rate=args.learning_rate,
-        epochs=chosen["epochs"],
-        batch_size=args.batch_size,
-        patience=chosen["patience"],
-        seed=args.seed,
-        l2=args.l2,
-        label_smoothing=args.label_smoothing,
-        class_weights=args.class_weights,
-        measure_transfer_lift=chosen["transfer_lift"],
-        fine_tune_mode=args.fine_tune,
-        fine_tune_fraction=args.fine_tune_fraction,
-        fine_tune_learning_rate=args.fine_tune_learning_rate,
-        fine_tune_epochs=args.fine_tune_epochs,
-        accuracy_threshold=args.accuracy_threshold,
-        auc_threshold=args.auc_threshold,
-        champion_tolerance=args.champion_tolerance,
-        serving_root=_absolute_unless_remote(args.serving_root),
-        model_name=args.model_name,
-        cache_root=_absolute_unless_remote(args.cache_dir or os.path.join(args.pipeline_root, "cache")),
-        use_cache=not args.no_cache,
-    )
+        defaults = demo_defaults(args.pipeline_root)
+    return config_from_args(args, defaults)
 
 
 def _check_isolated_args(args) -> None:
     """What --isolated needs before anything is prepared: containers, and no demo base made here."""
-    from pipeline.demo import DEMO_SOURCE
+    from pipeline.demo import uses_demo_base
+    from pipeline.run_options import chosen
 
     if not args.containers:
         raise ValueError("--isolated runs each step in a container: add --containers")
-    if args.source == DEMO_SOURCE and args.base_model is None:
+    if uses_demo_base(chosen(args, "source"), args.base_model):
         raise ValueError("base_model: the demo's base network would be a file on this machine, which an isolated "
                          "step cannot see; upload it and pass --base-model gs://... (`make rehearse` does both)")
 
@@ -379,90 +262,8 @@ def _compile(args) -> int:
     return 0
 
 
-def _endpoint_failure(error: Exception, endpoint: str) -> str | None:
-    """What went wrong between this machine and `endpoint`, in one line; None for an error of another kind.
-
-    Covers what `kfp.Client` raises: urllib3's errors when nothing answers (refused, unresolvable,
-    cut off), the TimeoutError its health check gives up with, and the generated client's
-    ApiException when the endpoint answers with an HTTP error status.
-    """
-    import urllib3
-    from kfp_server_api.exceptions import ApiException
-
-    if isinstance(error, ApiException) and not error.status:
-        # Status 0: no answer came, e.g. the TLS handshake failed; the reason says why.
-        return f"cannot reach {endpoint}: {error.reason}"
-    if isinstance(error, ApiException):
-        try:
-            message = str(json.loads(error.body or "").get("message") or "").strip()
-        except (TypeError, ValueError, AttributeError):
-            message = ""  # not KFP's JSON error body: the status says enough
-        answer = f"HTTP {error.status} {error.reason or ''}".rstrip()
-        return f"{endpoint} answered {answer}" + (f": {message.splitlines()[0][:300]}" if message else "")
-    if isinstance(error, urllib3.exceptions.HTTPError):
-        # MaxRetryError wraps the last try's error, which wraps the socket's: its strerror
-        # ("Connection refused") says it in two words where urllib3's own text repeats the URL.
-        cause = getattr(error, "reason", None) or error
-        while not (isinstance(cause, OSError) and cause.strerror) and (cause.__cause__ or cause.__context__):
-            cause = cause.__cause__ or cause.__context__
-        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
-    elif isinstance(error, (TimeoutError, ConnectionError)):
-        reason = str(error) or type(error).__name__
-    else:
-        try:
-            from requests.exceptions import ConnectionError as RequestsConnectionError
-        except ImportError:
-            return None
-        if not isinstance(error, RequestsConnectionError):
-            return None
-        reason = str(error)
-    return f"cannot reach {endpoint}: {reason}"
-
-
-class _NoTracebacks(logging.Filter):
-    """Keeps a log record's message and drops its traceback.
-
-    `kfp.Client` logs each failed health check with `logging.exception`; the retries are worth
-    seeing, their tracebacks are not.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.exc_info, record.exc_text = None, None
-        return True
-
-
-def _cluster_command(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Wraps a cluster command's handler so that endpoint failures exit 2 with one line, no traceback.
-
-    Failures are an endpoint that cannot be reached or that answers with an HTTP error. The line
-    names the command, the endpoint and the reason, e.g. `headstart runs: cannot reach the KFP API
-    at http://127.0.0.1:9: Connection refused`; any other error propagates as it is.
-    """
-    @functools.wraps(handler)
-    def wrapped(args: argparse.Namespace) -> int:
-        no_tracebacks = _NoTracebacks()
-        root = logging.getLogger()
-        root.addFilter(no_tracebacks)
-        try:
-            return handler(args)
-        except Exception as error:
-            endpoint = (f"the KFP API at {args.host}" if args.host
-                        else f"Vertex AI in {getattr(args, 'vertex', None) or 'its project'}")
-            failure = _endpoint_failure(error, endpoint)
-            if failure is None:
-                raise
-            print(f"headstart {args.command}: {failure}", file=sys.stderr)
-            return 2
-        finally:
-            root.removeFilter(no_tracebacks)
-
-    return wrapped
-
-
-@_cluster_command
+@cluster_command
 def _submit_or_schedule(args) -> int:
-    # The typed config that checks --param imports TensorFlow, whose start-up lines mean nothing here.
-    import_tensorflow_quietly(os.devnull)
     from pipeline import cluster
 
     try:
@@ -503,7 +304,7 @@ def _submit_or_schedule(args) -> int:
     return 0
 
 
-@_cluster_command
+@cluster_command
 def _runs(args) -> int:
     from pipeline import cluster
 

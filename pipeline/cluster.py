@@ -14,11 +14,12 @@ from typing import Any
 
 from kfp import compiler
 
+from components.common.run_settings import PROJECT
 from pipeline.cluster_paths import check_cluster_paths
 from pipeline.deployment import CACHE_MOUNT_PATH, Deployment
 from pipeline.pipeline import PIPELINE_NAME, build_pipeline
 
-DEFAULT_EXPERIMENT = "headstart"
+DEFAULT_EXPERIMENT = PROJECT
 
 
 def compile_pipeline(deployment: Deployment, output_path: str) -> str:
@@ -53,7 +54,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     Raises:
         ValueError: a pair without `=`, an unknown parameter, or a value of the wrong type.
     """
-    from pipeline.config import PipelineConfig  # imports the step configs, TensorFlow with them
+    from pipeline.config import PipelineConfig
 
     fields = {field.name: field for field in dataclasses.fields(PipelineConfig)}
     annotations = typing.get_type_hints(PipelineConfig)

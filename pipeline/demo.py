@@ -17,9 +17,22 @@ DEMO_SOURCE = "demo:digits"
 DEMO_BASE_FILE = "digits_0_4_base.keras"
 PRETRAIN_EPOCHS = 8
 SEED = 7
-# Head training for the demo: 200 labelled images make short epochs, so allow more of them.
-DEMO_EPOCHS = 60
-DEMO_PATIENCE = 10
+# The knobs the demo sets where a person does not: its image size, a longer head training (200
+# labelled images make short epochs, so allow more of them), and the transfer lift it exists to show.
+DEMO_KNOBS = {"image_size": DEMO_IMAGE_SIZE, "epochs": 60, "patience": 10, "measure_transfer_lift": True}
+# How those read in `headstart run --help`, with the base it pretrains itself.
+DEMO_HELP = {"base_model": "its own base, pretrained on digits 0-4",
+             **{name: str(value) for name, value in DEMO_KNOBS.items()}}
+
+
+def uses_demo_base(source: str, base_model: str | None) -> bool:
+    """Whether a run is the built-in demo with its own base: no base model chosen for demo:digits."""
+    return source == DEMO_SOURCE and base_model is None
+
+
+def demo_defaults(pipeline_root: str) -> dict:
+    """The demo's knobs, its base pretrained first (once, under `<pipeline_root>/demo/`)."""
+    return {**DEMO_KNOBS, "base_model": prepare_demo_base(os.path.join(pipeline_root, "demo"))}
 
 
 def build_demo_base():

@@ -10,9 +10,14 @@ from components.preprocess.component import preprocess
 from components.push.component import push
 from components.train_head.component import train_head
 from components.transfer_lift.component import transfer_lift
+from components.common.knobs import documented
+from components.common.run_settings import PROJECT
+from pipeline.config import PipelineConfig
 from pipeline.deployment import Deployment
 
-PIPELINE_NAME = "headstart"
+PIPELINE_NAME = PROJECT
+# Every parameter's default, from the typed configs that declare them.
+DEFAULTS = PipelineConfig()
 # The pipeline's tasks in run order, as KFP names them.
 STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tune", "transfer-lift", "evaluate",
               "push"]
@@ -22,46 +27,47 @@ def build_pipeline(deployment: Deployment | None = None):
     """The pipeline function, its steps set up to run as `deployment` says (image, GPUs, resources)."""
     deployment = deployment or Deployment()
 
-    @dsl.pipeline(
-        name=PIPELINE_NAME,
-        description="Transfer learning for image classification: a frozen pretrained base network, "
-        "a trained MLP head, evaluated, blessed and pushed to serving.",
-    )
+    @dsl.pipeline(name=PIPELINE_NAME)
+    @documented(PipelineConfig)
     def headstart_pipeline(
-        source: str = "demo:digits",
-        base_model: str = "mobilenet",
-        base_weights: str = "imagenet",
-        alpha: float = 1.0,
-        image_size: int = 224,
-        pooling: str = "avg",
-        trust_base_model: bool = False,
-        train_fraction: float = 0.8,
-        eval_fraction: float = 0.1,
-        beam_args: list = [],
-        hidden_units: list = [128],
-        dropout: float = 0.2,
-        learning_rate: float = 0.001,
-        epochs: int = 20,
-        batch_size: int = 32,
-        patience: int = 5,
-        seed: int = 42,
-        l2: float = 0.0,
-        label_smoothing: float = 0.0,
-        class_weights: bool = False,
-        fine_tune_mode: str = "auto",
-        fine_tune_fraction: float = 0.2,
-        fine_tune_learning_rate: float = 1e-5,
-        fine_tune_epochs: int = 5,
-        measure_transfer_lift: bool = False,
-        accuracy_threshold: float = 0.8,
-        auc_threshold: float = 0.0,
-        champion_tolerance: float = 0.01,
-        serving_root: str = "serving",
-        model_name: str = "headstart",
-        cache_root: str = "",
-        use_cache: bool = True,
+        source: str = DEFAULTS.source,
+        base_model: str = DEFAULTS.base_model,
+        base_weights: str = DEFAULTS.base_weights,
+        alpha: float = DEFAULTS.alpha,
+        image_size: int = DEFAULTS.image_size,
+        pooling: str = DEFAULTS.pooling,
+        trust_base_model: bool = DEFAULTS.trust_base_model,
+        train_fraction: float = DEFAULTS.train_fraction,
+        eval_fraction: float = DEFAULTS.eval_fraction,
+        beam_args: list = list(DEFAULTS.beam_args),
+        hidden_units: list = list(DEFAULTS.hidden_units),
+        dropout: float = DEFAULTS.dropout,
+        learning_rate: float = DEFAULTS.learning_rate,
+        epochs: int = DEFAULTS.epochs,
+        batch_size: int = DEFAULTS.batch_size,
+        patience: int = DEFAULTS.patience,
+        seed: int = DEFAULTS.seed,
+        l2: float = DEFAULTS.l2,
+        label_smoothing: float = DEFAULTS.label_smoothing,
+        class_weights: bool = DEFAULTS.class_weights,
+        fine_tune_mode: str = DEFAULTS.fine_tune_mode,
+        fine_tune_fraction: float = DEFAULTS.fine_tune_fraction,
+        fine_tune_learning_rate: float = DEFAULTS.fine_tune_learning_rate,
+        fine_tune_epochs: int = DEFAULTS.fine_tune_epochs,
+        measure_transfer_lift: bool = DEFAULTS.measure_transfer_lift,
+        accuracy_threshold: float = DEFAULTS.accuracy_threshold,
+        auc_threshold: float = DEFAULTS.auc_threshold,
+        champion_tolerance: float = DEFAULTS.champion_tolerance,
+        serving_root: str = DEFAULTS.serving_root,
+        model_name: str = DEFAULTS.model_name,
+        cache_root: str = DEFAULTS.cache_root,
+        use_cache: bool = DEFAULTS.use_cache,
     ) -> dsl.Artifact:
-        """The parameters are documented on `pipeline.config.PipelineConfig`, which mirrors them."""
+        """Transfer learning for image classification.
+
+        A frozen pretrained base network turns images into features, an MLP head is trained on them,
+        and the model is evaluated, blessed against the one serving, and pushed to serving.
+        """
         ingest_task = ingest(source=source, cache_root=cache_root, use_cache=use_cache)
         preprocess_task = preprocess(
             raw_examples=ingest_task.outputs["raw_examples"], image_size=image_size,
@@ -82,12 +88,13 @@ def build_pipeline(deployment: Deployment | None = None):
         )
         tune_task = fine_tune(
             examples=preprocess_task.outputs["examples"], base_network=extract_task.outputs["base_network"],
-            head=train_task.outputs["head"], mode=fine_tune_mode, unfreeze_fraction=fine_tune_fraction,
-            learning_rate=fine_tune_learning_rate, epochs=fine_tune_epochs, batch_size=batch_size, seed=seed,
+            head=train_task.outputs["head"], fine_tune_mode=fine_tune_mode, fine_tune_fraction=fine_tune_fraction,
+            fine_tune_learning_rate=fine_tune_learning_rate, fine_tune_epochs=fine_tune_epochs, batch_size=batch_size,
+            seed=seed,
             trust_base_model=trust_base_model, cache_root=cache_root, use_cache=use_cache,
         )
         lift_task = transfer_lift(
-            measure=measure_transfer_lift, examples=preprocess_task.outputs["examples"],
+            measure_transfer_lift=measure_transfer_lift, examples=preprocess_task.outputs["examples"],
             base_network=extract_task.outputs["base_network"], hidden_units=hidden_units, dropout=dropout,
             learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
             label_smoothing=label_smoothing, class_weights=class_weights, trust_base_model=trust_base_model,

@@ -18,12 +18,14 @@ import sys
 import tempfile
 from typing import Sequence
 
+from components.common.run_settings import PROJECT
+
 BUCKET = "headstart-rehearsal"
 SOURCE = f"gs://{BUCKET}/demo-digits"
 BASE_MODEL = f"gs://{BUCKET}/base-networks/digits_0_4_base.keras"
 SERVING_ROOT = f"gs://{BUCKET}/serving"
 CACHE_ROOT = f"gs://{BUCKET}/cache"
-MODEL_NAME = "headstart"
+MODEL_NAME = PROJECT
 
 
 def upload_demo(base_dir: str) -> int:
@@ -43,13 +45,12 @@ def upload_demo(base_dir: str) -> int:
 
 def rehearsal_args(pipeline_root: str, summary_path: str, image: str | None) -> list[str]:
     """`headstart run` arguments of one isolated run, with the demo's own training settings."""
-    from components.ingest.demo_digits import DEMO_IMAGE_SIZE
-    from pipeline.demo import DEMO_EPOCHS, DEMO_PATIENCE
+    from pipeline.demo import DEMO_KNOBS
+    from pipeline.run_options import knob_arguments
 
     return ["run", "--containers", "--isolated", "--source", SOURCE, "--base-model", BASE_MODEL,
-            "--image-size", str(DEMO_IMAGE_SIZE), "--epochs", str(DEMO_EPOCHS), "--patience", str(DEMO_PATIENCE),
-            "--transfer-lift", "--serving-root", SERVING_ROOT, "--model-name", MODEL_NAME,
-            "--cache-dir", CACHE_ROOT, "--pipeline-root", pipeline_root, "--summary", summary_path,
+            *knob_arguments(DEMO_KNOBS), "--serving-root", SERVING_ROOT, "--model-name", MODEL_NAME,
+            "--cache-root", CACHE_ROOT, "--pipeline-root", pipeline_root, "--summary", summary_path,
             *(["--image", image] if image else [])]
 
 

@@ -41,3 +41,25 @@ PREDICTIONS = "test_predictions.npz"
 
 # Push result (push): whether and where the model went.
 PUSH_RESULT = "push.json"
+
+# What each artifact passed between steps holds, by the name every component gives it: the text
+# KFP shows beside a component's inputs and outputs (see `knobs.documented`).
+ARTIFACTS = {
+    "raw_examples": "ingest's raw examples: the source's images as records, the label vocabulary, the rejects "
+                    "and an index of digests, labels and explicit splits",
+    "examples": "preprocess's examples: decoded, resized images in train, eval and test shards, with their "
+                "statistics and rejects",
+    "features": "every image's feature vector from the frozen base network, per split, with the labels",
+    "base_network": "the saved frozen base network (feature extractor) and a record of its spec",
+    "head": "the trained MLP head and its training history",
+    "tuned_base_network": "the base network after fine-tuning, or the frozen one unchanged when fine-tuning "
+                          "was skipped or scored lower on eval",
+    "tuned_head": "the head after fine-tuning, or phase one's unchanged, with fine_tune.json saying which",
+    "lift": "the random-weight baseline's test accuracy, when transfer lift was measured",
+    "evaluation": "the test metrics, the blessing decision with its reasons, and the test predictions",
+    "metrics": "the test metrics as KFP scalar metrics",
+    "classification_metrics": "the test confusion matrix and, for two classes, the ROC curve",
+    "report": "the HTML evaluation report",
+    "push_result": "whether the model was pushed, where and why, with serving manifests for a push",
+    "run_id": "the pipeline run's name, recorded in the pushed model's card",
+}

@@ -37,9 +37,8 @@ def _record_batches(examples_dir: str, image_size: int, batch_size: int) -> tf.d
     One dataset for all splits: its functions are traced once, not once per split. Pixels stay
     uint8 until inside the network: a quarter of the bytes through the input pipeline. Parsing
     runs in the loop's own thread: it is about 1% of the network's time here (stored pixels are
-    a copy, not a decode), and on 2 cores parallel input threads only competed with the network
-    (measured with `make bench`'s row 1 loop: 192 img/s with AUTOTUNE parallelism and prefetch,
-    206 without, mean of 4 alternating rounds each).
+    a copy, not a decode), and on 2 cores parallel input threads only compete with the network
+    (`make bench`'s extraction row shows the pipeline's loop against the network alone).
     """
     files = [(path, index) for index, split in enumerate(SPLITS) for path in split_files(examples_dir, split)]
     paths = tf.constant([path for path, _ in files], tf.string)

@@ -18,6 +18,7 @@ import tensorflow as tf
 from components.common import storage
 from components.common.artifact_files import FEATURES_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
 from components.common.devices import choose_strategy
+from components.common.head_config import HeadConfig
 from components.common.record_parsing import parse_feature_batch
 
 logger = logging.getLogger(__name__)
@@ -27,54 +28,6 @@ logger = logging.getLogger(__name__)
 IN_MEMORY_RECORDS_BYTES = 256 * 1024 * 1024
 # Training steps per call into TensorFlow: on small heads Python's per-step work dominates.
 STEPS_PER_EXECUTION = 16
-
-
-@dataclass(frozen=True)
-class HeadConfig:
-    """How the head is built and trained.
-
-    Attributes:
-        hidden_units: sizes of the hidden Dense layers; empty for a logistic/softmax head.
-        dropout: dropout rate before each Dense layer.
-        learning_rate: Adam's learning rate.
-        epochs: the most epochs to train.
-        batch_size: feature vectors per step.
-        patience: epochs without eval-loss improvement before stopping.
-        seed: seeds weights, dropout and shuffling.
-        l2: L2 penalty on the Dense layers' kernels; 0 for none.
-        label_smoothing: how much of each target is spread over the other classes; 0 for none.
-        class_weights: weigh each class by the inverse of its share of the training images, so a
-            rare class counts as much as a common one.
-    """
-
-    hidden_units: tuple[int, ...] = (128,)
-    dropout: float = 0.2
-    learning_rate: float = 1e-3
-    epochs: int = 20
-    batch_size: int = 32
-    patience: int = 5
-    seed: int = 42
-    l2: float = 0.0
-    label_smoothing: float = 0.0
-    class_weights: bool = False
-
-    def __post_init__(self):
-        if any(units < 1 for units in self.hidden_units):
-            raise ValueError(f"hidden_units must be positive, got {list(self.hidden_units)}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
-        if self.patience < 0:
-            raise ValueError(f"patience must be non-negative, got {self.patience}")
-        if self.l2 < 0:
-            raise ValueError(f"l2 must be non-negative, got {self.l2}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,9 @@
 """Keeps optional packages that a step does not use from loading with TensorFlow.
 
 Keras imports scikit-learn at start-up, only for its optional scikit-learn wrappers, and treats
-it as absent when the import fails. That import alone costs over a second per step process
-(measured on 2 cores: `import tensorflow, keras` 6.5-8.5 s, 5.6-6.4 s without scikit-learn).
-Steps that never use scikit-learn (all but evaluate and the digits demo) mark it absent before
-TensorFlow is imported.
+it as absent when the import fails. That import alone costs about a second per step process on
+a small machine, a seventh of TensorFlow's and Keras's start-up. Steps that never use
+scikit-learn (all but evaluate and the digits demo) mark it absent before TensorFlow is imported.
 """
 
 import sys

@@ -287,7 +287,7 @@ class StepCache:
         step: the step's name, as the pipeline names its task.
         parts: what the key is made of, name -> digest (see the module docstring).
         outputs: the step's output artifacts by name; the first is a directory.
-        force_run: why the step must run this time even if an entry exists (`--no-cache`); its
+        force_run: why the step must run this time even if an entry exists (`--no-use-cache`); its
             result is still saved.
         not_cacheable: why this step's result must be neither reused nor saved, if so.
     """
@@ -439,7 +439,7 @@ def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dic
         inputs: input artifacts by name.
         outputs: output artifacts by name; the first must be a directory.
         extra: digests of what the step reads from outside its artifacts.
-        use_cache: False to force the step to run (`--no-cache`).
+        use_cache: False to force the step to run (`--no-use-cache`).
         force_run: another reason the step must run this time; its result is still saved.
         not_cacheable: a reason this step's result must be neither reused nor saved.
 
@@ -452,6 +452,6 @@ def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dic
     parts.update({f"input:{name}": artifact_key(artifact.path) for name, artifact in inputs.items()})
     parts.update({f"extra:{name}": value for name, value in (extra or {}).items()})
     if not use_cache:
-        force_run = "--no-cache: forced to run"
+        force_run = "use_cache=false: forced to run"
     return StepCache(root=cache_root, step=step, parts=parts, outputs=outputs, force_run=force_run,
                      not_cacheable=not_cacheable)

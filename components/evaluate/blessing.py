@@ -24,6 +24,7 @@ import numpy as np
 
 from components.common import storage
 from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS
+from components.common.knobs import knob
 from components.common.serving_layout import read_evaluation_records
 
 # The paired bootstrap: resamples of the test images, seeded so a decision can be repeated.
@@ -36,10 +37,6 @@ class BlessingPolicy:
     """When a challenger is blessed.
 
     Attributes:
-        accuracy_threshold: the least test accuracy.
-        auc_threshold: the least test AUC; 0 means AUC is not required.
-        champion_tolerance: how much lower than the champion's the challenger's accuracy may be,
-            both measured on this run's test split: the margin of the paired comparison.
         confidence: the one-sided confidence at which the paired comparison must show the
             challenger lower by more than the tolerance before it is refused.
         drift_margin: how far below the best accuracy recorded by a pushed version the
@@ -49,9 +46,10 @@ class BlessingPolicy:
             itself a lucky one) while bounding the whole slide, however many pushes.
     """
 
-    accuracy_threshold: float = 0.8
-    auc_threshold: float = 0.0
-    champion_tolerance: float = 0.01
+    accuracy_threshold: float = knob(0.8, "the least test accuracy that blesses the model")
+    auc_threshold: float = knob(0.0, "the least test AUC that blesses the model; 0 for none")
+    champion_tolerance: float = knob(0.01, "how much lower than the serving model's accuracy, both measured on "
+                                     "this run's test split, the new model's may be and still be blessed")
     confidence: float = 0.95
     drift_margin: float = 0.05
 

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from components.common import examples_info, gcs, storage
 from components.common.artifact_files import FINE_TUNE_INFO, HISTORY, LABELS, LIFT, METRICS, PREDICTIONS
+from components.common.head_config import HeadConfig
 from components.common.image_batches import image_batches, split_files
 from components.common.modeling import class_probabilities, head_predictions, load_joined_model
 from components.common.record_parsing import parse_processed
@@ -132,7 +133,7 @@ def _test_predictions(examples_dir: str, features_dir: str | None, base_model_pa
 
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output_dir: str,
         policy: BlessingPolicy, serving_root: str | None = None, model_name: str | None = None,
-        lift_dir: str | None = None, report_path: str | None = None, batch_size: int = 32,
+        lift_dir: str | None = None, report_path: str | None = None, batch_size: int = HeadConfig.batch_size,
         features_dir: str | None = None, trust_base_model: bool = False) -> EvaluateResult:
     """Evaluates base + head on the test split, compares with the champion, decides the blessing.
 

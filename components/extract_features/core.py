@@ -18,6 +18,7 @@ from components.common.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO,
 from components.common.base_network import BaseNetworkSpec, build_feature_extractor
 from components.common.feature_store import FeatureStore
 from components.common.feature_writing import write_features
+from components.common.head_config import HeadConfig
 from components.common.requested_gpus import check_requested_gpus
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def weights_digest(model) -> str:
 
 
 def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: BaseNetworkSpec,
-        batch_size: int = 32, store_dir: str = "", reuse_features: bool = True) -> ExtractResult:
+        batch_size: int = HeadConfig.batch_size, store_dir: str = "", reuse_features: bool = True) -> ExtractResult:
     """Builds the base network, saves it, and writes the feature vectors of every split.
 
     Args:
@@ -71,7 +72,7 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     storage.write_json(os.path.join(base_model_dir, BASE_NETWORK_INFO),
                        {**asdict(spec), "dim": dim, "parameters": int(extractor.count_params())})
 
-    if store_dir and spec.weights == "none":
+    if store_dir and spec.base_weights == "none":
         # A random base is drawn afresh on every build: vectors of two draws must never mix.
         store_dir = f"{store_dir}-weights-{weights_digest(extractor)[:16]}"
     store = FeatureStore(store_dir, ignore_existing=not reuse_features) if store_dir else None

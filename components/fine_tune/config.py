@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 from components.common import storage
 from components.common.artifact_files import FINE_TUNE_INFO
+from components.common.head_config import HeadConfig
+from components.common.knobs import knob, same_knob
 
 MODES = ("auto", "on", "off")
 NO_GPU_REASON = "auto: no GPU found, so the frozen-base model stands (fine-tuning on CPU is slow)"
@@ -38,41 +40,39 @@ def gpus_tensorflow_sees() -> int:
 
 @dataclass(frozen=True)
 class FineTuneConfig:
-    """How the second phase runs.
+    """How the second phase runs (each knob's help says what it does).
 
     Attributes:
-        mode: `auto` (on when a GPU is found), `on` or `off`.
-        unfreeze_fraction: share of the base's weighted layers, from the top, that are trained.
-        learning_rate: Adam's learning rate; low, so the pretrained weights move little.
-        epochs: the most epochs.
-        patience: epochs without eval-loss improvement before stopping.
-        batch_size: images per step.
-        seed: seeds augmentation and shuffling.
+        fine_tune_patience: epochs without eval-loss improvement before stopping.
     """
 
-    mode: str = "auto"
-    unfreeze_fraction: float = 0.2
-    learning_rate: float = 1e-5
-    epochs: int = 5
-    patience: int = 2
-    batch_size: int = 32
-    seed: int = 42
+    fine_tune_mode: str = knob("auto", "second phase: unfreeze the top of the base and train end to end on "
+                               "lightly augmented images at a low learning rate; auto runs it when a GPU is found",
+                               choices=MODES)
+    fine_tune_fraction: float = knob(0.2, "share of the base's weighted layers, from the top, that fine-tuning "
+                                     "trains")
+    fine_tune_learning_rate: float = knob(1e-5, "fine-tuning's learning rate; low, so the pretrained weights "
+                                          "move little")
+    fine_tune_epochs: int = knob(5, "the most fine-tuning epochs")
+    fine_tune_patience: int = 2
+    batch_size: int = same_knob(HeadConfig, "batch_size")
+    seed: int = same_knob(HeadConfig, "seed")
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"fine_tune must be one of {MODES}, got {self.mode!r}")
-        if not 0 < self.unfreeze_fraction <= 1:
-            raise ValueError(f"fine_tune_fraction must be in (0, 1], got {self.unfreeze_fraction}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"fine_tune_learning_rate must be positive, got {self.learning_rate}")
-        if self.epochs < 1:
-            raise ValueError(f"fine_tune_epochs must be at least 1, got {self.epochs}")
+        if self.fine_tune_mode not in MODES:
+            raise ValueError(f"fine_tune_mode must be one of {MODES}, got {self.fine_tune_mode!r}")
+        if not 0 < self.fine_tune_fraction <= 1:
+            raise ValueError(f"fine_tune_fraction must be in (0, 1], got {self.fine_tune_fraction}")
+        if self.fine_tune_learning_rate <= 0:
+            raise ValueError(f"fine_tune_learning_rate must be positive, got {self.fine_tune_learning_rate}")
+        if self.fine_tune_epochs < 1:
+            raise ValueError(f"fine_tune_epochs must be at least 1, got {self.fine_tune_epochs}")
 
     def skip_reason(self) -> str | None:
         """Why phase two will not run, as far as can be told without TensorFlow; None if it may."""
-        if self.mode == "off":
+        if self.fine_tune_mode == "off":
             return "off"
-        if self.mode == "auto" and not gpu_device_files():
+        if self.fine_tune_mode == "auto" and not gpu_device_files():
             return NO_GPU_REASON
         return None
 

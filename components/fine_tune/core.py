@@ -86,7 +86,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
     """
     check_requested_gpus("fine-tune")
     reason = config.skip_reason()
-    if reason is None and config.mode == "auto" and not tf.config.list_physical_devices("GPU"):
+    if reason is None and config.fine_tune_mode == "auto" and not tf.config.list_physical_devices("GPU"):
         reason = NO_GPU_REASON  # device files, but none TensorFlow can use
     if reason is not None:
         return pass_through(base_model_path, head_model_path, base_output_dir, head_output_dir, reason)
@@ -98,7 +98,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
     base = base_network.load_base(base_model_path, trust_base_model)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     before = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
-    unfrozen = unfreeze_top(base, config.unfreeze_fraction)
+    unfrozen = unfreeze_top(base, config.fine_tune_fraction)
 
     images = keras.Input(shape=(image_size, image_size, 3), name="image")
     augmented = keras.layers.RandomFlip("horizontal", seed=config.seed)(images)
@@ -107,17 +107,17 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
     outputs = head(base(augmented, training=False))
     model = keras.Model(images, outputs)
     loss, metric = loss_and_metric(num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric])
+    model.compile(optimizer=keras.optimizers.Adam(config.fine_tune_learning_rate), loss=loss, metrics=[metric])
     has_eval = before is not None
     logger.info("fine_tune: %d layers of the base unfrozen; training end to end at learning rate %g",
-                unfrozen, config.learning_rate)
+                unfrozen, config.fine_tune_learning_rate)
     history = model.fit(
         _training_pairs(examples_dir, "train", image_size, config.batch_size, num_classes, config.seed),
         validation_data=(_training_pairs(examples_dir, "eval", image_size, config.batch_size, num_classes)
                          if has_eval else None),
-        epochs=config.epochs, verbose=0,
+        epochs=config.fine_tune_epochs, verbose=0,
         callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss" if has_eval else "loss",
-                                                 patience=config.patience, restore_best_weights=True)],
+                                                 patience=config.fine_tune_patience, restore_best_weights=True)],
     )
     after = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
     reason = f"{unfrozen} layers unfrozen, {len(history.history['loss'])} epochs"

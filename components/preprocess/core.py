@@ -70,8 +70,7 @@ class DecodeAndResize(beam.DoFn):
     can be found without reading the pixels again.
 
     A batch is decoded on a thread per core: TensorFlow's decode and resize kernels release the
-    GIL, so one Beam worker uses every core instead of one (measured: see the README's
-    performance section).
+    GIL, so one Beam worker uses every core instead of one.
     """
 
     REJECTS = "rejects"
@@ -281,8 +280,8 @@ def _check_usable(counts: dict[str, dict[str, int]], labels: Sequence[str]) -> N
         raise PreprocessError("the test split is empty: add test images or use more data")
 
 
-def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float = 0.8,
-        eval_fraction: float = 0.1, beam_args: Sequence[str] = (),
+def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float = SplitPolicy.train_fraction,
+        eval_fraction: float = SplitPolicy.eval_fraction, beam_args: Sequence[str] = (),
         test_pipeline: beam.Pipeline | None = None) -> PreprocessResult:
     """Runs the Beam preprocessing pipeline over ingest's output.
 

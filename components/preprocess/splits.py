@@ -10,6 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
+from components.common.knobs import knob
+
 BUCKETS = 10_000
 
 
@@ -23,15 +25,13 @@ class SplitPolicy:
     """How examples are assigned to train, eval and test.
 
     Attributes:
-        train_fraction: share of examples for training when the source gives no splits.
-        eval_fraction: share for the eval split; also the share of an explicit train split carved
-            out for eval when the source gives train but no eval.
         explicit_splits: the splits the source gave itself (folders, tfds splits).
         overrides: digest -> split for the images `stratify` moved.
     """
 
-    train_fraction: float = 0.8
-    eval_fraction: float = 0.1
+    train_fraction: float = knob(0.8, "share of the images for training when the source gives no splits")
+    eval_fraction: float = knob(0.1, "share of the images for the eval split; carved from the train split when the "
+                                "source gives train but no eval")
     explicit_splits: tuple[str, ...] = ()
     overrides: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

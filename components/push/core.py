@@ -12,34 +12,23 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 
 from components.common import examples_info, gcs, storage
 from components.common.modeling import load_joined_model
 from components.common.serving_layout import (EVALUATION_RECORD_FILE, MODEL_KEY_FILE, evaluation_record,
                                               existing_versions, model_directory)
-from components.common.artifact_files import (BASE_NETWORK_INFO, BLESSING, HISTORY, LABELS, METRICS, PREDICTIONS,
-                                             PUSH_RESULT)
+from components.common.artifact_files import (BASE_NETWORK_INFO, BLESSING, HISTORY, LABELS, METRICS, PREDICTIONS)
 from components.push.infra_check import InfraCheck
 from components.push.export import export_serving_model
 from components.push.gcs_commit import commit_to_gcs
 from components.push.manifests import kserve_inference_service, model_card, tf_serving_deployment
+from components.push.result import PushResult, write_push_result
 
 logger = logging.getLogger(__name__)
 
 MODEL_CARD = "model_card.md"
 KSERVE_MANIFEST = "kserve-inferenceservice.yaml"
 TF_SERVING_MANIFEST = "tf-serving.yaml"
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """Whether the model was pushed, where, and why (not)."""
-
-    pushed: bool
-    uri: str | None
-    version: int | None
-    reason: str
 
 
 def _commit(staging_dir: str, model_dir: str) -> int:
@@ -131,12 +120,8 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
             shutil.rmtree(staging_dir, ignore_errors=True)
         uri = gcs.join(model_dir, str(version)) if remote else os.path.join(model_dir, str(version))
         result = PushResult(True, uri, version, f"{blessing['reason']}; pushed version {version}")
-    os.makedirs(output_dir, exist_ok=True)
+    write_push_result(output_dir, result)
     if result.pushed:
         _write_manifests(output_dir, model_name, model_directory(serving_root, model_name))
-    storage.write_json(
-        os.path.join(output_dir, PUSH_RESULT),
-        {"pushed": result.pushed, "uri": result.uri, "version": result.version, "reason": result.reason},
-    )
     logger.info("push: %s", result.reason if not result.pushed else f"pushed {result.uri}")
     return result

@@ -43,8 +43,8 @@ def export_serving_model(model: keras.Model, labels: Sequence[str], image_size: 
         return predict(images)
 
     # A plain tf.Module holding only the variables: keras.export.ExportArchive tracks the whole
-    # Keras layer tree, and walking it made saving twice as slow (measured: 7.5 s against 3.3 s
-    # for MobileNet 0.25) for a SavedModel with the same signatures and the same answers.
+    # Keras layer tree, and walking it makes saving about twice as slow for a SavedModel with the
+    # same signatures and the same answers.
     module = tf.Module()
     module.model_variables = [variable.value for variable in model.variables]
     tf.saved_model.save(module, export_dir, signatures={

@@ -1,6 +1,7 @@
 """Train head core: the MLP head on the frozen base's features (see `components.common.head_training`)."""
 
-from components.common.head_training import HeadConfig, TrainResult, train
+from components.common.head_config import HeadConfig
+from components.common.head_training import TrainResult, train
 from components.common.requested_gpus import check_requested_gpus
 
 

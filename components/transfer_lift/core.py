@@ -19,7 +19,8 @@ from components.common import examples_info, storage
 from components.common.artifact_files import BASE_NETWORK_INFO, LIFT
 from components.common.base_network import load_base
 from components.common.feature_writing import write_features
-from components.common.head_training import HeadConfig, train
+from components.common.head_config import HeadConfig
+from components.common.head_training import train
 from components.common.modeling import head_predictions
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LiftResult:
-    """The random-weights baseline's test accuracy (None when not measured)."""
+    """The random-weights baseline's test accuracy."""
 
-    measured: bool
-    random_accuracy: float | None
+    random_accuracy: float
 
 
 def _test_accuracy(features_dir: str, head_model_path: str) -> float:
@@ -38,17 +38,14 @@ def _test_accuracy(features_dir: str, head_model_path: str) -> float:
     return float((probabilities.argmax(axis=1) == label_indices).mean())
 
 
-def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: HeadConfig,
-        output_dir: str, batch_size: int = 32, trust_base_model: bool = False) -> LiftResult:
-    """Trains the head on random-weight features and writes its test accuracy (when `measure`).
+def run(*, examples_dir: str, base_model_path: str, head_config: HeadConfig, output_dir: str,
+        batch_size: int = HeadConfig.batch_size, trust_base_model: bool = False) -> LiftResult:
+    """Trains the head on random-weight features and writes its test accuracy.
 
     `trust_base_model`, the run's own trust in its base, loads the saved base outside Keras safe
     mode and lets its random-weight copy be rebuilt the same way.
     """
     os.makedirs(output_dir, exist_ok=True)
-    if not measure:
-        storage.write_json(os.path.join(output_dir, LIFT), {"measured": False})
-        return LiftResult(False, None)
     base_info = storage.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO))
     base = load_base(base_model_path, trust_base_model)
     keras.utils.set_random_seed(head_config.seed)
@@ -65,6 +62,6 @@ def run(*, measure: bool, examples_dir: str, base_model_path: str, head_config: 
         trained = train(features_dir=features_dir, head_model_dir=head_dir, config=head_config)
         accuracy = _test_accuracy(features_dir, trained.head_model_path)
     storage.write_json(os.path.join(output_dir, LIFT),
-                       {"measured": True, "random_accuracy": accuracy, "weights": base_info.get("weights")})
+                       {"measured": True, "random_accuracy": accuracy, "weights": base_info.get("base_weights")})
     logger.info("transfer_lift: the same head on random-weight features: test accuracy %.4f", accuracy)
-    return LiftResult(True, accuracy)
+    return LiftResult(accuracy)

@@ -52,7 +52,7 @@ def cats_dogs_run(shared_fixtures, tmp_path_factory):
         HEADSTART, "run", "--source", str(tmp_path / "photos"), "--base-model", "mobilenet", "--alpha", "0.25",
         "--base-weights", str(shared_fixtures / "mobilenet_2_5_224_tf_no_top.h5"), "--image-size", "224",
         "--pipeline-root", str(tmp_path / "runs"), "--serving-root", str(tmp_path / "serving"),
-        "--model-name", "cats_dogs", "--summary", str(tmp_path / "s.json"), "--transfer-lift",
+        "--model-name", "cats_dogs", "--summary", str(tmp_path / "s.json"), "--measure-transfer-lift",
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -150,7 +150,7 @@ def test_ten_percent_new_images_are_the_only_ones_extracted_and_the_new_model_me
     tmp_path = cats_dogs_run["tmp_path"]
     split_tree(shared_fixtures / "cats_dogs", tmp_path / "photos", TRAIN_PER_CLASS)
     # No transfer lift this time: it would extract every image again through a random base.
-    command = [*cats_dogs_run["command"], "--no-transfer-lift", "--champion-tolerance", "0.1"]
+    command = [*cats_dogs_run["command"], "--no-measure-transfer-lift", "--champion-tolerance", "0.1"]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     second = json.loads((tmp_path / "s.json").read_text())

@@ -28,7 +28,7 @@ def source(tmp_path):
 
 def command(tmp_path):
     return [HEADSTART, "run", "--source", str(tmp_path / "tree"), "--base-model", str(tmp_path / "base.keras"),
-            "--image-size", str(IMAGE_SIZE), "--epochs", "5", "--fine-tune", "off", "--model-name", "colors",
+            "--image-size", str(IMAGE_SIZE), "--epochs", "5", "--fine-tune-mode", "off", "--model-name", "colors",
             "--serving-root", str(tmp_path / "serving"), "--pipeline-root", str(tmp_path / "runs"),
             "--summary", str(tmp_path / "s.json")]
 

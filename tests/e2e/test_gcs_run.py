@@ -41,7 +41,7 @@ def run(tmp_path):
     command = [
         HEADSTART, "run", "--source", "gs://photos/tree", "--serving-root", "gs://models",
         "--model-name", "colors", "--base-model", str(tmp_path / "base.keras"),
-        "--image-size", str(IMAGE_SIZE), "--epochs", "5", "--fine-tune", "off",
+        "--image-size", str(IMAGE_SIZE), "--epochs", "5", "--fine-tune-mode", "off",
         "--pipeline-root", str(tmp_path / "runs"), "--summary", str(tmp_path / "s.json"),
     ]
     # Credentials in the environment, as on a real machine: they must never reach a log or artifact.

@@ -65,37 +65,13 @@ def test_help_lists_the_commands():
         assert command in completed.stdout
 
 
-def test_run_option_defaults_are_the_pipelines():
-    """The CLI keeps its own defaults (building the parser must not import TensorFlow); they must
-    stay the typed config's."""
-    from pipeline.cli import build_parser
-    from pipeline.config import PipelineConfig
-
-    args = vars(build_parser().parse_args(["run"]))
-    config = PipelineConfig()
-    renamed = {"fine_tune": "fine_tune_mode"}
-    # Unset on purpose: the demo brings its own; otherwise the config's defaults apply.
-    unset = {"base_model", "image_size", "epochs", "patience", "transfer_lift"}
-    compared = 0
-    for option, value in args.items():
-        field = renamed.get(option, option)
-        if option in unset:
-            assert value is None, option
-        elif hasattr(config, field):
-            expected = getattr(config, field)
-            assert (list(value) if isinstance(expected, tuple) else value) == (
-                list(expected) if isinstance(expected, tuple) else expected), option
-            compared += 1
-    assert compared >= 18
-
-
 @pytest.mark.parametrize(
     "flags, named",
     [
-        (["--source", "gs://b/photos", "--base-model", "mobilenet", "--cache-dir", "gs://b/cache"],
+        (["--source", "gs://b/photos", "--base-model", "mobilenet", "--cache-root", "gs://b/cache"],
          "serving_root='"),
         # The demo's base is pretrained into a file here: refused before it is made.
-        (["--serving-root", "gs://b/s", "--cache-dir", "gs://b/cache"], "base_model: the demo's base network"),
+        (["--serving-root", "gs://b/s", "--cache-root", "gs://b/cache"], "base_model: the demo's base network"),
     ],
 )
 def test_an_isolated_run_refuses_host_paths_before_any_step(tmp_path, flags, named):

@@ -1,11 +1,8 @@
-"""The compiled pipeline: committed YAML up to date, tasks wired as designed, defaults in step."""
-
-import dataclasses
+"""The compiled pipeline: committed YAML up to date, tasks wired as designed, one image."""
 
 import yaml
 from kfp import compiler
 
-from pipeline.config import PipelineConfig
 from pipeline.pipeline import headstart_pipeline
 from pipeline.summary import STEP_NAMES
 from tests.conftest import REPO_ROOT
@@ -79,13 +76,3 @@ def test_every_component_uses_the_one_image(tmp_path):
     executors = spec["deploymentSpec"]["executors"]
     assert len(executors) == len(STEP_NAMES) == 8
     assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
-
-
-def test_config_defaults_match_the_pipeline_parameters(tmp_path):
-    spec = compile_to(tmp_path / "pipeline.yaml")
-    parameters = spec["root"]["inputDefinitions"]["parameters"]
-    config = PipelineConfig()
-    fields = [f.name for f in dataclasses.fields(PipelineConfig) if f.init]
-    assert sorted(parameters) == sorted(fields)
-    for name, value in config.to_arguments().items():
-        assert parameters[name]["defaultValue"] == value, name

@@ -203,11 +203,11 @@ def test_a_base_network_in_a_bucket_is_fetched_and_keyed_by_its_content(emulator
 
     uri = "gs://models/bases/tiny.keras"
     gcs.upload_file(save_tiny_base(str(tmp_path / "tiny.keras")), uri)
-    spec = BaseNetworkSpec(name=uri, image_size=IMAGE_SIZE)
+    spec = BaseNetworkSpec(base_model=uri, image_size=IMAGE_SIZE)
     assert spec.missing_files() == []  # nothing is looked for on this machine
 
     fetched = spec.localized(str(tmp_path / "fetched"))
-    assert fetched.name == str(tmp_path / "fetched" / "tiny.keras") and os.path.isfile(fetched.name)
+    assert fetched.base_model == str(tmp_path / "fetched" / "tiny.keras") and os.path.isfile(fetched.base_model)
     assert build_feature_extractor(fetched).output_shape[0] is None
 
     before = path_digest(uri)

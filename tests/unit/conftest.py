@@ -6,7 +6,7 @@ from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core
 from components.common.base_network import BaseNetworkSpec
-from components.common.head_training import HeadConfig
+from components.common.head_config import HeadConfig
 from components.train_head import core as train_core
 from tests.conftest import CLASS_COLORS, make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
@@ -21,7 +21,7 @@ def trained(tmp_path_factory):
         for index in range(20):
             write_image(tree / label / f"{index}.jpg", make_image(color, seed=index + 7 * len(label)))
     examples_dir = prepared_examples(tree, tmp_path)
-    spec = BaseNetworkSpec(name=save_tiny_base(str(tmp_path / "tiny.keras")), image_size=IMAGE_SIZE)
+    spec = BaseNetworkSpec(base_model=save_tiny_base(str(tmp_path / "tiny.keras")), image_size=IMAGE_SIZE)
     extract = extract_core.run(examples_dir=examples_dir, features_dir=str(tmp_path / "features"),
                                base_model_dir=str(tmp_path / "base"), spec=spec)
     train = train_core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),

@@ -1,11 +1,12 @@
 """Every parameter a step takes is in its cache key, unless it is listed here with the reason.
 
-Each component names its key's parameters by hand (`step_cache.open_step(params=...)`); one
-left out would serve a result made with another value. This reads each component's signature
-and the `params` of its `open_step` call and checks that they agree.
+Each step's executor names its key's parameters by hand (`step_cache.open_step(params=...)`);
+one left out would serve a result made with another value. This reads each component's signature
+and the `params` of its executor's `open_step` call and checks that they agree.
 """
 
 import ast
+import importlib
 import inspect
 import textwrap
 
@@ -47,12 +48,18 @@ def parameters_of(function) -> set[str]:
             if parameter.annotation in (str, int, float, bool, list)}
 
 
+def executor_of(component):
+    """The `execute` function the component hands its inputs and outputs to."""
+    package = component.python_func.__module__.rsplit(".", 1)[0]
+    return importlib.import_module(f"{package}.executor").execute
+
+
 def key_parameters_of(function) -> set[str]:
-    """The keys of the `params` dict in the component's `open_step(...)` call."""
+    """The keys of the `params` dict in the executor's `open_step(...)` call."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
              and getattr(node.func, "attr", None) == "open_step"]
-    assert len(calls) == 1, "one open_step call per component"
+    assert len(calls) == 1, "one open_step call per executor"
     [params] = [keyword.value for keyword in calls[0].keywords if keyword.arg == "params"]
     assert isinstance(params, ast.Dict), "params must be a dict literal, so it can be read here"
     return {key.value for key in params.keys}
@@ -60,6 +67,13 @@ def key_parameters_of(function) -> set[str]:
 
 @pytest.mark.parametrize("step", STEP_NAMES)
 def test_every_parameter_of_a_step_is_in_its_cache_key(step):
-    function = components()[step].python_func
-    taken = parameters_of(function) - {name for listed_step, name in NOT_IN_KEY if listed_step == step}
-    assert key_parameters_of(function) == taken
+    component = components()[step]
+    taken = parameters_of(component.python_func) - {name for listed_step, name in NOT_IN_KEY if listed_step == step}
+    assert key_parameters_of(executor_of(component)) == taken
+
+
+@pytest.mark.parametrize("step", STEP_NAMES)
+def test_the_executor_takes_exactly_the_components_inputs_and_outputs(step):
+    component = components()[step]
+    assert (list(inspect.signature(executor_of(component)).parameters)
+            == list(inspect.signature(component.python_func).parameters))

@@ -26,7 +26,7 @@ from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
     ],
 )
 def test_applications_build_with_their_own_preprocessing(name, kwargs, dim):
-    spec = BaseNetworkSpec(name=name, weights="none", image_size=32, **kwargs)
+    spec = BaseNetworkSpec(base_model=name, base_weights="none", image_size=32, **kwargs)
     extractor = build_feature_extractor(spec)
 
     images = np.random.default_rng(0).uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
@@ -38,14 +38,14 @@ def test_applications_build_with_their_own_preprocessing(name, kwargs, dim):
 
 
 def test_flatten_pooling_keeps_the_spatial_map():
-    spec = BaseNetworkSpec(name="mobilenet", alpha=0.25, weights="none", image_size=64, pooling="flatten")
+    spec = BaseNetworkSpec(base_model="mobilenet", alpha=0.25, base_weights="none", image_size=64, pooling="flatten")
     assert build_feature_extractor(spec).output_shape == (None, 2 * 2 * 256)
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"name": "alexnet"}, "base_model 'alexnet'"),
+        ({"base_model": "alexnet"}, "base_model 'alexnet'"),
         ({"pooling": "max"}, "pooling"),
         ({"image_size": 8}, "image_size 8 is too small"),
         ({"alpha": 0}, "alpha"),
@@ -59,8 +59,8 @@ def test_bad_specs_name_the_parameter(kwargs, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"name": "/nowhere/model.keras"}, "base_model '/nowhere/model.keras': no such .keras file"),
-        ({"weights": "/nowhere/weights.h5"}, "base_weights '/nowhere/weights.h5'"),
+        ({"base_model": "/nowhere/model.keras"}, "base_model '/nowhere/model.keras': no such .keras file"),
+        ({"base_weights": "/nowhere/weights.h5"}, "base_weights '/nowhere/weights.h5'"),
     ],
 )
 def test_missing_files_are_named_when_the_network_is_built(kwargs, message):
@@ -73,20 +73,20 @@ def test_missing_files_are_named_when_the_network_is_built(kwargs, message):
 
 
 def test_gcs_files_are_not_looked_for_on_this_machine():
-    spec = BaseNetworkSpec(name="gs://models/base.keras", weights="gs://models/weights.h5")
+    spec = BaseNetworkSpec(base_model="gs://models/base.keras", base_weights="gs://models/weights.h5")
     assert spec.missing_files() == []
 
 
 def test_user_base_with_the_wrong_input_size_is_refused(tmp_path):
     base = save_tiny_base(str(tmp_path / "base.keras"))
     with pytest.raises(ValueError, match="takes 16x16 images but image_size is 32"):
-        build_feature_extractor(BaseNetworkSpec(name=base, image_size=32))
+        build_feature_extractor(BaseNetworkSpec(base_model=base, image_size=32))
 
 
 def test_run_writes_features_for_every_split(image_tree, tmp_path):
     examples_dir = prepared_examples(image_tree, tmp_path)
     base = save_tiny_base(str(tmp_path / "base.keras"))
-    spec = BaseNetworkSpec(name=base, image_size=IMAGE_SIZE)
+    spec = BaseNetworkSpec(base_model=base, image_size=IMAGE_SIZE)
 
     result = core.run(examples_dir=examples_dir, features_dir=str(tmp_path / "features"),
                       base_model_dir=str(tmp_path / "base_model"), spec=spec, batch_size=7)
@@ -120,7 +120,7 @@ def test_store_keeps_vectors_by_digest_and_ignores_a_chunk_without_its_digests(t
 
 def test_a_second_run_extracts_only_the_images_the_store_has_not_seen(image_tree, tmp_path):
     base = save_tiny_base(str(tmp_path / "base.keras"))
-    spec = BaseNetworkSpec(name=base, image_size=IMAGE_SIZE)
+    spec = BaseNetworkSpec(base_model=base, image_size=IMAGE_SIZE)
     store_dir = str(tmp_path / "store")
     first_examples = prepared_examples(image_tree, tmp_path / "first")
     first = core.run(examples_dir=first_examples, features_dir=str(tmp_path / "f1"),
@@ -159,16 +159,16 @@ def test_a_base_with_code_in_it_is_refused_unless_trusted(image_tree, tmp_path):
     keras.Model(images, keras.layers.Conv2D(2, 3)(scaled)).save(path)
 
     with pytest.raises(ValueError, match="pass --trust-base-model"):
-        build_feature_extractor(BaseNetworkSpec(name=path, image_size=IMAGE_SIZE))
+        build_feature_extractor(BaseNetworkSpec(base_model=path, image_size=IMAGE_SIZE))
 
     examples_dir = prepared_examples(image_tree, tmp_path)
-    spec = BaseNetworkSpec(name=path, image_size=IMAGE_SIZE, trusted=True)
+    spec = BaseNetworkSpec(base_model=path, image_size=IMAGE_SIZE, trust_base_model=True)
     result = core.run(examples_dir=examples_dir, features_dir=str(tmp_path / "features"),
                       base_model_dir=str(tmp_path / "base_model"), spec=spec, batch_size=8)
     assert result.dim == 2
     # The steps after extraction load the saved extractor outside safe mode only when their own
     # run trusts it, whatever the info file beside it says.
-    assert storage.read_json(str(tmp_path / "base_model" / BASE_NETWORK_INFO))["trusted"]
+    assert storage.read_json(str(tmp_path / "base_model" / BASE_NETWORK_INFO))["trust_base_model"]
     with pytest.raises(ValueError, match="Lambda layer"):
         load_base(result.base_model_path)
     assert load_base(result.base_model_path, trusted=True).output_shape == (None, 2)
@@ -177,7 +177,7 @@ def test_a_base_with_code_in_it_is_refused_unless_trusted(image_tree, tmp_path):
 def test_random_bases_never_share_a_store(image_tree, tmp_path):
     """`--base-weights none` draws new weights on every build: a second run must not take the
     first run's vectors from the store, which came from another network."""
-    spec = BaseNetworkSpec(name="mobilenet", alpha=0.25, weights="none", image_size=32)
+    spec = BaseNetworkSpec(base_model="mobilenet", alpha=0.25, base_weights="none", image_size=32)
     examples = prepared_examples(image_tree, tmp_path / "examples", image_size=32)
     runs = [core.run(examples_dir=examples, features_dir=str(tmp_path / f"f{index}"),
                      base_model_dir=str(tmp_path / f"b{index}"), spec=spec, store_dir=str(tmp_path / "store"))

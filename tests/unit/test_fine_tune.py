@@ -14,7 +14,7 @@ def run(trained, tmp_path, mode, **kwargs):
     return core.run(
         examples_dir=trained["examples_dir"], base_model_path=trained["base_model_path"],
         head_model_path=trained["head_model_path"], base_output_dir=str(tmp_path / "base"),
-        head_output_dir=str(tmp_path / "head"), config=core.FineTuneConfig(mode=mode, **kwargs),
+        head_output_dir=str(tmp_path / "head"), config=core.FineTuneConfig(fine_tune_mode=mode, **kwargs),
     )
 
 
@@ -34,7 +34,7 @@ def test_skipped_phase_passes_the_models_through_unchanged(trained, tmp_path, mo
 
 
 def test_fine_tuning_moves_the_unfrozen_top_of_the_base(trained, tmp_path):
-    result = run(trained, tmp_path, "on", epochs=2, learning_rate=1e-3, patience=5)
+    result = run(trained, tmp_path, "on", fine_tune_epochs=2, fine_tune_learning_rate=1e-3, fine_tune_patience=5)
 
     assert result.ran and 0 <= result.eval_accuracy_after <= 1
     before = kernels(trained["base_model_path"])
@@ -59,8 +59,9 @@ def test_unfreeze_top_keeps_batch_normalization_frozen():
     assert [layer.name for layer in base.layers if layer.weights and layer.trainable] == ["conv_3", "conv_4"]
 
 
-@pytest.mark.parametrize("kwargs, name", [({"mode": "maybe"}, "fine_tune"), ({"unfreeze_fraction": 0}, "fraction"),
-                                          ({"epochs": 0}, "fine_tune_epochs")])
+@pytest.mark.parametrize("kwargs, name", [({"fine_tune_mode": "maybe"}, "fine_tune_mode"),
+                                          ({"fine_tune_fraction": 0}, "fine_tune_fraction"),
+                                          ({"fine_tune_epochs": 0}, "fine_tune_epochs")])
 def test_bad_fine_tune_settings_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         core.FineTuneConfig(**kwargs)
@@ -72,7 +73,7 @@ def test_a_fine_tuned_model_that_scores_lower_on_eval_is_not_kept(trained, tmp_p
     measured = iter([0.9, 0.6])
     monkeypatch.setattr(core, "_accuracy", lambda *args: next(measured))
 
-    result = run(trained, tmp_path, "on", epochs=1, learning_rate=1e-2, patience=5)
+    result = run(trained, tmp_path, "on", fine_tune_epochs=1, fine_tune_learning_rate=1e-2, fine_tune_patience=5)
 
     assert result.ran and (result.eval_accuracy_before, result.eval_accuracy_after) == (0.9, 0.6)
     assert result.model_kept == "frozen" and "kept the frozen-base model" in result.reason
@@ -82,7 +83,7 @@ def test_a_fine_tuned_model_that_scores_lower_on_eval_is_not_kept(trained, tmp_p
 
 
 def test_a_fine_tuned_model_that_scores_at_least_as_well_is_kept(trained, tmp_path):
-    result = run(trained, tmp_path, "on", epochs=1, learning_rate=1e-2, patience=5)
+    result = run(trained, tmp_path, "on", fine_tune_epochs=1, fine_tune_learning_rate=1e-2, fine_tune_patience=5)
     assert result.eval_accuracy_after >= result.eval_accuracy_before and result.model_kept == "fine-tuned"
 
 

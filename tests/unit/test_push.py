@@ -65,7 +65,7 @@ def test_a_model_not_blessed_is_not_pushed(trained, tmp_path):
     assert not result.pushed and result.uri is None
     assert "accuracy too low" in result.reason
     assert not (tmp_path / "serving").exists()
-    assert storage.read_json(str(tmp_path / "push" / core.PUSH_RESULT))["pushed"] is False
+    assert storage.read_json(str(tmp_path / "push" / artifact_files.PUSH_RESULT))["pushed"] is False
 
 
 def test_concurrent_commits_take_distinct_versions(tmp_path):

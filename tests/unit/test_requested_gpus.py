@@ -4,7 +4,7 @@ import pytest
 
 from components.common import cpu_quota
 from components.common.requested_gpus import GPUS_ENV, check_requested_gpus
-from components.common.head_training import HeadConfig
+from components.common.head_config import HeadConfig
 from components.train_head import core as train_core
 
 

@@ -67,7 +67,7 @@ def test_no_cache_forces_a_run_and_still_stores_the_result(tmp_path):
     cache_root = str(tmp_path / "cache")
     producing_step(cache_root, tmp_path, 1, content="old")
     forced, ran = producing_step(cache_root, tmp_path, 2, use_cache=False, content="old")
-    assert ran and decision(forced)["why"] == "--no-cache: forced to run"
+    assert ran and decision(forced)["why"] == "use_cache=false: forced to run"
     _, ran = producing_step(cache_root, tmp_path, 3)
     assert not ran
 

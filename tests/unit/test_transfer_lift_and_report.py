@@ -6,25 +6,19 @@ from components.common import storage
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.evaluate.report import worst_mistakes
-from components.common.head_training import HeadConfig
+from components.common.artifact_files import LIFT
+from components.common.head_config import HeadConfig
 from components.transfer_lift import core
 
 
 def test_lift_trains_the_same_head_on_random_weight_features(trained, tmp_path):
-    result = core.run(measure=True, examples_dir=trained["examples_dir"], base_model_path=trained["base_model_path"],
+    result = core.run(examples_dir=trained["examples_dir"], base_model_path=trained["base_model_path"],
                       head_config=HeadConfig(epochs=3), output_dir=str(tmp_path / "lift"))
 
-    assert result.measured and 0.0 <= result.random_accuracy <= 1.0
-    written = storage.read_json(str(tmp_path / "lift" / core.LIFT))
+    assert 0.0 <= result.random_accuracy <= 1.0
+    written = storage.read_json(str(tmp_path / "lift" / LIFT))
     assert written["measured"] and written["random_accuracy"] == result.random_accuracy
-    assert sorted(p.name for p in (tmp_path / "lift").iterdir()) == [core.LIFT]  # no scratch left behind
-
-
-def test_lift_off_writes_that_it_was_not_measured(trained, tmp_path):
-    result = core.run(measure=False, examples_dir="", base_model_path="", head_config=HeadConfig(),
-                      output_dir=str(tmp_path / "lift"))
-    assert not result.measured
-    assert storage.read_json(str(tmp_path / "lift" / core.LIFT)) == {"measured": False}
+    assert sorted(p.name for p in (tmp_path / "lift").iterdir()) == [LIFT]  # no scratch left behind
 
 
 def test_worst_mistakes_are_the_most_confident_wrong_answers():

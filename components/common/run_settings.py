@@ -1,0 +1,32 @@
+"""What a run reads, where its model goes and what it reuses: the knobs around the model itself."""
+
+from dataclasses import dataclass
+
+from components.common.knobs import knob
+
+PROJECT = "headstart"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The pipeline's knobs that are not the base network's, the splits', the head's, fine-tuning's
+    or the blessing's (each field's help says what it does)."""
+
+    source: str = knob("demo:digits", "the labelled images: a class-per-folder tree, a CSV manifest (uri,label), "
+                       "tfds:NAME or demo:digits, on this machine or at gs://")
+    beam_args: tuple[str, ...] = knob((), "flags passed to preprocessing's Beam runner (DirectRunner unless they say "
+                                      "otherwise), e.g. --direct_num_workers=2")
+    measure_transfer_lift: bool = knob(False, "also train the head on features of the same base with random "
+                                       "weights, and report both test accuracies")
+    serving_root: str = knob("serving", "where blessed models are pushed, as <serving_root>/<model_name>/<version>/")
+    model_name: str = knob(PROJECT, "the model's name under the serving root")
+    cache_root: str = knob("", "where steps keep their results for reuse, keyed by content, and extraction its "
+                           "feature store; empty for no cache")
+    use_cache: bool = knob(True, "reuse a step's stored result when its inputs, parameters and code are unchanged "
+                           "(results are stored either way)")
+
+    def __post_init__(self):
+        if not self.source:
+            raise ValueError("source must not be empty")
+        if not self.model_name or "/" in self.model_name or self.model_name.startswith("."):
+            raise ValueError(f"model_name must be a plain directory name, got {self.model_name!r}")
