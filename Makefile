@@ -24,7 +24,7 @@ test: install
 	$(BIN)/python -m pytest tests
 
 lint: install
-	$(BIN)/python -m ruff check --isolated --line-length 120 --select E,F,W components pipeline tests
+	$(BIN)/python -m ruff check components pipeline benchmarks tests
 
 compile: install
 	$(BIN)/headstart compile --output pipeline/pipeline.yaml

@@ -30,8 +30,8 @@ import time
 
 import numpy as np
 
-from components.common.logs import import_tensorflow_quietly
 from benchmarks.bench_memory import STEPS, peak_rss_per_step
+from components.common.logs import import_tensorflow_quietly
 
 SHARED_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / \
     "mobilenet_2_5_224_tf_no_top.h5"
@@ -42,6 +42,7 @@ HEAD = {"hidden_units": (), "dropout": 0.0}
 
 
 def machine() -> dict:
+    """Cores, architecture, Python version and the vector-instruction flags that set TensorFlow's speed."""
     flags = set()
     if os.path.exists("/proc/cpuinfo"):
         for line in open("/proc/cpuinfo", encoding="utf-8"):
@@ -77,12 +78,14 @@ def generate_jpegs(root: pathlib.Path, count: int, seed: int = 0) -> pathlib.Pat
 
 
 def timed(function, *args, **kwargs):
+    """Calls function(*args, **kwargs); returns (wall-clock seconds, its result)."""
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
 def base_spec():
+    """The benchmark's base: MobileNet alpha 0.25, with the shared ImageNet weights when they are there."""
     from components.common.base_network import BaseNetworkSpec
 
     weights = str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else "none"
@@ -90,6 +93,7 @@ def base_spec():
 
 
 def bench_beam(raw_dir: str, work: pathlib.Path, count: int) -> dict:
+    """Preprocesses the `count` ingested images once per Beam direct-runner mode; seconds and images/s of each."""
     from components.preprocess import core as preprocess_core
 
     rows = {}
@@ -136,6 +140,7 @@ def steady_epoch_seconds(epoch_seconds: list[float]) -> float:
 
 
 def bench_head_epoch(features_dir: str, epochs: int) -> dict:
+    """Trains the head on the cached features; its steady seconds per epoch and every epoch's seconds."""
     from components.common.head_config import HeadConfig
     from components.common.head_training import train
 
@@ -194,6 +199,7 @@ def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int) -> dict:
 
 
 def main(argv=None) -> int:
+    """Runs every row on freshly generated JPEGs, prints the table and saves it with its figures to --output."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000,
                         help="generated JPEGs for rows 1-4 and 6 (default: %(default)s)")

@@ -101,6 +101,7 @@ def _add_cluster_parsers(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `headstart` command line: one subcommand per thing it does."""
     parser = argparse.ArgumentParser(
         prog=PROJECT,
         description="Transfer-learning image classification pipeline (Kubeflow Pipelines v2).",
@@ -350,6 +351,7 @@ def _serve(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the `headstart` subcommand `argv` names; returns its exit status."""
     args = build_parser().parse_args(argv)
     quiet_tensorflow()
     # Libraries imported here (Beam, TensorFlow) warn about optional extras a person cannot act

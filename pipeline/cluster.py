@@ -105,6 +105,11 @@ def submit(host: str, deployment: Deployment, params: dict[str, Any], experiment
     """Starts one run on the KFP endpoint at `host`; returns its run ID.
 
     Args:
+        host: the KFP API endpoint.
+        deployment: how the steps run there (images, GPUs, resources, Kubernetes settings).
+        params: the pipeline's parameter values by name; the others keep the pipeline's defaults.
+        experiment: the KFP experiment the run belongs to.
+        run_name: the run's display name; None for one KFP chooses.
         pipeline_root: where the run's artifacts go (gs://...); None for the cluster's default.
     """
     with tempfile.TemporaryDirectory() as scratch:
@@ -151,7 +156,14 @@ def schedule(host: str, deployment: Deployment, params: dict[str, Any], cron: st
     """Creates a recurring run: at most one run at a time, missed runs not caught up; returns its ID.
 
     Args:
+        host: the KFP API endpoint.
+        deployment: how the steps run there (images, GPUs, resources, Kubernetes settings).
+        params: the pipeline's parameter values by name, the same for every run; the others keep
+            the pipeline's defaults.
         cron: five cron fields (see `kfp_cron`).
+        experiment: the KFP experiment the runs belong to.
+        name: the recurring run's name.
+        pipeline_root: where the runs' artifacts go (gs://...); None for the cluster's default.
     """
     cron = kfp_cron(cron)
     client = _client(host)

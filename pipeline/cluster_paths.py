@@ -33,7 +33,7 @@ def _on_volume(path: str, volume_paths: tuple[str, ...]) -> bool:
                                        for mount in volume_paths)
 
 
-def reachable_from_a_pod(value: str, volume_paths: tuple[str, ...]) -> bool:
+def _reachable_from_a_pod(value: str, volume_paths: tuple[str, ...]) -> bool:
     return gcs.is_gcs(value) or _on_volume(value, volume_paths)
 
 
@@ -55,9 +55,9 @@ def check_cluster_paths(values: Mapping[str, str], volume_paths: tuple[str, ...]
     check_cache_root(values["cache_root"])
     for name in PATH_PARAMETERS:
         value = values[name]
-        if not (_NOT_PATHS[name](value) or reachable_from_a_pod(value, volume_paths)):
+        if not (_NOT_PATHS[name](value) or _reachable_from_a_pod(value, volume_paths)):
             raise ValueError(f"{name}={value!r} is a path on this machine, which no step of a cluster run can "
                              f"reach: give {where}")
-    if pipeline_root is not None and not reachable_from_a_pod(pipeline_root, volume_paths):
+    if pipeline_root is not None and not _reachable_from_a_pod(pipeline_root, volume_paths):
         raise ValueError(f"--pipeline-root {pipeline_root!r} is a path on this machine, which no step of a cluster "
                          f"run can reach: give {where}")

@@ -89,7 +89,7 @@ def run_logged(client, image: str, command: list, **container_run_args) -> int:
 
 
 def _run_and_remove(extra_volumes: dict):
-    """kfp's container start, without auto-remove, with the extra mounts."""
+    """KFP's container start, without auto-remove, with the extra mounts."""
 
     def run_docker_container(client, image: str, command: list, volumes: dict, **container_run_args) -> int:
         image = docker_task_handler.add_latest_tag_if_not_present(image)

@@ -1,5 +1,7 @@
-"""Where and how the compiled pipeline's steps run on a cluster: images, GPUs, CPU, memory, retries,
-and the Kubernetes settings (volumes, GPU node placement, secrets) a GKE or EKS cluster needs.
+"""Where and how the compiled pipeline's steps run on a cluster.
+
+That is their images, GPUs, CPU, memory and retries, and the Kubernetes settings (volumes, GPU node
+placement, secrets) a GKE or EKS cluster needs.
 
 kfp.local ignores resources and images (it runs each step in this Python environment); a KFP
 cluster or Vertex AI reads them from the compiled pipeline. The Kubernetes settings go through
@@ -178,6 +180,7 @@ class Deployment:
         return tuple(volume.mount_path for volume in self.volumes)
 
     def image_for(self, step: str) -> str:
+        """The GPU image for a step that runs the network (GPU_STEPS) when there are GPUs, else the plain one."""
         return self.gpu_image if self.gpus and step in GPU_STEPS else self.image
 
     def for_vertex(self) -> "Deployment":

@@ -93,7 +93,7 @@ def _image_user(client, image: str) -> tuple[int, int]:
 
 
 def _isolated_container(deployment: Deployment, environment: dict[str, str]):
-    """kfp's container start, replaced by one that gives the container only what a pod has."""
+    """KFP's container start, replaced by one that gives the container only what a pod has."""
 
     def run_docker_container(client, image: str, command: list, volumes: dict, **container_run_args) -> int:
         image = docker_task_handler.add_latest_tag_if_not_present(image)

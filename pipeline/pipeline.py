@@ -2,6 +2,8 @@
 
 from kfp import dsl
 
+from components.common.knobs import documented
+from components.common.run_settings import PROJECT
 from components.evaluate.component import evaluate
 from components.extract_features.component import extract_features
 from components.fine_tune.component import fine_tune
@@ -10,8 +12,6 @@ from components.preprocess.component import preprocess
 from components.push.component import push
 from components.train_head.component import train_head
 from components.transfer_lift.component import transfer_lift
-from components.common.knobs import documented
-from components.common.run_settings import PROJECT
 from pipeline.config import PipelineConfig
 from pipeline.deployment import Deployment
 

@@ -42,6 +42,7 @@ class ProgressView:
 
     # The file-like interface kfp's logging handler and print() use.
     def write(self, text: str) -> int:
+        """Logs the text and acts on each line it completes; returns its length, as a file's write does."""
         self._log.write(text)
         self._buffer += text
         while "\n" in self._buffer:
@@ -50,10 +51,12 @@ class ProgressView:
         return len(text)
 
     def flush(self) -> None:
+        """Flushes the log file and the terminal."""
         self._log.flush()
         self._terminal.flush()
 
     def isatty(self) -> bool:
+        """False, as for the log file everything goes to."""
         return False
 
     def _show(self, text: str) -> None:

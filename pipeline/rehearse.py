@@ -73,6 +73,7 @@ def problems_with(first: dict, second: dict) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the rehearsal the module docstring describes; returns 0 only when both runs passed."""
     parser = argparse.ArgumentParser(prog="python -m pipeline.rehearse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline-root", default="runs/rehearsal",
                         help="where the runs' artifacts and logs go on this machine (default: %(default)s)")

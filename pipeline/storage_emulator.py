@@ -17,8 +17,10 @@ def _drain(stream) -> None:
 
 @contextlib.contextmanager
 def cloud_storage_emulator(*buckets: str) -> Iterator[str]:
-    """fake-gcs-server on a free loopback port with `buckets` created, STORAGE_EMULATOR_HOST set
-    for the block; yields its URL.
+    """Runs fake-gcs-server for the block on a free loopback port; yields its URL.
+
+    The `buckets` are created, and STORAGE_EMULATOR_HOST is set for the block, so the
+    google-cloud-storage client talks to the emulator.
 
     The wrapper pipes the server's request log to itself and never reads it: after about 180
     requests the pipe is full and the server stops answering. A thread drains it.

@@ -24,10 +24,12 @@ class ApplicationPreprocess(keras.layers.Layer):
         self.module = module
 
     def call(self, inputs):
+        """The family's `preprocess_input` applied to a batch of images with values in [0, 255]."""
         preprocess_input = getattr(keras.applications, self.module).preprocess_input
         return preprocess_input(inputs)
 
     def get_config(self):
+        """The layer's config with its module, so a saved model rebuilds the same preprocessing."""
         return {**super().get_config(), "module": self.module}
 
 

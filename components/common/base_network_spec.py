@@ -66,6 +66,7 @@ class BaseNetworkSpec:
 
     @property
     def is_user_model(self) -> bool:
+        """Whether `base_model` names a user's own `.keras` file rather than a keras.applications model."""
         return self.base_model.endswith(".keras")
 
     @property

@@ -16,30 +16,38 @@ from components.common import gcs, storage
 
 
 def join(directory: str, *names: str) -> str:
+    """Joins path components as Beam does for the path's file system."""
     return FileSystems.join(directory, *names)
 
 
 def exists(path: str) -> bool:
+    """Whether a local file or a gs:// object exists."""
     return FileSystems.exists(path)
 
 
 def read_text(path: str) -> str:
+    """Reads a UTF-8 text file."""
     with FileSystems.open(path) as f:
         return f.read().decode("utf-8")
 
 
 def read_json(path: str) -> Any:
+    """Reads a JSON file."""
     return json.loads(read_text(path))
 
 
 def read_lines(path: str) -> list[str]:
+    """Reads the non-empty lines of a text file."""
     return [line for line in read_text(path).splitlines() if line.strip()]
 
 
 @contextlib.contextmanager
 def open_for_writing(path: str) -> Iterator[BinaryIO]:
-    """A binary file that appears whole at `path`: renamed into place locally, a Cloud Storage
-    object once closed."""
+    """Opens a binary file for writing that appears at `path` only once it is whole.
+
+    Locally it is written under a temporary name and renamed into place; on Cloud Storage the
+    object exists once the file is closed.
+    """
     if gcs.is_gcs(path):
         with FileSystems.create(path) as f:
             yield f
@@ -55,8 +63,10 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_json(path: str, value: Any) -> None:
+    """Writes a JSON file that appears whole, indented for people who open it."""
     write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def write_lines(path: str, lines: list[str]) -> None:
+    """Writes one item per line, in a file that appears whole."""
     write_text(path, "".join(f"{line}\n" for line in lines))

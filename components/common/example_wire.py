@@ -71,10 +71,12 @@ class TFRecordFileWriter:
         self._file = open(path, "wb")
 
     def write(self, record: bytes) -> None:
+        """Appends one record with its length and the masked CRC32C checksums TFRecord readers check."""
         length = struct.pack("<Q", len(record))
         self._file.write(length + _masked_crc(length) + record + _masked_crc(record))
 
     def close(self) -> None:
+        """Closes the file."""
         self._file.close()
 
     def __enter__(self) -> "TFRecordFileWriter":

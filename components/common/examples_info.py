@@ -1,5 +1,7 @@
-"""What preprocess records beside its examples: `stats.json`, read by every later step, and the
-near-duplicate test images it dropped."""
+"""What preprocess records beside its examples.
+
+`stats.json`, read by every later step, and the near-duplicate test images it dropped.
+"""
 
 import os
 

@@ -31,8 +31,9 @@ STORE_CHUNK_ROWS = 1024
 
 
 def _record_batches(examples_dir: str, image_size: int, batch_size: int) -> tf.data.Dataset:
-    """Every split's processed records, split after split in file order, batched as
-    (uint8 pixels, digests, label indices, split indices into SPLITS).
+    """Every split's processed records, split after split in file order, in batches.
+
+    Each batch is (uint8 pixels, digests, label indices, split indices into SPLITS).
 
     One dataset for all splits: its functions are traced once, not once per split. Pixels stay
     uint8 until inside the network: a quarter of the bytes through the input pipeline. Parsing
@@ -56,8 +57,11 @@ def _pixels_digest_label_split(example: dict[str, tf.Tensor], split: tf.Tensor) 
 
 
 def inference_function(extractor, image_size: int):
-    """The base over a batch of uint8 images, traced once for every batch size (a trace costs about
-    as much as a hundred images' inference on a small machine)."""
+    """The base over a batch of uint8 images, as a function traced once for every batch size.
+
+    One trace for all batch sizes matters: a trace costs about as much as a hundred images'
+    inference on a small machine.
+    """
     return tf.function(
         lambda pixels: extractor(tf.cast(pixels, tf.float32), training=False),
         input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.uint8)],
@@ -134,6 +138,13 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
     """Writes every split's feature vectors, the labels and features.json; returns counts per split.
 
     Args:
+        extractor: the feature extractor (see `base_network`): float32 images in [0, 255] to one
+            feature vector each.
+        examples_dir: preprocess's output: each split's processed records and the labels.
+        features_dir: where the feature records, the labels and features.json are written.
+        image_size: the side of the stored square images, in pixels.
+        batch_size: images per inference batch.
+        info: what features.json records about the base; the vector size and the counts are added.
         store: vectors computed before, by image digest; only images missing there run through
             the base. None for a store that lives only as long as this call.
     """

@@ -35,6 +35,7 @@ class AlreadyExists(RemoteStorageError):
 
 
 def is_gcs(uri: str) -> bool:
+    """Whether `uri` is a gs:// URI rather than a local path."""
     return uri.startswith(SCHEME)
 
 
@@ -49,6 +50,7 @@ def split(uri: str) -> tuple[str, str]:
 
 
 def join(uri: str, *names: str) -> str:
+    """Joins names onto a gs:// URI with single slashes: `join("gs://b/a/", "/c")` -> "gs://b/a/c"."""
     return "/".join([uri.rstrip("/"), *(name.strip("/") for name in names)])
 
 
@@ -126,10 +128,12 @@ def _blob(uri: str):
 
 
 def exists(uri: str) -> bool:
+    """Whether the object at `uri` exists."""
     return _call("checking", uri, lambda: _blob(uri).exists(retry=_retry()))
 
 
 def read_bytes(uri: str) -> bytes:
+    """The contents of the object at `uri`."""
     return _call("reading", uri, lambda: _blob(uri).download_as_bytes(retry=_retry()))
 
 

@@ -50,7 +50,7 @@ class TrainingStatistics:
     class_counts: np.ndarray
 
     def balanced_class_weights(self) -> dict[int, float]:
-        """total / (classes x count): every class weighs the same in the loss, whatever its size."""
+        """Per-class weights, total / (classes x count): every class weighs the same in the loss, whatever its size."""
         present = np.maximum(self.class_counts, 1)
         weights = self.class_counts.sum() / (len(self.class_counts) * present)
         return {index: float(weight) for index, weight in enumerate(weights)}
@@ -164,9 +164,11 @@ class EpochTimer(keras.callbacks.Callback):
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Starts the epoch's clock."""
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Records the epoch's seconds."""
         self.seconds.append(time.perf_counter() - self._start)
 
 

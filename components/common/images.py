@@ -6,6 +6,7 @@ go through `decode_and_resize`, so the model in serving sees exactly the pixels 
 
 import tensorflow as tf
 
+
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     """Decodes one encoded image (JPEG, PNG, GIF, BMP, WebP) to RGB and resizes it.
 

@@ -8,9 +8,8 @@ import tensorflow as tf
 
 from components.common import storage
 from components.common.artifact_files import FEATURES_INFO
+from components.common.base_network import load_base  # importing it registers the base's preprocessing layer
 from components.common.record_parsing import parse_feature_batch
-# Importing registers the custom preprocessing layer the saved base uses.
-from components.common.base_network import load_base
 
 
 def load_joined_model(base_model_path: str, head_model_path: str, trusted: bool = False) -> keras.Model:

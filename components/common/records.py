@@ -28,11 +28,13 @@ class RawExample:
     split: str = ""
 
     def serialize(self) -> bytes:
+        """The example as a serialized tf.train.Example, written without TensorFlow."""
         return encode_example({"image": self.image, "label": self.label.encode(), "origin": self.origin.encode(),
                                "digest": self.digest.encode(), "split": self.split.encode()})
 
     @classmethod
     def parse(cls, serialized: bytes) -> "RawExample":
+        """Reads an example back from what `serialize` wrote; uses TensorFlow's protos."""
         from tensorflow.core.example import example_pb2  # the readers have TensorFlow loaded already
 
         feature = example_pb2.Example.FromString(serialized).features.feature

@@ -9,8 +9,11 @@ PROJECT = "headstart"
 
 @dataclass(frozen=True)
 class RunSettings:
-    """The pipeline's knobs that are not the base network's, the splits', the head's, fine-tuning's
-    or the blessing's (each field's help says what it does)."""
+    """The pipeline's knobs that are not about the model itself; each field's help says what it does.
+
+    The base network's, the splits', the head's, fine-tuning's and the blessing's knobs live with
+    those parts.
+    """
 
     source: str = knob("demo:digits", "the labelled images: a class-per-folder tree, a CSV manifest (uri,label), "
                        "tfds:NAME or demo:digits, on this machine or at gs://")

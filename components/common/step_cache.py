@@ -1,5 +1,7 @@
-"""Content-keyed reuse of a step's outputs: a step whose inputs, parameters and code are unchanged
-is not run again; its outputs are restored from the cache.
+"""Content-keyed reuse of a step's outputs.
+
+A step whose inputs, parameters and code are unchanged is not run again; its outputs are restored
+from the cache.
 
 kfp.local caches nothing, and a cluster's KFP cache keys on artifact URIs and parameter strings,
 which miss what matters here (the bytes of a source folder, a weights file, our own code). So a
@@ -303,6 +305,7 @@ class StepCache:
 
     @property
     def key(self) -> str:
+        """The entry's key: a digest of every part (code, parameters, inputs, extras)."""
         return _key_of(self.parts)
 
     def key_without(self, *names: str) -> str:

@@ -1,7 +1,8 @@
-"""The blessing: absolute thresholds, a paired comparison with the champion now in serving, and
-a guard against the best accuracy a blessed version has recorded.
+"""The blessing: whether the newly trained model (the challenger) is good enough to push.
 
-A challenger is blessed when all of these hold:
+It combines absolute thresholds, a paired comparison with the champion now in serving, and a
+guard against the best accuracy a blessed version has recorded. A challenger is blessed when all
+of these hold:
 
 1. Its test accuracy (and AUC, when that threshold is set) meets the threshold.
 2. Paired with the champion, the newest pushed version scored on this run's test images: a
@@ -96,8 +97,9 @@ def paired_comparison(challenger_correct, champion_correct, confidence: float,
     """A paired bootstrap of the accuracy difference over the test images.
 
     Args:
-        challenger_correct, champion_correct: per test image, in the same order, whether each
-            model's prediction is right.
+        challenger_correct: per test image, whether the challenger's prediction is right.
+        champion_correct: per test image, in the same order, whether the champion's prediction is
+            right.
         confidence: the one-sided confidence of each bound.
         resamples: how many times the test images are resampled with replacement.
         seed: seeds the resampling.
@@ -201,8 +203,11 @@ def best_in_serving(model_dir: str | None, labels: list[str]) -> dict | None:
 def write_blessing(evaluation_dir: str, blessed: bool, reasons: list[str], champion: dict | None,
                    policy: BlessingPolicy, *, paired: PairedComparison | None = None,
                    best: dict | None = None) -> None:
-    """Writes blessing.json: the decision, every reason, the champion's scores, the paired
-    comparison, the best recorded version and the policy."""
+    """Writes blessing.json, which push reads to decide.
+
+    It holds the decision, every reason, the champion's scores, the paired comparison, the best
+    recorded version and the policy.
+    """
     storage.write_json(
         os.path.join(evaluation_dir, BLESSING),
         {"blessed": blessed, "reason": "; ".join(reasons), "reasons": reasons, "champion": champion,

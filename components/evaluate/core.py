@@ -23,8 +23,13 @@ from components.common.image_batches import image_batches, split_files
 from components.common.modeling import class_probabilities, head_predictions, load_joined_model
 from components.common.record_parsing import parse_processed
 from components.common.serving_layout import latest_version_dir, model_directory
-from components.evaluate.blessing import (BlessingPolicy, best_in_serving, decide_blessing, paired_comparison,
-                                          write_blessing)
+from components.evaluate.blessing import (
+    BlessingPolicy,
+    best_in_serving,
+    decide_blessing,
+    paired_comparison,
+    write_blessing,
+)
 from components.evaluate.metrics import classification_metrics
 from components.evaluate.report import render_report, worst_mistakes
 
@@ -139,10 +144,13 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
 
     Args:
         examples_dir: preprocess's output.
-        base_model_path, head_model_path: the saved base network and head (its history beside it).
+        base_model_path: the saved base network.
+        head_model_path: the saved head; its training history lies beside it, for the report.
         output_dir: the evaluation artifact directory.
         policy: thresholds, champion tolerance, confidence and drift margin.
-        serving_root, model_name: where the champion lives; None to skip the comparison.
+        serving_root: the serving root the champion and the recorded versions live under; None
+            for no paired comparison and no drift guard.
+        model_name: the model's name under `serving_root`; None as for `serving_root`.
         lift_dir: the transfer-lift artifact directory, if one was made.
         report_path: where to write the HTML report; None for no report.
         batch_size: images per inference batch.

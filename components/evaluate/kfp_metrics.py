@@ -1,5 +1,7 @@
-"""The evaluation's results in the KFP artifacts the KFP UI draws: scalar metrics, a confusion
-matrix and a ROC curve."""
+"""The evaluation's results in the KFP artifacts the KFP UI draws.
+
+Those are scalar metrics, a confusion matrix and a ROC curve.
+"""
 
 import math
 

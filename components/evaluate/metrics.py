@@ -58,9 +58,10 @@ def roc_curve(label_indices: np.ndarray, probabilities: np.ndarray) -> dict | No
 
 def classification_metrics(label_indices: np.ndarray, probabilities: np.ndarray,
                            labels: Sequence[str] | None = None) -> dict:
-    """Accuracy with a bootstrap 95% interval, AUC, log loss, precision, recall, per-class
-    precision/recall/F1, confusion matrix, calibration error and the ROC curve.
+    """Every metric evaluate reports, from the true label indices and the predicted probabilities.
 
+    They are accuracy with a bootstrap 95% interval, AUC, log loss, precision, recall, per-class
+    precision/recall/F1, the confusion matrix, the calibration error and the ROC curve.
     For two classes, precision and recall are those of the second class (the sigmoid's positive);
     for more, they are macro averages and AUC is one-vs-rest.
     """

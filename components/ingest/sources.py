@@ -124,8 +124,10 @@ def _split_folders(root: str, folders: list[str]) -> dict[str, str]:
 
 
 def folder_files(root: str) -> tuple[Iterator[tuple[str, str, str]], tuple[str, ...]]:
-    """Every image file ingest reads from a folder tree as (path, label, split), and the tree's
-    explicit splits. The source digest covers exactly these files, so the two cannot disagree.
+    """Every image file ingest reads from a folder tree, as (path, label, split), and the tree's splits.
+
+    The splits are those the tree's split folders name, empty when it has none. The source digest
+    covers exactly these files, so the two cannot disagree.
 
     Raises:
         SourceError: see `_split_folders`.
@@ -164,8 +166,8 @@ def csv_source(manifest: str) -> Source:
 
 def tfds_source(name: str, data_dir: str | None = None) -> Source:
     """A tensorflow-datasets data set with an image and a class label (its supervised keys)."""
-    import tensorflow_datasets as tfds  # imported here: slow, and only this source needs it
     import tensorflow as tf
+    import tensorflow_datasets as tfds  # imported here: slow, and only this source needs it
 
     try:
         builder = tfds.builder(name, data_dir=data_dir)

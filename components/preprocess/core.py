@@ -84,6 +84,7 @@ class DecodeAndResize(beam.DoFn):
         self._threads = None
 
     def setup(self):
+        """Once per worker: imports TensorFlow, traces the decoder and starts a thread per usable core."""
         import tensorflow as tf
 
         from components.common.cpu_quota import available_cpus
@@ -97,10 +98,12 @@ class DecodeAndResize(beam.DoFn):
         self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=available_cpus())
 
     def teardown(self):
+        """Stops the decoding threads."""
         if self._threads is not None:
             self._threads.shutdown()
 
     def process(self, serialized_batch: list[bytes]) -> Iterable[Any]:
+        """Decodes a batch of serialized raw examples on the threads; yields their outputs in order."""
         for outputs in self._threads.map(self._decode_record, serialized_batch):
             yield from outputs
 
@@ -142,6 +145,7 @@ class PreprocessImages(beam.PTransform):
         self._decode = DecodeAndResize(image_size, labels, policy)
 
     def expand(self, raw_records):
+        """Decodes the raw records in batches, then partitions the processed ones by split."""
         decoded = (
             raw_records
             | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)

@@ -14,13 +14,18 @@ import shutil
 import tempfile
 
 from components.common import examples_info, gcs, storage
+from components.common.artifact_files import BASE_NETWORK_INFO, BLESSING, HISTORY, LABELS, METRICS, PREDICTIONS
 from components.common.modeling import load_joined_model
-from components.common.serving_layout import (EVALUATION_RECORD_FILE, MODEL_KEY_FILE, evaluation_record,
-                                              existing_versions, model_directory)
-from components.common.artifact_files import (BASE_NETWORK_INFO, BLESSING, HISTORY, LABELS, METRICS, PREDICTIONS)
-from components.push.infra_check import InfraCheck
+from components.common.serving_layout import (
+    EVALUATION_RECORD_FILE,
+    MODEL_KEY_FILE,
+    evaluation_record,
+    existing_versions,
+    model_directory,
+)
 from components.push.export import export_serving_model
 from components.push.gcs_commit import commit_to_gcs
+from components.push.infra_check import InfraCheck
 from components.push.manifests import kserve_inference_service, model_card, tf_serving_deployment
 from components.push.result import PushResult, write_push_result
 

@@ -77,6 +77,7 @@ class InfraCheck:
 
 
 def main(argv: list[str]) -> int:
+    """The command line the module docstring describes; returns the exit status (2 for a wrong usage)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     wait = argv[:1] == ["--wait"]
     argv = argv[1:] if wait else argv

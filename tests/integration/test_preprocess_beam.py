@@ -15,9 +15,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
 from components.common import storage
+from components.common.artifact_files import INDEX, LABELS, MANIFEST
 from components.common.record_parsing import parse_processed
 from components.common.records import RawExample
-from components.common.artifact_files import INDEX, LABELS, MANIFEST
 from components.preprocess import core
 from components.preprocess.splits import SplitPolicy
 from tests.conftest import decompression_bomb, make_image

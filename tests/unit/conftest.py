@@ -2,11 +2,11 @@
 
 import pytest
 
+from components.common.base_network import BaseNetworkSpec
+from components.common.head_config import HeadConfig
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core
-from components.common.base_network import BaseNetworkSpec
-from components.common.head_config import HeadConfig
 from components.train_head import core as train_core
 from tests.conftest import CLASS_COLORS, make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base

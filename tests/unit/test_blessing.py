@@ -8,10 +8,20 @@ import pytest
 
 from components.common import gcs, storage
 from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS
-from components.common.serving_layout import (EVALUATION_RECORD_FILE, SAVED_MODEL_FILE, evaluation_record,
-                                              read_evaluation_records)
-from components.evaluate.blessing import (BlessingPolicy, best_in_serving, best_recorded, decide_blessing,
-                                          paired_comparison, redecide_reused)
+from components.common.serving_layout import (
+    EVALUATION_RECORD_FILE,
+    SAVED_MODEL_FILE,
+    evaluation_record,
+    read_evaluation_records,
+)
+from components.evaluate.blessing import (
+    BlessingPolicy,
+    best_in_serving,
+    best_recorded,
+    decide_blessing,
+    paired_comparison,
+    redecide_reused,
+)
 
 LABELS = ["blue", "red"]
 

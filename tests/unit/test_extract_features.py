@@ -5,12 +5,12 @@ import pytest
 import tensorflow as tf
 
 from components.common import storage
-from components.common.record_parsing import parse_feature_batch
-from components.extract_features import core
 from components.common.artifact_files import BASE_NETWORK_INFO, FEATURES_INFO
 from components.common.base_network import BaseNetworkSpec, build_feature_extractor, load_base
 from components.common.feature_store import FeatureStore
 from components.common.image_batches import image_batches
+from components.common.record_parsing import parse_feature_batch
+from components.extract_features import core
 from tests.conftest import make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
 

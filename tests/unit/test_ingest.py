@@ -9,8 +9,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from components.common import storage
-from components.common.records import RawExample
 from components.common.artifact_files import EXAMPLES_PATTERN, LABELS, REJECTS
+from components.common.records import RawExample
 from components.ingest import core
 from components.ingest.sources import SourceError
 from tests.conftest import CLASS_COLORS, make_image, write_image

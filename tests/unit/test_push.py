@@ -11,10 +11,14 @@ import tensorflow as tf
 from components.common import artifact_files, storage
 from components.common.images import decode_and_resize
 from components.common.modeling import class_probabilities, load_joined_model
+from components.common.serving_layout import (
+    EVALUATION_RECORD_FILE,
+    existing_versions,
+    latest_version_dir,
+    read_evaluation_records,
+)
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
-from components.common.serving_layout import (EVALUATION_RECORD_FILE, existing_versions, latest_version_dir,
-                                              read_evaluation_records)
 from components.push import core
 from tests.conftest import CLASS_COLORS
 from tests.unit.helpers import IMAGE_SIZE

@@ -3,8 +3,8 @@
 import pytest
 
 from components.common import cpu_quota
-from components.common.requested_gpus import GPUS_ENV, check_requested_gpus
 from components.common.head_config import HeadConfig
+from components.common.requested_gpus import GPUS_ENV, check_requested_gpus
 from components.train_head import core as train_core
 
 

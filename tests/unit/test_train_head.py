@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 from components.common import storage
-from components.common.records import serialize_features
 from components.common.artifact_files import FEATURES_INFO, HISTORY, LABELS
 from components.common.head_config import HeadConfig
 from components.common.head_training import TrainingStatistics
+from components.common.records import serialize_features
 from components.train_head import core
 
 

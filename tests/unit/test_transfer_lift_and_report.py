@@ -3,11 +3,11 @@
 import numpy as np
 
 from components.common import storage
+from components.common.artifact_files import LIFT
+from components.common.head_config import HeadConfig
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.evaluate.report import worst_mistakes
-from components.common.artifact_files import LIFT
-from components.common.head_config import HeadConfig
 from components.transfer_lift import core
 
 

@@ -12,13 +12,13 @@ import pytest
 from packaging.requirements import Requirement
 
 from components.common import storage
+from components.common.artifact_files import BASE_NETWORK_INFO
+from components.common.base_network import BaseNetworkSpec, load_base
+from components.common.head_config import HeadConfig
 from components.common.modeling import load_joined_model
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core
-from components.common.artifact_files import BASE_NETWORK_INFO
-from components.common.base_network import BaseNetworkSpec, load_base
-from components.common.head_config import HeadConfig
 from components.fine_tune import core as fine_tune_core
 from components.push import core as push_core
 from components.train_head import core as train_core
