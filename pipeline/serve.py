@@ -90,6 +90,7 @@ class ModelRepository:
         self._lock = threading.Lock()
 
     def versions(self) -> list[int]:
+        """The versions that can be served now, oldest first (see `serving_layout.existing_versions`)."""
         return existing_versions(self.model_dir)
 
     def loaded_versions(self) -> list[int]:
@@ -195,6 +196,8 @@ class InferenceQueue:
     def __init__(self, workers: int, max_waiting: int):
         if workers < 1 or max_waiting < 0:
             raise ValueError(f"need at least 1 inference worker and 0 waiting requests, got {workers}, {max_waiting}")
+        self.workers = workers
+        self.max_waiting = max_waiting
         self.capacity = workers + max_waiting
         self._executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="inference")
         self._admitted = 0
@@ -209,12 +212,16 @@ class InferenceQueue:
             return True
 
     def release(self, *_) -> None:
+        """Gives back a place `admit` took; also the done-callback `run` adds to each inference."""
         with self._lock:
             self._admitted -= 1
 
     async def run(self, function, *args):
-        """Runs function(*args) in an inference thread; the place is released when it ends,
-        even when the client has gone and nobody awaits it any longer."""
+        """Runs function(*args) in an inference thread and awaits its result.
+
+        The place `admit` took is released when the inference ends, even when the client has gone
+        and nobody awaits it any longer.
+        """
         try:
             future = self._executor.submit(function, *args)
         except BaseException:
@@ -224,6 +231,7 @@ class InferenceQueue:
         return await asyncio.wrap_future(future)
 
     def shutdown(self) -> None:
+        """Shuts the inference threads down without waiting: predictions not yet started are cancelled."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -244,6 +252,93 @@ async def _read_body(request: Request, max_request_bytes: int) -> bytes:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _unknown_model(model: str, name: str) -> JSONResponse:
+    return _error(404, f"no model named {model!r}; this server serves {name!r}")
+
+
+def _version_status(versions: list[int]) -> dict:
+    """TF Serving's status answer for these versions, each of them available."""
+    return {"model_version_status": [
+        {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        for v in versions
+    ]}
+
+
+class _PredictRequests:
+    """Answers one model's predict requests within the request limits (see `create_app`)."""
+
+    def __init__(self, repository: ModelRepository, queue: InferenceQueue, max_request_bytes: int,
+                 max_instances: int, max_request_pixels: int):
+        self._repository = repository
+        self._queue = queue
+        self._max_request_bytes = max_request_bytes
+        self._max_instances = max_instances
+        self._max_request_pixels = max_request_pixels
+
+    def _prepare(self, raw: bytes, version: int | None):
+        images = parse_instances(raw, self._max_instances, self._max_request_pixels)
+        served_version, signature = self._repository.signature(version)
+        return images, served_version, signature
+
+    async def answer(self, request: Request, model: str, version: int | None) -> JSONResponse:
+        """The predictions of `version` (the newest when None), or the error that explains why there are none."""
+        if model != self._repository.model_name:
+            return _unknown_model(model, self._repository.model_name)
+        try:
+            raw = await _read_body(request, self._max_request_bytes)
+        except RequestTooLarge as error:
+            return _error(413, str(error))
+        queue = self._queue
+        if not queue.admit():
+            return _error(503, f"server busy: {queue.capacity} predictions are running or waiting, the limit is "
+                               f"{queue.capacity} ({queue.workers} running, {queue.max_waiting} waiting); "
+                               f"retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        handed_to_inference = False
+        try:
+            # JSON parsing and header reads of up to max_request_bytes stay off the event loop too.
+            images, served_version, signature = await run_in_threadpool(self._prepare, raw, version)
+            handed_to_inference = True
+            predictions = await queue.run(predict, signature, images)
+            return JSONResponse({"predictions": predictions, "model_version": str(served_version)})
+        except LookupError as error:
+            return _error(404, str(error))
+        except RequestTooLarge as error:
+            return _error(413, str(error))
+        except (BadRequest, ValueError) as error:
+            return _error(400, str(error))
+        finally:
+            if not handed_to_inference:
+                queue.release()
+
+
+def _add_status_routes(app: FastAPI, repository: ModelRepository) -> None:
+    name = repository.model_name
+
+    @app.get("/v1/models/{model}")
+    def model_status(model: str):
+        if model != name:
+            return _unknown_model(model, name)
+        versions = repository.versions()
+        # TF Serving reports the version it serves: the newest.
+        return _version_status(versions[-1:])
+
+    @app.get("/v1/models/{model}/versions/{version}")
+    def version_status(model: str, version: int):
+        if model != name or version not in repository.versions():
+            return _error(404, f"no version {version} of {model!r}")
+        return _version_status([version])
+
+
+def _add_predict_routes(app: FastAPI, requests: _PredictRequests) -> None:
+    @app.post("/v1/models/{model}:predict")
+    async def predict_newest(model: str, request: Request):
+        return await requests.answer(request, model, None)
+
+    @app.post("/v1/models/{model}/versions/{version}:predict")
+    async def predict_version(model: str, version: int, request: Request):
+        return await requests.answer(request, model, version)
 
 
 def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST_BYTES,
@@ -273,69 +368,9 @@ def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST
         queue.shutdown()
 
     app = FastAPI(title="headstart serve", description=__doc__, lifespan=lifespan)
-    name = repository.model_name
-
-    def status(versions: list[int]) -> dict:
-        return {"model_version_status": [
-            {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-            for v in versions
-        ]}
-
-    def prepare(raw: bytes, version: int | None):
-        images = parse_instances(raw, max_instances, max_request_pixels)
-        served_version, signature = repository.signature(version)
-        return images, served_version, signature
-
-    async def answer(request: Request, model: str, version: int | None) -> JSONResponse:
-        if model != name:
-            return _error(404, f"no model named {model!r}; this server serves {name!r}")
-        try:
-            raw = await _read_body(request, max_request_bytes)
-        except RequestTooLarge as error:
-            return _error(413, str(error))
-        if not queue.admit():
-            return _error(503, f"server busy: {queue.capacity} predictions are running or waiting, the limit is "
-                               f"{queue.capacity} ({inference_workers} running, {max_waiting_requests} waiting); "
-                               f"retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        handed_to_inference = False
-        try:
-            # JSON parsing and header reads of up to max_request_bytes stay off the event loop too.
-            images, served_version, signature = await run_in_threadpool(prepare, raw, version)
-            handed_to_inference = True
-            predictions = await queue.run(predict, signature, images)
-            return JSONResponse({"predictions": predictions, "model_version": str(served_version)})
-        except LookupError as error:
-            return _error(404, str(error))
-        except RequestTooLarge as error:
-            return _error(413, str(error))
-        except (BadRequest, ValueError) as error:
-            return _error(400, str(error))
-        finally:
-            if not handed_to_inference:
-                queue.release()
-
-    @app.get("/v1/models/{model}")
-    def model_status(model: str):
-        if model != name:
-            return _error(404, f"no model named {model!r}; this server serves {name!r}")
-        versions = repository.versions()
-        # TF Serving reports the version it serves: the newest.
-        return status(versions[-1:])
-
-    @app.get("/v1/models/{model}/versions/{version}")
-    def version_status(model: str, version: int):
-        if model != name or version not in repository.versions():
-            return _error(404, f"no version {version} of {model!r}")
-        return status([version])
-
-    @app.post("/v1/models/{model}:predict")
-    async def predict_newest(model: str, request: Request):
-        return await answer(request, model, None)
-
-    @app.post("/v1/models/{model}/versions/{version}:predict")
-    async def predict_version(model: str, version: int, request: Request):
-        return await answer(request, model, version)
-
+    _add_status_routes(app, repository)
+    _add_predict_routes(app, _PredictRequests(repository, queue, max_request_bytes, max_instances,
+                                              max_request_pixels))
     return app
 
 
@@ -350,8 +385,11 @@ def serve(serving_root: str, model_name: str, host: str, port: int, *,
         model_name: the model served.
         host: the address to listen on.
         port: the port to listen on.
-        max_request_bytes, max_instances, max_request_pixels, inference_workers,
-            max_waiting_requests: as in `create_app`.
+        max_request_bytes: as in `create_app`.
+        max_instances: as in `create_app`.
+        max_request_pixels: as in `create_app`.
+        inference_workers: as in `create_app`.
+        max_waiting_requests: as in `create_app`.
         max_loaded_versions: as in `ModelRepository`.
     """
     import uvicorn
