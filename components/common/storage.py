@@ -5,7 +5,6 @@ in the same directory and renamed, which is atomic on one file system.
 """
 
 import contextlib
-import glob
 import json
 import os
 import tempfile
@@ -55,8 +54,3 @@ def read_lines(path: str) -> list[str]:
     """Reads the non-empty lines of a text file."""
     with open(path, encoding="utf-8") as f:
         return [line.rstrip("\n") for line in f if line.strip()]
-
-
-def sorted_glob(pattern: str) -> list[str]:
-    """Files matching a glob pattern, sorted so reads are deterministic."""
-    return sorted(glob.glob(pattern))

@@ -21,17 +21,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.common import (
-    base_network,  # noqa: F401  (registers the preprocessing layer)
-    examples_info,
-    storage,
-)
+from components.common import base_network, examples_info, storage
 from components.common.artifact_files import BASE_MODEL_FILE, FINE_TUNE_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
 from components.common.head_training import loss_and_metric, target_encoding
 from components.common.image_batches import image_batches
 from components.common.modeling import class_probabilities
 from components.common.requested_gpus import check_requested_gpus
-from components.fine_tune.config import (  # noqa: F401  (FineTuneConfig: callers build it from here too)
+from components.fine_tune.config import (
     NO_GPU_REASON,
     FineTuneConfig,
     FineTuneResult,
