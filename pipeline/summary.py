@@ -12,6 +12,7 @@ from components.common import storage
 from components.common.artifact_files import BLESSING, FEATURES_INFO, FINE_TUNE_INFO, METRICS, PUSH_RESULT
 from components.common.examples_info import NEAR_DUPLICATES_DROPPED, STATS
 from components.common.step_cache import DECISION_FILE
+from components.common.step_resources import RESOURCES_FILE
 from pipeline.pipeline import STEP_NAMES
 
 _REPORTED_METRICS = ("accuracy", "accuracy_ci95", "auc", "log_loss", "precision", "recall", "ece", "per_class",
@@ -23,11 +24,19 @@ def _read(run_dir: str, task: str, output: str, name: str) -> Any:
     return storage.read_json(path) if os.path.exists(path) else None
 
 
-def _cache_decision(run_dir: str, task: str) -> dict | None:
-    """Whether a task ran or reused its outputs, and why (written into its first output)."""
-    for path in glob.glob(os.path.join(run_dir, task, "*", DECISION_FILE)):
+def _first_output_record(run_dir: str, task: str, name: str) -> dict | None:
+    """A record a task wrote into its first output: its cache decision or its resource figures."""
+    for path in glob.glob(os.path.join(run_dir, task, "*", name)):
         return storage.read_json(path)
     return None
+
+
+def _step(run_dir: str | None, name: str, observed: dict[str, Any]) -> dict[str, Any]:
+    """One step's status and seconds as observed, its cache decision and what its process used."""
+    step = {**observed, "cache": _first_output_record(run_dir, name, DECISION_FILE) if run_dir else None}
+    used = (_first_output_record(run_dir, name, RESOURCES_FILE) if run_dir else None) or {}
+    step.update({"peak_rss_mb": used.get("peak_rss_mb"), "bytes_written": used.get("bytes_written")})
+    return step
 
 
 def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -46,8 +55,7 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
     tuned = found("fine-tune", "tuned_head", FINE_TUNE_INFO)
     features = found("extract-features", "features", FEATURES_INFO) or {}
     report = os.path.join(run_dir, "evaluate", "report") if run_dir else None
-    steps = {name: {**steps.get(name, {"status": "NOT_RUN", "seconds": 0.0}),
-                    "cache": _cache_decision(run_dir, name) if run_dir else None} for name in STEP_NAMES}
+    steps = {name: _step(run_dir, name, steps.get(name, {"status": "NOT_RUN", "seconds": 0.0})) for name in STEP_NAMES}
     extracted, from_store = features.get("extracted"), features.get("reused")
     if (steps["extract-features"]["cache"] or {}).get("reused"):
         extracted, from_store = 0, sum(features.get("counts", {}).values())  # features.json is the first run's
@@ -73,6 +81,14 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
     }
 
 
+def _resources_text(step: dict[str, Any]) -> str:
+    """A step's peak memory and bytes written, as the summary line shows them; empty if unknown."""
+    peak, written = step.get("peak_rss_mb"), step.get("bytes_written")
+    if peak is None or written is None:
+        return ""
+    return f"{peak:6.0f} MB peak {written / 1e6:8.1f} MB written  "
+
+
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The run summary as a person reads it at the end of `headstart run`, one string per line.
 
@@ -87,7 +103,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     for name, step in summary["steps"].items():
         cache = step.get("cache") or {}
         done = ("reused: " if cache.get("reused") else "ran: ") + cache["why"] if cache else ""
-        lines.append(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s  {done}")
+        lines.append(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s  {_resources_text(step)}{done}")
     metrics = summary["metrics"]
     if metrics:
         shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall", "ece")

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from components.common import gcs, gcsfuse, storage
+from components.common.step_resources import RESOURCES_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ DECISION_FILE = ".headstart-cache.json"
 ENTRY_FILE = "entry.json"
 LATEST_FILE = "latest.json"
 _COMPONENTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_NOT_CONTENT = (DECISION_FILE,)
+_NOT_CONTENT = (DECISION_FILE, RESOURCES_FILE)
 # What entry.json says each output was, so a gs:// entry is restored without listing it.
 _DIRECTORY, _FILE, _ABSENT = "directory", "file", "absent"
 

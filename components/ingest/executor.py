@@ -7,7 +7,7 @@ from components.common.step_process import prepare_step_process
 def execute(*, source: str, cache_root: str, use_cache: bool, raw_examples) -> None:
     """Reads the source into `raw_examples`, unless the cache holds it for this source's content."""
     # The demo's digits come from scikit-learn: it stays importable here.
-    prepare_step_process(keep_scikit_learn=True)
+    prepare_step_process(raw_examples, keep_scikit_learn=True)
     from components.ingest.source_digest import source_digest
 
     digest = source_digest(source)

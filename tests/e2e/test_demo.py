@@ -32,6 +32,11 @@ def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp
     assert lift["lift"] == lift["pretrained_accuracy"] - lift["random_accuracy"]
     assert "Summary" in completed.stdout and "served model:" in completed.stdout
     assert all(step["cache"]["reused"] is False for step in summary["steps"].values())
+    # Each step's own process: its peak memory and what it wrote. Preprocess writes the pixels;
+    # ingest, which never imports TensorFlow, stays far below the steps that do.
+    assert all(step["peak_rss_mb"] > 0 and step["bytes_written"] >= 0 for step in summary["steps"].values())
+    assert summary["steps"]["preprocess"]["bytes_written"] > 1_000_000
+    assert summary["steps"]["ingest"]["peak_rss_mb"] < summary["steps"]["train-head"]["peak_rss_mb"] / 2
 
     # Unchanged data, parameters and code: every step is reused, nothing is pushed twice.
     completed, again = run_demo(tmp_path)
@@ -44,4 +49,6 @@ def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp
     assert again["champion"]["version"] == 1 and again["blessed"]
     assert os.listdir(tmp_path / "serving" / "headstart") == ["1"]
     assert "reused: inputs, parameters and code unchanged" in completed.stdout
+    # A reused step copies (hard-links) its outputs: it writes next to nothing.
+    assert again["steps"]["preprocess"]["bytes_written"] < summary["steps"]["preprocess"]["bytes_written"] / 10
 
