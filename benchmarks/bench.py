@@ -1,10 +1,13 @@
-"""`make bench`: speed and memory, measured side by side in one run on the same generated JPEGs.
+"""`make bench`: speed and memory, measured side by side in one run on the same JPEGs.
 
-    python -m benchmarks.bench [--images N] [--memory-images M] [--epochs E] [--output runs/bench.json]
+    python -m benchmarks.bench [--images N] [--memory-images M] [--epochs E] [--photos real|generated]
+                               [--rows R ...] [--output runs/bench.json]
 
 Run it from the repository root (benchmarks/ is not part of the installed package); `make bench`
-runs it with the defaults. The base is MobileNet alpha 0.25 at 224 pixels, with the ImageNet
-weights in ../shared/fixtures when they are there and random weights otherwise.
+runs it with the defaults. The images are variants of the real fixture photos (crops, mirrors,
+scales, re-encodings; see `photos.py`) when ../shared/fixtures has them, generated scenes
+otherwise. The base is MobileNet alpha 0.25 at 224 pixels, with the ImageNet weights in
+../shared/fixtures when they are there and random weights otherwise.
 
 Each row compares two figures, a and b, and prints their ratio:
 1. feature extraction, images/s: the pipeline's extraction (read, parse, infer, write) against a
@@ -31,6 +34,7 @@ import time
 import numpy as np
 
 from benchmarks.bench_memory import STEPS, peak_rss_per_step
+from benchmarks.photos import FIXTURE_PHOTOS, fixture_photos_present, photo_variants
 from components.common.logs import import_tensorflow_quietly
 
 SHARED_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / \
@@ -177,7 +181,7 @@ def plain_keras(tree: pathlib.Path, epochs: int) -> dict:
             "epoch_seconds": timer.seconds, "test_accuracy": float(model.evaluate(test, verbose=0)[1])}
 
 
-def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int) -> dict:
+def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int, warm_workers: bool = True) -> dict:
     """One whole pipeline run through kfp.local, with the step cache under `work/cache`."""
     from pipeline.config import PipelineConfig
     from pipeline.local_run import run_locally
@@ -189,87 +193,140 @@ def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int) -> dict:
                             serving_root=str(work / "serving"), fine_tune_mode="off",
                             cache_root=str(work / "cache"))
     with open(os.devnull, "w", encoding="utf-8") as quiet:
-        seconds, outcome = timed(run_locally, config, str(work / "runs"), terminal=quiet)
+        seconds, outcome = timed(run_locally, config, str(work / "runs"), terminal=quiet, warm_workers=warm_workers)
     if not outcome.succeeded:
         raise RuntimeError(f"the pipeline run failed: {outcome.error}")
     steps = outcome.summary["steps"]
     return {"seconds": seconds, "test_accuracy": outcome.summary["metrics"]["accuracy"],
             "steps": {name: step["seconds"] for name, step in steps.items()},
+            "peak_rss_mb": {name: step.get("peak_rss_mb") for name, step in steps.items()},
+            "bytes_written": {name: step.get("bytes_written") for name, step in steps.items()},
             "reused": [name for name, step in steps.items() if (step.get("cache") or {}).get("reused")]}
 
 
-def main(argv=None) -> int:
-    """Runs every row on freshly generated JPEGs, prints the table and saves it with its figures to --output."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2000,
-                        help="generated JPEGs for rows 1-4 and 6 (default: %(default)s)")
-    parser.add_argument("--memory-images", type=int, default=400,
-                        help="row 5 runs each step on this many images and on 4 times as many "
-                             "(default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs for both sides (default: %(default)s)")
-    parser.add_argument("--output", default="runs/bench.json", help="where the JSON goes (default: %(default)s)")
-    args = parser.parse_args(argv)
-    import_tensorflow_quietly(os.devnull)
+ROWS = {
+    1: ("1 feature extraction, images/s (pipeline / tight loop)", "goal >= 0.9"),
+    2: ("2 first run, seconds (pipeline / plain Keras)", "goal <= 1.2"),
+    3: ("3 one epoch (median after the first), s (Keras end to end / head)", "goal >= 50"),
+    4: ("4 whole pipeline, seconds (first run / repeat on unchanged data)", "goal >= 5"),
+    5: ("5 peak RSS, MB, of the step that grows most: 4x / 1x images", "goal <= 1.3"),
+    6: ("6 Beam images/s (in_memory / multi_processing)", ""),
+}
+
+
+def photo_tree(kind: str, root: pathlib.Path, count: int, seed: int) -> pathlib.Path:
+    """The bench's images: real-photo variants of the fixtures, or generated scenes."""
+    if kind == "real":
+        return photo_variants(root, count, seed=seed)
+    return generate_jpegs(root, count, seed=seed)
+
+
+def measure(rows: set[int], kind: str, args, work: pathlib.Path) -> dict:
+    """Runs what the chosen rows need; returns every figure by part."""
     from components.ingest import core as ingest_core
 
-    results = {"machine": machine(), "images": args.images, "memory_images": args.memory_images,
-               "epochs": args.epochs,
-               "weights": str(base_spec().base_weights)}
-    with tempfile.TemporaryDirectory() as scratch:
-        work = pathlib.Path(scratch)
-        print(f"Generating {args.images} JPEGs ...", flush=True)
-        tree = generate_jpegs(work / "photos", args.images)
+    results = {}
+    print(f"Making {args.images} {kind} JPEGs ...", flush=True)
+    tree = photo_tree(kind, work / "photos", args.images, seed=0)
+    if rows & {1, 3, 6}:
         ingest_core.run(source=str(tree), output_dir=str(work / "raw"))
         print("Beam preprocessing, in_memory and multi_processing ...", flush=True)
         results["beam"] = bench_beam(str(work / "raw"), work, args.images)
+    if rows & {1, 3}:
         print("Feature extraction against the tight loop ...", flush=True)
         results["extraction"] = bench_extraction(str(work / "examples_in_memory"), work)
         print("Head epochs on cached features ...", flush=True)
         results["head"] = bench_head_epoch(str(work / "features"), args.epochs)
+    if rows & {2, 3}:
         print("The plain Keras script ...", flush=True)
         results["plain_keras"] = plain_keras(tree, args.epochs)
+    if rows & {2, 4}:
         print("The whole pipeline, first run ...", flush=True)
-        results["pipeline"] = pipeline_run(tree, work, args.epochs)
+        results["pipeline"] = pipeline_run(tree, work, args.epochs, args.warm_workers)
+    if 4 in rows:
         print("The whole pipeline again, on unchanged data ...", flush=True)
-        results["repeat"] = pipeline_run(tree, work, args.epochs)
+        results["repeat"] = pipeline_run(tree, work, args.epochs, args.warm_workers)
+    if 5 in rows:
         print(f"Peak memory of each step, {args.memory_images} and {4 * args.memory_images} images ...", flush=True)
         weights = str(base_spec().base_weights)
-        smaller = generate_jpegs(work / "photos_1x", args.memory_images, seed=2)
-        larger = generate_jpegs(work / "photos_4x", 4 * args.memory_images, seed=1)
+        smaller = photo_tree(kind, work / "photos_1x", args.memory_images, seed=2)
+        larger = photo_tree(kind, work / "photos_4x", 4 * args.memory_images, seed=1)
         results["memory_mb"] = {
             "1x": peak_rss_per_step(smaller, work / "memory_1x", IMAGE_SIZE, weights),
             "4x": peak_rss_per_step(larger, work / "memory_4x", IMAGE_SIZE, weights),
         }
+    return results
 
-    extraction, beam, memory = results["extraction"], results["beam"], results["memory_mb"]
-    growth = {step: memory["4x"][step] / memory["1x"][step] for step in STEPS}
-    worst = max(growth, key=growth.get)
-    rows = [
-        ("1 feature extraction, images/s (pipeline / tight loop)", extraction["pipeline_images_per_second"],
-         extraction["limit_images_per_second"], "goal >= 0.9"),
-        ("2 first run, seconds (pipeline / plain Keras)", results["pipeline"]["seconds"],
-         results["plain_keras"]["seconds"], "goal <= 1.2"),
-        ("3 one epoch (median after the first), s (Keras end to end / head)",
-         results["plain_keras"]["seconds_per_epoch"], results["head"]["head_seconds_per_epoch"], "goal >= 50"),
-        ("4 whole pipeline, seconds (first run / repeat on unchanged data)", results["pipeline"]["seconds"],
-         results["repeat"]["seconds"], "goal >= 5"),
-        (f"5 peak RSS, MB, of the step that grows most ({worst}): 4x / 1x images", memory["4x"][worst],
-         memory["1x"][worst], "goal <= 1.3"),
-        ("6 Beam images/s (in_memory / multi_processing)", beam["in_memory"]["images_per_second"],
-         beam["multi_processing"]["images_per_second"], ""),
-    ]
-    print(f"\nheadstart bench: {args.images} images ({args.memory_images} and {4 * args.memory_images} for row 5), "
-          f"{args.epochs} epochs, machine {results['machine']}")
-    print(f"{'measure':<62} {'a':>10} {'b':>10} {'a/b':>8}  goal")
-    for name, a, b, goal in rows:
-        print(f"{name:<62} {a:>10.2f} {b:>10.2f} {a / b:>8.2f}  {goal}")
-    print(f"repeat run: {len(results['repeat']['reused'])} of {len(results['repeat']['steps'])} steps reused "
-          f"({', '.join(results['repeat']['reused'])})")
-    print("peak RSS per step, MB (1x, 4x): " + ", ".join(
-        f"{step} {memory['1x'][step]:.0f}/{memory['4x'][step]:.0f}" for step in STEPS))
-    print(f"test accuracy: pipeline {results['pipeline']['test_accuracy']:.4f}, "
-          f"plain Keras {results['plain_keras']['test_accuracy']:.4f}")
-    results["table"] = [{"measure": name, "a": a, "b": b, "ratio": a / b, "goal": goal} for name, a, b, goal in rows]
+
+def table(rows: set[int], results: dict) -> list[tuple[str, float, float, str]]:
+    """(measure, a, b, goal) of each chosen row."""
+    figures = {}
+    if 1 in rows:
+        figures[1] = (results["extraction"]["pipeline_images_per_second"],
+                      results["extraction"]["limit_images_per_second"])
+    if 2 in rows:
+        figures[2] = (results["pipeline"]["seconds"], results["plain_keras"]["seconds"])
+    if 3 in rows:
+        figures[3] = (results["plain_keras"]["seconds_per_epoch"], results["head"]["head_seconds_per_epoch"])
+    if 4 in rows:
+        figures[4] = (results["pipeline"]["seconds"], results["repeat"]["seconds"])
+    if 5 in rows:
+        memory = results["memory_mb"]
+        worst = max(STEPS, key=lambda step: memory["4x"][step] / memory["1x"][step])
+        figures[5] = (memory["4x"][worst], memory["1x"][worst])
+    if 6 in rows:
+        figures[6] = (results["beam"]["in_memory"]["images_per_second"],
+                      results["beam"]["multi_processing"]["images_per_second"])
+    return [(ROWS[row][0], *figures[row], ROWS[row][1]) for row in sorted(rows)]
+
+
+def main(argv=None) -> int:
+    """Runs the chosen rows on fresh images, prints the table and saves it with its figures to --output."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=4000,
+                        help="JPEGs for rows 1-4 and 6 (default: %(default)s)")
+    parser.add_argument("--memory-images", type=int, default=400,
+                        help="row 5 runs each step on this many images and on 4 times as many "
+                             "(default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs for both sides (default: %(default)s)")
+    parser.add_argument("--photos", choices=["real", "generated"],
+                        help="real: variants of the fixture photos (the default when ../shared/fixtures has them); "
+                             "generated: synthetic scenes")
+    parser.add_argument("--rows", type=int, nargs="+", choices=sorted(ROWS), default=sorted(ROWS),
+                        help="the rows to measure (default: all)")
+    parser.add_argument("--warm-workers", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the pipeline with its warm workers, as `headstart run` does (default: on)")
+    parser.add_argument("--output", default="runs/bench.json", help="where the JSON goes (default: %(default)s)")
+    args = parser.parse_args(argv)
+    kind = args.photos or ("real" if fixture_photos_present() else "generated")
+    if kind == "real" and not fixture_photos_present():
+        parser.error(f"--photos real needs the fixture photos in {FIXTURE_PHOTOS}")
+    import_tensorflow_quietly(os.devnull)
+    rows = set(args.rows)
+    with tempfile.TemporaryDirectory() as scratch:
+        results = measure(rows, kind, args, pathlib.Path(scratch))
+    results.update({"machine": machine(), "photos": kind, "warm_workers": args.warm_workers, "images": args.images,
+                    "memory_images": args.memory_images, "epochs": args.epochs,
+                    "weights": str(base_spec().base_weights)})
+    found = table(rows, results)
+    print(f"\nheadstart bench: {args.images} {kind} images ({args.memory_images} and {4 * args.memory_images} "
+          f"for row 5), {args.epochs} epochs, machine {results['machine']}")
+    print(f"{'measure':<66} {'a':>10} {'b':>10} {'a/b':>8}  goal")
+    for name, a, b, goal in found:
+        print(f"{name:<66} {a:>10.2f} {b:>10.2f} {a / b:>8.2f}  {goal}")
+    if "pipeline" in results:
+        print("pipeline steps, seconds: " + ", ".join(
+            f"{name} {seconds:.1f}" for name, seconds in results["pipeline"]["steps"].items()))
+    if "repeat" in results:
+        print(f"repeat run: {len(results['repeat']['reused'])} of {len(results['repeat']['steps'])} steps reused")
+    if "memory_mb" in results:
+        memory = results["memory_mb"]
+        print("peak RSS per step, MB (1x, 4x): " + ", ".join(
+            f"{step} {memory['1x'][step]:.0f}/{memory['4x'][step]:.0f}" for step in STEPS))
+    if "pipeline" in results and "plain_keras" in results:
+        print(f"test accuracy: pipeline {results['pipeline']['test_accuracy']:.4f}, "
+              f"plain Keras {results['plain_keras']['test_accuracy']:.4f}")
+    results["table"] = [{"measure": name, "a": a, "b": b, "ratio": a / b, "goal": goal} for name, a, b, goal in found]
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
