@@ -181,7 +181,7 @@ def plain_keras(tree: pathlib.Path, epochs: int) -> dict:
             "epoch_seconds": timer.seconds, "test_accuracy": float(model.evaluate(test, verbose=0)[1])}
 
 
-def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int, warm_workers: bool = True) -> dict:
+def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int) -> dict:
     """One whole pipeline run through kfp.local, with the step cache under `work/cache`."""
     from pipeline.config import PipelineConfig
     from pipeline.local_run import run_locally
@@ -193,7 +193,7 @@ def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int, warm_worke
                             serving_root=str(work / "serving"), fine_tune_mode="off",
                             cache_root=str(work / "cache"))
     with open(os.devnull, "w", encoding="utf-8") as quiet:
-        seconds, outcome = timed(run_locally, config, str(work / "runs"), terminal=quiet, warm_workers=warm_workers)
+        seconds, outcome = timed(run_locally, config, str(work / "runs"), terminal=quiet)
     if not outcome.succeeded:
         raise RuntimeError(f"the pipeline run failed: {outcome.error}")
     steps = outcome.summary["steps"]
@@ -242,10 +242,10 @@ def measure(rows: set[int], kind: str, args, work: pathlib.Path) -> dict:
         results["plain_keras"] = plain_keras(tree, args.epochs)
     if rows & {2, 4}:
         print("The whole pipeline, first run ...", flush=True)
-        results["pipeline"] = pipeline_run(tree, work, args.epochs, args.warm_workers)
+        results["pipeline"] = pipeline_run(tree, work, args.epochs)
     if 4 in rows:
         print("The whole pipeline again, on unchanged data ...", flush=True)
-        results["repeat"] = pipeline_run(tree, work, args.epochs, args.warm_workers)
+        results["repeat"] = pipeline_run(tree, work, args.epochs)
     if 5 in rows:
         print(f"Peak memory of each step, {args.memory_images} and {4 * args.memory_images} images ...", flush=True)
         weights = str(base_spec().base_weights)
@@ -294,8 +294,6 @@ def main(argv=None) -> int:
                              "generated: synthetic scenes")
     parser.add_argument("--rows", type=int, nargs="+", choices=sorted(ROWS), default=sorted(ROWS),
                         help="the rows to measure (default: all)")
-    parser.add_argument("--warm-workers", action=argparse.BooleanOptionalAction, default=True,
-                        help="run the pipeline with its warm workers, as `headstart run` does (default: on)")
     parser.add_argument("--output", default="runs/bench.json", help="where the JSON goes (default: %(default)s)")
     args = parser.parse_args(argv)
     kind = args.photos or ("real" if fixture_photos_present() else "generated")
@@ -305,7 +303,7 @@ def main(argv=None) -> int:
     rows = set(args.rows)
     with tempfile.TemporaryDirectory() as scratch:
         results = measure(rows, kind, args, pathlib.Path(scratch))
-    results.update({"machine": machine(), "photos": kind, "warm_workers": args.warm_workers, "images": args.images,
+    results.update({"machine": machine(), "photos": kind, "images": args.images,
                     "memory_images": args.memory_images, "epochs": args.epochs,
                     "weights": str(base_spec().base_weights)})
     found = table(rows, results)

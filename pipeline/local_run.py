@@ -1,10 +1,8 @@
 """Runs the compiled pipeline on this machine through kfp.local and summarizes the run."""
 
-import contextlib
 import datetime
 import os
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -12,7 +10,6 @@ from typing import Any, TextIO
 from kfp import local
 
 from components.common.logs import quiet_tensorflow
-from components.common.warm_start import WarmWorkers
 from pipeline.config import PipelineConfig
 from pipeline.deployment import Deployment
 from pipeline.pipeline import PIPELINE_NAME, build_pipeline, headstart_pipeline
@@ -39,8 +36,7 @@ def _new_run_dir(pipeline_root: str, before: set[str]) -> str | None:
 
 
 def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO = sys.stdout,
-                verbose: bool = False, image: str | None = None, isolated: bool = False,
-                warm_workers: bool = True) -> RunOutcome:
+                verbose: bool = False, image: str | None = None, isolated: bool = False) -> RunOutcome:
     """Runs every step through kfp.local: in this Python environment, or each in the image.
 
     Args:
@@ -51,8 +47,6 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         image: run each step in this container image (kfp.local's DockerRunner) instead.
         isolated: with `image`, give each container only what a KFP pod has (pipeline/isolated.py):
             every parameter must then be a gs:// URI or a name, never a path on this machine.
-        warm_workers: without `image`, keep a spare process that has imported TensorFlow ready for
-            the next step that needs it (components/common/warm_start.py).
     """
     pipeline_root = os.path.abspath(pipeline_root)
     os.makedirs(os.path.join(pipeline_root, "logs"), exist_ok=True)
@@ -65,7 +59,6 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     # for every task that it ignores them, which is expected here.
     warnings.filterwarnings("ignore", message="Task .* have no effect in the current local runner",
                             category=UserWarning)
-    spares = contextlib.nullcontext()
     if image and isolated:
         from pipeline.isolated import isolated_runner
 
@@ -83,9 +76,6 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         pipeline_function = build_pipeline(Deployment(image=image))
     else:
         runner, pipeline_function = local.SubprocessRunner(use_venv=False), headstart_pipeline
-        if warm_workers:
-            # Steps that need TensorFlow take a process that imported it while the step before ran.
-            spares = WarmWorkers(tempfile.mkdtemp(prefix="headstart-warm-"))
     local.init(runner=runner, pipeline_root=pipeline_root, raise_on_error=False)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     log_path = os.path.join(pipeline_root, "logs", f"run-{stamp}.log")
@@ -95,8 +85,7 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         original_stdout = sys.stdout
         sys.stdout = view
         try:
-            with spares:
-                pipeline_function(**config.to_arguments())
+            pipeline_function(**config.to_arguments())
         finally:
             sys.stdout = original_stdout
     steps = {name: {"status": record.status, "seconds": record.seconds} for name, record in view.steps.items()}

@@ -14,8 +14,6 @@ import time
 from components.common import storage
 
 RESOURCES_FILE = ".headstart-resources.json"
-# A process that did this step's work for it (a warm worker): its peak and its bytes written.
-_helpers: list[tuple[float | None, int | None]] = []
 
 
 def _proc_fields(path: str, separator: str) -> dict[str, str]:
@@ -41,18 +39,6 @@ def bytes_written() -> int | None:
     return int(found["write_bytes"]) - int(found.get("cancelled_write_bytes", 0))
 
 
-def add_helper_process(peak_mb: float | None, written: int | None) -> None:
-    """Counts a process that worked for this step: the step's peak is the larger, its bytes the sum."""
-    _helpers.append((peak_mb, written))
-
-
-def _step_figures() -> tuple[float | None, int | None]:
-    processes = [(peak_rss_mb(), bytes_written()), *_helpers]
-    peaks = [peak for peak, _ in processes if peak is not None]
-    writes = [written for _, written in processes if written is not None]
-    return (max(peaks) if peaks else None), (sum(writes) if writes else None)
-
-
 def record_at_exit(directory: str) -> None:
     """Writes this process's figures into `directory` when it exits; call it first thing in a step.
 
@@ -63,9 +49,8 @@ def record_at_exit(directory: str) -> None:
 
     def record() -> None:
         if os.path.isdir(directory):
-            peak, written = _step_figures()
             storage.write_json(os.path.join(directory, RESOURCES_FILE),
-                               {"peak_rss_mb": peak, "bytes_written": written,
+                               {"peak_rss_mb": peak_rss_mb(), "bytes_written": bytes_written(),
                                 "seconds": round(time.monotonic() - started, 3)})
 
     # Registered after the fast exit's handler, so it runs before it (atexit is last in, first out).

@@ -4,7 +4,6 @@ import os
 
 from components.common import step_cache
 from components.common.step_process import prepare_step_process
-from components.common.warm_start import run_work
 from components.evaluate.champion import find_champion
 
 
@@ -33,26 +32,18 @@ def execute(*, examples, features, base_network, head, lift, accuracy_threshold:
                                     "champion_version": champion.same_model_version})
         return
     from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE
+    from components.evaluate import core
     from components.evaluate.blessing import BlessingPolicy
     from components.evaluate.kfp_metrics import log_to_kfp
 
-    found = run_work(
-        _evaluate, examples_dir=examples.path, base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
+    result = core.run(
+        examples_dir=examples.path, base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
         head_model_path=os.path.join(head.path, HEAD_MODEL_FILE), output_dir=evaluation.path,
         policy=BlessingPolicy(accuracy_threshold, auc_threshold, champion_tolerance),
         serving_root=serving_root, model_name=model_name, lift_dir=lift.path, report_path=report.path,
         batch_size=batch_size, features_dir=features.path, trust_base_model=trust_base_model,
     )
-    log_to_kfp(found["metrics"], found["labels"], metrics, classification_metrics)
-    evaluation.metadata.update({"blessed": found["blessed"], "reason": found["reason"],
-                                "champion_version": found["champion_version"]})
+    log_to_kfp(result, metrics, classification_metrics)
+    evaluation.metadata.update({"blessed": result.blessed, "reason": result.reason,
+                                "champion_version": result.champion["version"] if result.champion else None})
     cache.save()
-
-
-def _evaluate(**arguments) -> dict:
-    """The evaluation itself, with TensorFlow: returns its metrics, labels and blessing as plain values."""
-    from components.evaluate import core
-
-    result = core.run(**arguments)
-    return {"metrics": result.metrics, "labels": list(result.labels), "blessed": result.blessed,
-            "reason": result.reason, "champion_version": result.champion["version"] if result.champion else None}

@@ -18,11 +18,11 @@ def scalar_metrics(found: dict) -> dict[str, float]:
     return {name: value for name, value in scalars.items() if not math.isnan(value)}
 
 
-def log_to_kfp(found: dict, labels: list[str], metrics, classification_metrics) -> None:
-    """Logs the test metrics (`metrics.json`'s contents) into KFP's `Metrics` and `ClassificationMetrics`."""
-    for name, value in scalar_metrics(found).items():
+def log_to_kfp(result, metrics, classification_metrics) -> None:
+    """Logs an `EvaluateResult`'s test metrics into KFP's `Metrics` and `ClassificationMetrics` artifacts."""
+    for name, value in scalar_metrics(result.metrics).items():
         metrics.log_metric(name, value)
-    classification_metrics.log_confusion_matrix(list(labels), found["confusion_matrix"])
-    roc = found["roc"]
+    classification_metrics.log_confusion_matrix(list(result.labels), result.metrics["confusion_matrix"])
+    roc = result.metrics["roc"]
     if roc:
         classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])

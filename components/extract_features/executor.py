@@ -1,9 +1,7 @@
 """Extract-features' executor: the KFP artifacts mapped to `core.run`, behind the step cache."""
 
 from components.common import step_cache
-from components.common.base_network_spec import BaseNetworkSpec
 from components.common.step_process import prepare_step_process
-from components.common.warm_start import run_work
 
 
 def execute(*, examples, base_model: str, base_weights: str, alpha: float, image_size: int, pooling: str,
@@ -20,29 +18,22 @@ def execute(*, examples, base_model: str, base_weights: str, alpha: float, image
     )
     if cache.restore():
         return
+    from components.common.base_network_spec import BaseNetworkSpec
+    from components.extract_features import core
+
     # Vectors depend on everything in the key but the examples and the batch size: images seen
     # before under the same base, weights, size and code are looked up, not recomputed.
     store_key = cache.key_without("input:examples", "param:batch_size")
     spec = BaseNetworkSpec(base_model=base_model, base_weights=base_weights, alpha=alpha, image_size=image_size,
                            pooling=pooling, trust_base_model=trust_base_model)
-    dim, counts, extracted = run_work(
-        _extract, examples_dir=examples.path, features_dir=features.path, base_network_dir=base_network.path,
-        spec=spec, batch_size=batch_size,
+    result = core.run(
+        examples_dir=examples.path, features_dir=features.path, base_model_dir=base_network.path, spec=spec,
+        batch_size=batch_size,
         store_dir=step_cache.cache_location(cache_root, "features", store_key) if cache_root else "",
         reuse_features=use_cache,
     )
-    features.metadata.update({"base_model": base_model, "dim": dim, "count": sum(counts.values()),
-                              "counts": counts, "extracted": extracted})
+    features.metadata.update({"base_model": base_model, "dim": result.dim, "count": sum(result.counts.values()),
+                              "counts": result.counts, "extracted": result.extracted})
     base_network.metadata.update({"base_model": base_model, "weights": base_weights, "image_size": image_size,
-                                  "pooling": pooling, "dim": dim})
+                                  "pooling": pooling, "dim": result.dim})
     cache.save()
-
-
-def _extract(*, examples_dir: str, features_dir: str, base_network_dir: str, spec: BaseNetworkSpec,
-             batch_size: int, store_dir: str, reuse_features: bool) -> tuple[int, dict[str, int], int]:
-    """The extraction itself, with TensorFlow: returns (feature size, images per split, images extracted)."""
-    from components.extract_features import core
-
-    result = core.run(examples_dir=examples_dir, features_dir=features_dir, base_model_dir=base_network_dir,
-                      spec=spec, batch_size=batch_size, store_dir=store_dir, reuse_features=reuse_features)
-    return result.dim, result.counts, result.extracted

@@ -4,7 +4,6 @@ import os
 
 from components.common import step_cache
 from components.common.step_process import prepare_step_process
-from components.common.warm_start import run_work
 
 
 def execute(*, examples, base_network, head, fine_tune_mode: str, fine_tune_fraction: float,
@@ -39,17 +38,12 @@ def execute(*, examples, base_network, head, fine_tune_mode: str, fine_tune_frac
     if reason is not None:
         result = pass_through(base_model_path, head_model_path, tuned_base_network.path, tuned_head.path, reason)
     else:
-        result = run_work(_fine_tune, examples_dir=examples.path, base_model_path=base_model_path,
+        from components.fine_tune import core
+
+        result = core.run(examples_dir=examples.path, base_model_path=base_model_path,
                           head_model_path=head_model_path, base_output_dir=tuned_base_network.path,
                           head_output_dir=tuned_head.path, config=config, trust_base_model=trust_base_model)
     tuned_head.metadata.update({"fine_tuned": result.ran, "reason": result.reason,
                                 "eval_accuracy_before": result.eval_accuracy_before,
                                 "eval_accuracy_after": result.eval_accuracy_after})
     cache.save()
-
-
-def _fine_tune(**arguments):
-    """Phase two itself, with TensorFlow: returns its `FineTuneResult`."""
-    from components.fine_tune import core
-
-    return core.run(**arguments)

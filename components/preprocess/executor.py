@@ -2,7 +2,6 @@
 
 from components.common import step_cache
 from components.common.step_process import prepare_step_process
-from components.common.warm_start import run_work
 
 
 def execute(*, raw_examples, image_size: int, train_fraction: float, eval_fraction: float, beam_args: list,
@@ -17,23 +16,16 @@ def execute(*, raw_examples, image_size: int, train_fraction: float, eval_fracti
     )
     if cache.restore():
         return
+    from components.preprocess import core
+
     # A remote Beam runner (Dataflow) cannot see this container's paths: on a cluster whose
     # pipeline root is in Cloud Storage, Beam reads and writes the artifacts' gs:// URIs.
     remote_runner = any(arg.startswith("--runner") and "direct" not in arg.lower() for arg in beam_args)
     remote = remote_runner and raw_examples.uri.startswith("gs://") and examples.uri.startswith("gs://")
-    examples.metadata.update(run_work(
-        _preprocess, raw_dir=raw_examples.uri if remote else raw_examples.path,
+    result = core.run(
+        raw_dir=raw_examples.uri if remote else raw_examples.path,
         output_dir=examples.uri if remote else examples.path, image_size=image_size,
-        train_fraction=train_fraction, eval_fraction=eval_fraction, beam_args=list(beam_args),
-    ))
+        train_fraction=train_fraction, eval_fraction=eval_fraction, beam_args=beam_args,
+    )
+    examples.metadata.update({"counts": result.counts, "rejected": result.rejected, "image_size": result.image_size})
     cache.save()
-
-
-def _preprocess(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float, eval_fraction: float,
-                beam_args: list) -> dict:
-    """The Beam pipeline itself: returns the examples' metadata."""
-    from components.preprocess import core
-
-    result = core.run(raw_dir=raw_dir, output_dir=output_dir, image_size=image_size, train_fraction=train_fraction,
-                      eval_fraction=eval_fraction, beam_args=beam_args)
-    return {"counts": result.counts, "rejected": result.rejected, "image_size": result.image_size}

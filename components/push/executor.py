@@ -6,8 +6,7 @@ from contextlib import nullcontext
 from components.common import step_cache, storage
 from components.common.artifact_files import BASE_MODEL_FILE, BLESSING, HEAD_MODEL_FILE, PREDICTIONS
 from components.common.step_process import prepare_step_process
-from components.common.warm_start import run_work
-from components.push.result import PushResult, already_serving, write_push_result
+from components.push.result import already_serving, write_push_result
 
 
 def execute(*, evaluation, examples, base_network, head, serving_root: str, model_name: str, run_id: str,
@@ -28,25 +27,19 @@ def execute(*, evaluation, examples, base_network, head, serving_root: str, mode
         cache.record_reused(unchanged.reason)
         return
     cache.restore()  # records why it runs
-    result = run_work(
-        _push, evaluation_dir=evaluation.path, examples_dir=examples.path,
-        base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
-        head_model_path=os.path.join(head.path, HEAD_MODEL_FILE),
-        serving_root=serving_root, model_name=model_name, output_dir=push_result.path, run_id=run_id,
-        model_key=model_key, trust_base_model=trust_base_model,
-    )
-    push_result.metadata.update({"pushed": result.pushed, "uri": result.uri or "", "reason": result.reason})
-    cache.save()
-
-
-def _push(**arguments) -> PushResult:
-    """The export, infra-check and commit, with TensorFlow: returns what the push did."""
     from components.push.infra_check import InfraCheck
 
-    blessed = storage.read_json(os.path.join(arguments["evaluation_dir"], BLESSING))["blessed"]
-    predictions = os.path.join(arguments["evaluation_dir"], PREDICTIONS)
-    # Started before this process imports TensorFlow (where it has not yet): both imports run at once.
-    with InfraCheck(arguments["examples_dir"], predictions) if blessed else nullcontext() as infra:
+    blessed = storage.read_json(os.path.join(evaluation.path, BLESSING))["blessed"]
+    # Started before this process imports TensorFlow: both imports run at once, on two cores.
+    with InfraCheck(examples.path, os.path.join(evaluation.path, PREDICTIONS)) if blessed else nullcontext() as infra:
         from components.push import core
 
-        return core.run(**arguments, infra_check=infra)
+        result = core.run(
+            evaluation_dir=evaluation.path, examples_dir=examples.path,
+            base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
+            head_model_path=os.path.join(head.path, HEAD_MODEL_FILE),
+            serving_root=serving_root, model_name=model_name, output_dir=push_result.path, run_id=run_id,
+            model_key=model_key, infra_check=infra, trust_base_model=trust_base_model,
+        )
+    push_result.metadata.update({"pushed": result.pushed, "uri": result.uri or "", "reason": result.reason})
+    cache.save()

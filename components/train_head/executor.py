@@ -1,9 +1,7 @@
 """Train-head's executor: the KFP artifacts mapped to `core.run`, behind the step cache."""
 
 from components.common import step_cache
-from components.common.head_config import HeadConfig
 from components.common.step_process import prepare_step_process
-from components.common.warm_start import run_work
 
 
 def execute(*, features, hidden_units: list, dropout: float, learning_rate: float, epochs: int, batch_size: int,
@@ -20,19 +18,15 @@ def execute(*, features, hidden_units: list, dropout: float, learning_rate: floa
     )
     if cache.restore():
         return
+    from components.common.head_config import HeadConfig
+    from components.train_head import core
+
     config = HeadConfig(
         hidden_units=tuple(int(units) for units in hidden_units), dropout=dropout, learning_rate=learning_rate,
         epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
         label_smoothing=label_smoothing, class_weights=class_weights,
     )
-    head.metadata.update(run_work(_train, features_dir=features.path, head_dir=head.path, config=config))
+    result = core.run(features_dir=features.path, head_model_dir=head.path, config=config)
+    head.metadata.update({"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+                          "hidden_units": list(config.hidden_units)})
     cache.save()
-
-
-def _train(*, features_dir: str, head_dir: str, config: HeadConfig) -> dict:
-    """The training itself, with TensorFlow: returns the head's metadata."""
-    from components.train_head import core
-
-    result = core.run(features_dir=features_dir, head_model_dir=head_dir, config=config)
-    return {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-            "hidden_units": list(config.hidden_units)}

@@ -4,7 +4,6 @@ import os
 
 from components.common import step_cache
 from components.common.step_process import prepare_step_process
-from components.common.warm_start import run_work
 
 
 def execute(*, measure_transfer_lift: bool, examples, base_network, hidden_units: list, dropout: float,
@@ -34,21 +33,15 @@ def execute(*, measure_transfer_lift: bool, examples, base_network, hidden_units
         return
     from components.common.artifact_files import BASE_MODEL_FILE
     from components.common.head_config import HeadConfig
+    from components.transfer_lift import core
 
     config = HeadConfig(
         hidden_units=tuple(int(units) for units in hidden_units), dropout=dropout, learning_rate=learning_rate,
         epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
         label_smoothing=label_smoothing, class_weights=class_weights,
     )
-    accuracy = run_work(_measure, examples_dir=examples.path,
-                        base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE), head_config=config,
-                        output_dir=lift.path, batch_size=batch_size, trust_base_model=trust_base_model)
-    lift.metadata.update({"measured": True, "random_accuracy": accuracy})
+    result = core.run(examples_dir=examples.path, base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
+                      head_config=config, output_dir=lift.path, batch_size=batch_size,
+                      trust_base_model=trust_base_model)
+    lift.metadata.update({"measured": True, "random_accuracy": result.random_accuracy})
     cache.save()
-
-
-def _measure(**arguments) -> float:
-    """The baseline itself, with TensorFlow: returns the random-weight base's test accuracy."""
-    from components.transfer_lift import core
-
-    return core.run(**arguments).random_accuracy
