@@ -25,15 +25,20 @@ from benchmarks.photos import FIXTURE_PHOTOS, fixture_photos_present, photo_vari
 RSS_GROWTH_GOAL = 1.3
 
 
-def directory_bytes(root: pathlib.Path) -> int:
-    """The bytes of every file under `root`, each inode counted once (the cache hard-links)."""
+def directory_bytes(*roots: pathlib.Path) -> int:
+    """The bytes of every file under the roots, each inode counted once.
+
+    The cache hard-links the outputs it keeps: a file in both the run's artifacts and the cache is
+    on disk once.
+    """
     seen, total = set(), 0
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            status = path.stat()
-            if (status.st_dev, status.st_ino) not in seen:
-                seen.add((status.st_dev, status.st_ino))
-                total += status.st_size
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                status = path.stat()
+                if (status.st_dev, status.st_ino) not in seen:
+                    seen.add((status.st_dev, status.st_ino))
+                    total += status.st_size
     return total
 
 
@@ -68,9 +73,9 @@ def run_once(tree: pathlib.Path, work: pathlib.Path, images: int) -> dict:
         raise RuntimeError(f"the pipeline run on {images} images failed: {outcome.error}")
     steps = {name: {key: step.get(key) for key in ("seconds", "peak_rss_mb", "bytes_written")}
              for name, step in outcome.summary["steps"].items()}
-    runs, cache = directory_bytes(work / "runs"), directory_bytes(work / "cache")
+    runs, disk = directory_bytes(work / "runs"), directory_bytes(work / "runs", work / "cache")
     return {"images": images, "seconds": seconds, "seconds_per_image": seconds / images, "steps": steps,
-            "run_bytes": runs, "cache_bytes": cache, "disk_bytes_per_image": (runs + cache) / images,
+            "run_bytes": runs, "cache_only_bytes": disk - runs, "disk_bytes_per_image": disk / images,
             "test_accuracy": outcome.summary["metrics"].get("accuracy")}
 
 
@@ -91,8 +96,8 @@ def report(small: dict, large: dict) -> list[str]:
         f"{large['images']}; time per image {1000 * small['seconds_per_image']:.2f} ms and "
         f"{1000 * large['seconds_per_image']:.2f} ms (ratio {per_image:.2f}, goal <= 1.0)",
         f"peak RSS growth, the largest of any step: {worst:.2f} (goal <= {RSS_GROWTH_GOAL})",
-        f"disk per image, artifacts + cache: {small['disk_bytes_per_image'] / 1e3:.0f} KB and "
-        f"{large['disk_bytes_per_image'] / 1e3:.0f} KB",
+        f"disk per image, artifacts and cache (a hard-linked file once): {small['disk_bytes_per_image'] / 1e3:.0f} "
+        f"KB and {large['disk_bytes_per_image'] / 1e3:.0f} KB",
     ]
     return lines
 
