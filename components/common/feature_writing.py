@@ -102,7 +102,7 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
     """Writes every split's feature records; returns (images per split, images the base ran on).
 
     One pass over the records runs the base on the images the store lacks; each split's records
-    are then written in file order from the store.
+    are then written from the store, train and eval in digest order, test in file order.
     """
     digests: dict[str, list[str]] = {split: [] for split in SPLITS}
     label_indices: dict[str, list[int]] = {split: [] for split in SPLITS}
@@ -122,9 +122,15 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
             label_indices[SPLITS[split_index]].append(int(label_index))
     filler.flush()
     for split in SPLITS:
+        rows = list(zip(digests[split], label_indices[split]))
+        if split != "test":  # the test split keeps the examples' order, which evaluate's report follows
+            # Head training reads through a shuffle buffer of bounded size. A folder tree's
+            # examples come class after class; in digest order, a fixed pseudo-random one, the
+            # classes are mixed through the file, so a small buffer shuffles well.
+            rows.sort()
         output_path = os.path.join(features_dir, f"{split}.tfrecord")
         with storage.atomic_path(output_path) as tmp_path, TFRecordFileWriter(tmp_path) as writer:
-            for digest, label_index in zip(digests[split], label_indices[split]):
+            for digest, label_index in rows:
                 writer.write(serialize_features(store.get(digest), label_index))
     counts = {split: len(digests[split]) for split in SPLITS}
     logger.info("extract_features: %s; %d through the base network, %d from the feature store",

@@ -25,7 +25,11 @@ logger = logging.getLogger(__name__)
 
 # A split's feature records up to this size are kept in memory after the first epoch; larger
 # ones are read from disk every epoch, so memory stays bounded however many images there are.
-IN_MEMORY_RECORDS_BYTES = 256 * 1024 * 1024
+IN_MEMORY_RECORDS_BYTES = 128 * 1024 * 1024
+# The shuffle buffer holds about this many bytes of records (from 256 to 10,000 records): with
+# large vectors a fixed count would grow the step's memory with the vector size. Extraction
+# writes the train split in digest order, already mixed, so a buffer this size shuffles well.
+SHUFFLE_BUFFER_BYTES = 64 * 1024 * 1024
 # Training steps per call into TensorFlow: on small heads Python's per-step work dominates.
 STEPS_PER_EXECUTION = 16
 
@@ -128,9 +132,8 @@ def _feature_batches(features_dir: str, split: str, dim: int, batch_size: int, s
     if os.path.getsize(path) <= IN_MEMORY_RECORDS_BYTES:
         dataset = dataset.cache()  # read from disk once, not once per epoch
     if shuffle_seed is not None:
-        # A buffer of 10,000 records shuffles thousands of images fully and bounds the memory
-        # (about 0.5 GB for the largest vectors here, 12,544 floats) however large the split.
-        dataset = dataset.shuffle(10_000, seed=shuffle_seed, reshuffle_each_iteration=True)
+        records = max(256, min(10_000, SHUFFLE_BUFFER_BYTES // (4 * dim)))
+        dataset = dataset.shuffle(records, seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).map(lambda records: parse_feature_batch(records, dim),
                                          num_parallel_calls=tf.data.AUTOTUNE)
 
