@@ -85,10 +85,15 @@ def read_model_key(version_dir: str) -> str | None:
         return f.read().strip()
 
 
+def holds_model(version_dir: str | None, model_key: str) -> bool:
+    """Whether a pushed version holds the model with this content key."""
+    return bool(version_dir) and read_model_key(version_dir) == model_key
+
+
 def serving_same_model(serving_root: str, model_name: str, model_key: str) -> str | None:
     """The newest version's directory if it holds the model with this key, else None."""
     newest = latest_version_dir(serving_root, model_name) if serving_root and model_name else None
-    return newest if newest and read_model_key(newest) == model_key else None
+    return newest if holds_model(newest, model_key) else None
 
 
 def evaluation_record(*, accuracy: float, test_count: int, labels: list[str], run_id: str = "") -> dict:

@@ -8,7 +8,7 @@ scored on this test split, so the step runs (and stores its result for next time
 import os
 from dataclasses import dataclass
 
-from components.common.serving_layout import latest_version_dir, serving_same_model
+from components.common.serving_layout import holds_model, latest_version_dir
 
 
 @dataclass(frozen=True)
@@ -38,5 +38,6 @@ class Champion:
 
 def find_champion(serving_root: str, model_name: str, model_key: str) -> Champion:
     """The model serving at `<serving_root>/<model_name>/`, compared by content key with this one."""
+    # One listing of the serving root (a gs:// one is a request), read for both answers.
     newest = latest_version_dir(serving_root, model_name) if serving_root and model_name else None
-    return Champion(newest, serving_same_model(serving_root, model_name, model_key))
+    return Champion(newest, newest if holds_model(newest, model_key) else None)
