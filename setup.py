@@ -11,7 +11,8 @@ INSTALL_REQUIRES = [
     "docker>=7,<8",
     "tensorflow>=2.21,<2.22",
     "keras>=3.15.1,<4",
-    "apache-beam>=2.77,<2.78",
+    # [gcp]: the DataflowRunner that `--beam-args=--runner=DataflowRunner` launches from the step.
+    "apache-beam[gcp]>=2.77,<2.78",
     "tensorflow-datasets>=4.9,<5",
     "google-cloud-storage>=3,<4",
     "protobuf>=6,<7",

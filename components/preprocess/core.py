@@ -30,6 +30,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from components.common import beam_files as files
 from components.common import gcs
@@ -284,10 +285,12 @@ def _check_usable(counts: dict[str, dict[str, int]], labels: Sequence[str]) -> N
         raise PreprocessError("the test split is empty: add test images or use more data")
 
 
-def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float = SplitPolicy.train_fraction,
-        eval_fraction: float = SplitPolicy.eval_fraction, beam_args: Sequence[str] = (),
-        test_pipeline: beam.Pipeline | None = None) -> PreprocessResult:
-    """Runs the Beam preprocessing pipeline over ingest's output.
+def launch(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float = SplitPolicy.train_fraction,
+           eval_fraction: float = SplitPolicy.eval_fraction, beam_args: Sequence[str] = ()) -> PipelineResult:
+    """Builds the Beam preprocessing pipeline over ingest's output, runs it and waits for it.
+
+    With Dataflow's `--dry_run=True` the job is translated, not submitted: the returned result's
+    `job` holds what would have been sent. `run` takes the files the pipeline wrote from here.
 
     Args:
         raw_dir: ingest's output directory, a local path or a gs:// URI.
@@ -297,16 +300,13 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
         train_fraction: share of train when the source gives no splits.
         eval_fraction: share of eval, carved from train when the source gives no eval split.
         beam_args: runner flags passed through to Beam (default: DirectRunner).
-        test_pipeline: a TestPipeline to run in, for tests.
 
     Raises:
-        PreprocessError: fewer than two classes, a class without training images, a class too
-            small to reach every split, or no test.
+        PreprocessError: a class too small to reach every split.
     """
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
     manifest = files.read_json(files.join(raw_dir, MANIFEST))
-    labels = manifest["labels"]
     index = (json.loads(line) for line in files.read_lines(files.join(raw_dir, INDEX)))
     try:
         policy = stratify(SplitPolicy(train_fraction, eval_fraction, tuple(manifest["explicit_splits"])), index)
@@ -316,10 +316,30 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
         logger.info("preprocess: %d image(s) moved so that every class reaches every split", len(policy.overrides))
     if not gcs.is_gcs(output_dir):
         os.makedirs(output_dir, exist_ok=True)
-    pipeline = test_pipeline or beam.Pipeline(options=PipelineOptions(list(beam_args)))
-    with pipeline:
-        build(pipeline, raw_dir=raw_dir, output_dir=output_dir, image_size=image_size,
-              labels=labels, policy=policy)
+    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    build(pipeline, raw_dir=raw_dir, output_dir=output_dir, image_size=image_size,
+          labels=manifest["labels"], policy=policy)
+    result = pipeline.run()
+    result.wait_until_finish()
+    if result.state != PipelineState.DONE:
+        raise PreprocessError(f"the Beam pipeline ended {result.state}, not DONE")
+    return result
+
+
+def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float = SplitPolicy.train_fraction,
+        eval_fraction: float = SplitPolicy.eval_fraction, beam_args: Sequence[str] = ()) -> PreprocessResult:
+    """Runs the Beam preprocessing pipeline over ingest's output, then drops near copies from test.
+
+    Args: as `launch`'s.
+
+    Raises:
+        PreprocessError: fewer than two classes, a class without training images, a class too
+            small to reach every split, or no test.
+    """
+    launch(raw_dir=raw_dir, output_dir=output_dir, image_size=image_size, train_fraction=train_fraction,
+           eval_fraction=eval_fraction, beam_args=beam_args)
+    manifest = files.read_json(files.join(raw_dir, MANIFEST))
+    labels = manifest["labels"]
 
     counts = _read_counts(output_dir)
     shards = _written_shards(output_dir)

@@ -16,16 +16,16 @@ def execute(*, raw_examples, image_size: int, train_fraction: float, eval_fracti
     )
     if cache.restore():
         return
-    from components.preprocess import core
+    from components.preprocess import core, runner_flags
 
-    # A remote Beam runner (Dataflow) cannot see this container's paths: on a cluster whose
-    # pipeline root is in Cloud Storage, Beam reads and writes the artifacts' gs:// URIs.
-    remote_runner = any(arg.startswith("--runner") and "direct" not in arg.lower() for arg in beam_args)
-    remote = remote_runner and raw_examples.uri.startswith("gs://") and examples.uri.startswith("gs://")
+    # A remote Beam runner (Dataflow) cannot see this container's paths: it reads and writes the
+    # artifacts' gs:// URIs, which a cluster whose pipeline root is in Cloud Storage gives.
+    remote = runner_flags.is_remote(beam_args)
     result = core.run(
         raw_dir=raw_examples.uri if remote else raw_examples.path,
         output_dir=examples.uri if remote else examples.path, image_size=image_size,
-        train_fraction=train_fraction, eval_fraction=eval_fraction, beam_args=beam_args,
+        train_fraction=train_fraction, eval_fraction=eval_fraction,
+        beam_args=runner_flags.for_run(beam_args, input_uri=raw_examples.uri, output_uri=examples.uri),
     )
     examples.metadata.update({"counts": result.counts, "rejected": result.rejected, "image_size": result.image_size})
     cache.save()
