@@ -37,6 +37,9 @@ def _add_run_parser(commands) -> None:
                      "gs:// URI (see `make rehearse`)")
     run.add_argument("--image", help="the image for --containers (default: $HEADSTART_IMAGE, else the project's)")
     run.add_argument("--summary", help="also write the run summary as JSON to this path")
+    run.add_argument("--notify", metavar="URL",
+                     help="post a Slack-compatible JSON message to this webhook when the run succeeds or fails "
+                     "(retried with backoff; a webhook that stays down never fails the run)")
     run.add_argument("--verbose", action="store_true", help="show every step's full output")
 
 
@@ -170,9 +173,11 @@ def _print_summary(summary: dict) -> None:
 def _run(args) -> int:
     os.makedirs(os.path.join(args.pipeline_root, "logs"), exist_ok=True)
     import_tensorflow_quietly(os.path.join(args.pipeline_root, "logs", "headstart.log"))
-    from pipeline.local_run import run_locally
-
     try:
+        if args.notify:
+            from pipeline.notify import check_webhook_url
+
+            check_webhook_url(args.notify)
         if args.isolated:
             _check_isolated_args(args)
         config = _config_from_args(args)
@@ -189,6 +194,31 @@ def _run(args) -> int:
         return 2
     print(f"Running the pipeline on {config.source} with base {os.path.basename(config.base_model)} "
           f"({config.image_size}x{config.image_size})", flush=True)
+    try:
+        outcome = _run_steps(args, config)
+    except BaseException as error:
+        _notify(args, config, {"run_id": None, "log": None}, succeeded=False, error=f"{type(error).__name__}: {error}")
+        raise
+    if outcome is None:
+        return 2
+    _print_summary(outcome.summary)
+    if args.summary:
+        from components.common import storage
+
+        storage.write_json(args.summary, outcome.summary)
+        print(f"  summary: {os.path.abspath(args.summary)}")
+    _update_runs_page(args, config, outcome)
+    _notify(args, config, outcome.summary, succeeded=outcome.succeeded, error=outcome.error)
+    if not outcome.succeeded:
+        print(f"\nheadstart run failed: {outcome.error}\nThe whole output is in {outcome.log_path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_steps(args, config):
+    """Runs the pipeline here, or each step in its container; the outcome, or None if no engine runs."""
+    from pipeline.local_run import run_locally
+
     if args.containers:
         from pipeline.containers import ContainerEngineError, container_engine
         from pipeline.deployment import Deployment
@@ -201,19 +231,36 @@ def _run(args) -> int:
                                       isolated=args.isolated)
         except ContainerEngineError as error:
             print(f"headstart run --containers: {error}", file=sys.stderr)
-            return 2
-    else:
-        outcome = run_locally(config, args.pipeline_root, verbose=args.verbose)
-    _print_summary(outcome.summary)
-    if args.summary:
-        from components.common import storage
+            return None
+        return outcome
+    return run_locally(config, args.pipeline_root, verbose=args.verbose)
 
-        storage.write_json(args.summary, outcome.summary)
-        print(f"  summary: {os.path.abspath(args.summary)}")
-    if not outcome.succeeded:
-        print(f"\nheadstart run failed: {outcome.error}\nThe whole output is in {outcome.log_path}", file=sys.stderr)
-        return 1
-    return 0
+
+def _update_runs_page(args, config, outcome) -> None:
+    """Records the run and rewrites `<pipeline-root>/index.html`; a failure there only warns."""
+    from pipeline import runs_page
+
+    try:
+        runs_page.record_run(args.pipeline_root, outcome.summary, succeeded=outcome.succeeded,
+                             source=config.source, base=os.path.basename(config.base_model),
+                             serving_root=config.serving_root, model_name=config.model_name)
+        print(f"  runs page: {os.path.abspath(runs_page.write_index(args.pipeline_root))}")
+    except OSError as error:
+        print(f"headstart run: warning: the runs page was not updated: {error}", file=sys.stderr)
+
+
+def _notify(args, config, summary: dict, *, succeeded: bool, error: str | None) -> None:
+    """Posts the run's notification when --notify asks for one; says whether it was delivered."""
+    if not args.notify:
+        return
+    from pipeline import notify
+
+    message = notify.run_message(summary, succeeded=succeeded, error=error, source=config.source,
+                                 base=os.path.basename(config.base_model))
+    if notify.post(args.notify, message):
+        print(f"  notified: {args.notify}")
+    else:
+        print(f"headstart run: warning: the notification to {args.notify} was not delivered", file=sys.stderr)
 
 
 def _deployment(args):

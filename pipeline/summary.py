@@ -74,6 +74,8 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         "blessed": bool(blessing.get("blessed", False)),
         "blessing_reason": blessing.get("reason"),
         "champion": blessing.get("champion"),
+        # The paired test of challenger against champion on the same test images, when there was one.
+        "paired": blessing.get("paired"),
         "fine_tune": tuned,
         "pushed_uri": pushed.get("uri"),
         "push_reason": pushed.get("reason"),

@@ -1,7 +1,9 @@
 """Shared test setup: the three tiers, the shared fixtures, tiny generated images."""
 
 import functools
+import http.server
 import io
+import json
 import os
 import pathlib
 import threading
@@ -101,3 +103,42 @@ def decompression_bomb() -> bytes:
     buffer = io.BytesIO()
     Image.new("1", (30000, 30000)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+class Webhook:
+    """A chat webhook on a local port: records every JSON body; the first `failures` posts get `failure_status`."""
+
+    def __init__(self, failures: int = 0, failure_status: int = 503):
+        self.messages: list[dict] = []
+        self.requests = 0
+        self.failures = failures
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the name http.server calls
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.requests += 1
+                if hook.requests <= hook.failures:
+                    self.send_response(failure_status)
+                else:
+                    hook.messages.append(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/headstart"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.close()

@@ -18,8 +18,8 @@ def run_demo(tmp_path, *extra):
     return completed, json.loads((tmp_path / "s.json").read_text())
 
 
-def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp_path):
-    completed, summary = run_demo(tmp_path)
+def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp_path, webhook):
+    completed, summary = run_demo(tmp_path, "--notify", webhook.url)
     assert all(step["status"] == "SUCCESS" for step in summary["steps"].values())
     assert set(summary["counts"]["test"]) == {f"digit_{d}" for d in range(5, 10)}
     assert sum(summary["counts"]["train"].values()) + sum(summary["counts"]["eval"].values()) == 200
@@ -37,6 +37,11 @@ def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp
     assert all(step["peak_rss_mb"] > 0 and step["bytes_written"] >= 0 for step in summary["steps"].values())
     assert summary["steps"]["preprocess"]["bytes_written"] > 1_000_000
     assert summary["steps"]["ingest"]["peak_rss_mb"] < summary["steps"]["train-head"]["peak_rss_mb"] / 2
+    # --notify: one message, with the blessing, the version pushed and the report.
+    (message,) = webhook.messages
+    assert message["text"].startswith(f"*headstart run {summary['run_id']} succeeded*")
+    assert "blessed: yes" in message["text"] and "champion: none serving" in message["text"]
+    assert f"pushed: {summary['pushed_uri']}" in message["text"] and "report: file://" in message["text"]
 
     # Unchanged data, parameters and code: every step is reused, nothing is pushed twice.
     completed, again = run_demo(tmp_path)
@@ -51,4 +56,11 @@ def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp
     assert "reused: inputs, parameters and code unchanged" in completed.stdout
     # A reused step copies (hard-links) its outputs: it writes next to nothing.
     assert again["steps"]["preprocess"]["bytes_written"] < summary["steps"]["preprocess"]["bytes_written"] / 10
+
+    # The runs page lists both runs, newest first, links their reports, and shows version 1 serving.
+    page = (tmp_path / "runs" / "index.html").read_text()
+    assert page.index(again["run_id"]) < page.index(summary["run_id"])
+    assert f'href="{summary["run_id"]}/evaluate/report"' in page
+    assert f"1 (newest: serving)</td><td>{summary['metrics']['accuracy']:.3f}</td>" in page
+    assert f"runs page: {tmp_path / 'runs' / 'index.html'}" in completed.stdout
 

@@ -1,0 +1,147 @@
+"""The page of all local runs: `<pipeline-root>/index.html`, rewritten after every `headstart run`.
+
+Each run appends one JSON line to `<pipeline-root>/runs.jsonl` (what the page lists, so a run's
+row never depends on artifacts a later clean-up removed); the page is then rendered from all of
+them, newest first, with the versions in every serving root those runs pushed to.
+"""
+
+import datetime
+import html
+import json
+import os
+from typing import Any
+
+from components.common.serving_layout import existing_versions, model_directory, read_evaluation_records
+
+RUNS_RECORD = "runs.jsonl"
+INDEX = "index.html"
+
+
+def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, source: str, base: str,
+               serving_root: str, model_name: str, finished_at: str | None = None) -> dict[str, Any]:
+    """Appends one run's line to `<pipeline_root>/runs.jsonl`; returns it.
+
+    Args:
+        pipeline_root: the local pipeline root the run used.
+        summary: the run's summary (`pipeline.summary.collect_summary`).
+        succeeded: whether every step succeeded.
+        source: the run's source, as given.
+        base: the base network's name or file name.
+        serving_root: where the run pushes, as given.
+        model_name: the model's name under the serving root.
+        finished_at: when it ended, ISO 8601 (default: now, in local time with its offset).
+    """
+    metrics = summary.get("metrics") or {}
+    pushed = summary.get("pushed_uri")
+    record = {
+        "finished_at": finished_at or datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "run_id": summary.get("run_id"), "succeeded": succeeded, "source": source, "base": base,
+        "accuracy": metrics.get("accuracy"), "accuracy_ci95": metrics.get("accuracy_ci95"),
+        "test_count": metrics.get("count"), "blessed": bool(summary.get("blessed")),
+        "blessing_reason": summary.get("blessing_reason"),
+        "version": int(os.path.basename(pushed.rstrip("/"))) if pushed else None,
+        "push_reason": summary.get("push_reason"),
+        "report": os.path.relpath(summary["report"], pipeline_root) if summary.get("report") else None,
+        # Absolute, so the page finds the versions whatever directory a later run starts in.
+        "serving_root": serving_root if "://" in serving_root else os.path.abspath(serving_root),
+        "model_name": model_name,
+    }
+    # One short line in append mode: two runs finishing at once do not interleave within it.
+    with open(os.path.join(pipeline_root, RUNS_RECORD), "a", encoding="utf-8") as runs:
+        runs.write(json.dumps(record, sort_keys=True) + "\n")
+    return record
+
+
+def read_runs(pipeline_root: str) -> list[dict[str, Any]]:
+    """Every recorded run, newest first; a line a killed writer left unfinished is skipped."""
+    path = os.path.join(pipeline_root, RUNS_RECORD)
+    runs = []
+    for line in open(path, encoding="utf-8") if os.path.isfile(path) else []:
+        try:
+            runs.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return sorted(runs, key=lambda run: run["finished_at"], reverse=True)
+
+
+def serving_versions(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The versions in each serving model the runs pushed to, newest first, with their evaluation records."""
+    models = []
+    for serving_root, model_name in dict.fromkeys((run["serving_root"], run["model_name"]) for run in runs):
+        model_dir = model_directory(serving_root, model_name)
+        try:
+            versions = existing_versions(model_dir)
+            records = read_evaluation_records(model_dir)
+        except Exception as error:  # noqa: BLE001 - an unreadable serving root is shown, never fatal to a run
+            models.append({"model_dir": model_dir, "error": str(error), "versions": []})
+            continue
+        models.append({"model_dir": model_dir, "versions": [
+            {"version": version, **records.get(version, {})} for version in sorted(versions, reverse=True)]})
+    return models
+
+
+def _accuracy(run: dict[str, Any]) -> str:
+    if run.get("accuracy") is None:
+        return "&ndash;"
+    low, high = run.get("accuracy_ci95") or (None, None)
+    interval = f" <span class=ci>({low:.3f}&ndash;{high:.3f})</span>" if low is not None else ""
+    return f"{run['accuracy']:.3f}{interval}"
+
+
+def _run_row(run: dict[str, Any]) -> str:
+    escape = html.escape
+    state = "succeeded" if run["succeeded"] else "failed"
+    blessed = ("yes" if run["blessed"] else "no") if run["succeeded"] else "&ndash;"
+    version = str(run["version"]) if run.get("version") is not None else "&ndash;"
+    report = f'<a href="{escape(run["report"])}">report</a>' if run.get("report") else ""
+    return (f'<tr class={state}><td>{escape(run["finished_at"])}</td><td>{escape(str(run["run_id"]))}</td>'
+            f'<td>{state}</td><td>{escape(run["source"])}</td><td>{escape(run["base"])}</td>'
+            f'<td>{_accuracy(run)}</td><td title="{escape(run.get("blessing_reason") or "")}">{blessed}</td>'
+            f'<td title="{escape(run.get("push_reason") or "")}">{version}</td><td>{report}</td></tr>')
+
+
+def _model_section(model: dict[str, Any]) -> str:
+    escape = html.escape
+    heading = f"<h3>{escape(model['model_dir'])}</h3>"
+    if model.get("error"):
+        return heading + f"<p>cannot be read: {escape(model['error'])}</p>"
+    if not model["versions"]:
+        return heading + "<p>no version pushed yet</p>"
+    rows = "".join(
+        f'<tr><td>{entry["version"]}{" (newest: serving)" if index == 0 else ""}</td>'
+        f'<td>{entry["accuracy"]:.3f}</td><td>{entry.get("test_count", "")}</td>'
+        f'<td>{escape(str(entry.get("run_id", "")))}</td></tr>' if "accuracy" in entry else
+        f'<tr><td>{entry["version"]}</td><td colspan=3>no evaluation record</td></tr>'
+        for index, entry in enumerate(model["versions"]))
+    return heading + ("<table><tr><th>version</th><th>test accuracy</th><th>test images</th><th>run</th></tr>"
+                      f"{rows}</table>")
+
+
+STYLE = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-bottom:1.5em}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}
+tr.failed td{background:#fdecea}.ci{color:#666;font-size:90%}"""
+
+
+def render(runs: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:
+    """The page: the runs, newest first, then the serving versions."""
+    run_rows = "".join(_run_row(run) for run in runs) or "<tr><td colspan=9>no run recorded yet</td></tr>"
+    return (
+        "<!DOCTYPE html><html><head><meta charset=utf-8><title>headstart runs</title>"
+        f"<style>{STYLE}</style></head><body><h1>headstart runs</h1>"
+        f"<p>{len(runs)} run(s), newest first. Hover over blessed or version for the reason.</p>"
+        "<table><tr><th>finished</th><th>run</th><th>state</th><th>source</th><th>base</th>"
+        "<th>test accuracy (95% CI)</th><th>blessed</th><th>version pushed</th><th></th></tr>"
+        f"{run_rows}</table><h2>Serving</h2>{''.join(_model_section(model) for model in models)}"
+        "</body></html>\n"
+    )
+
+
+def write_index(pipeline_root: str) -> str:
+    """Renders `<pipeline_root>/index.html` from every recorded run; returns its path."""
+    runs = read_runs(pipeline_root)
+    path = os.path.join(pipeline_root, INDEX)
+    partial = f"{path}.tmp-{os.getpid()}"
+    with open(partial, "w", encoding="utf-8") as page:
+        page.write(render(runs, serving_versions(runs)))
+    os.replace(partial, path)  # a browser reloading the page never reads half of it
+    return path
