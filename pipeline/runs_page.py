@@ -9,12 +9,14 @@ import datetime
 import html
 import json
 import os
+import shutil
 from typing import Any
 
 from components.common.serving_layout import existing_versions, model_directory, read_evaluation_records
 
 RUNS_RECORD = "runs.jsonl"
 INDEX = "index.html"
+REPORTS = "reports"
 
 
 def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, source: str, base: str,
@@ -23,7 +25,8 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
 
     Args:
         pipeline_root: the local pipeline root the run used.
-        summary: the run's summary (`pipeline.summary.collect_summary`).
+        summary: the run's summary (`pipeline.summary.collect_summary`); its report, if any, is linked
+            under `reports/`.
         succeeded: whether every step succeeded.
         source: the run's source, as given.
         base: the base network's name or file name.
@@ -33,6 +36,7 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
     """
     metrics = summary.get("metrics") or {}
     pushed = summary.get("pushed_uri")
+    report = _linkable_report(pipeline_root, summary) if summary.get("report") else None
     record = {
         "finished_at": finished_at or datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "run_id": summary.get("run_id"), "succeeded": succeeded, "source": source, "base": base,
@@ -40,8 +44,8 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
         "test_count": metrics.get("count"), "blessed": bool(summary.get("blessed")),
         "blessing_reason": summary.get("blessing_reason"),
         "version": int(os.path.basename(pushed.rstrip("/"))) if pushed else None,
-        "push_reason": summary.get("push_reason"),
-        "report": os.path.relpath(summary["report"], pipeline_root) if summary.get("report") else None,
+        "newly_pushed": bool(summary.get("pushed")), "push_reason": summary.get("push_reason"),
+        "report": report,
         # Absolute, so the page finds the versions whatever directory a later run starts in.
         "serving_root": serving_root if "://" in serving_root else os.path.abspath(serving_root),
         "model_name": model_name,
@@ -50,6 +54,24 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
     with open(os.path.join(pipeline_root, RUNS_RECORD), "a", encoding="utf-8") as runs:
         runs.write(json.dumps(record, sort_keys=True) + "\n")
     return record
+
+
+def _linkable_report(pipeline_root: str, summary: dict[str, Any]) -> str:
+    """`reports/<run_id>.html`, the run's report under a name a browser opens as HTML; relative to the root.
+
+    The report artifact's file is named `report`, without an extension, and a browser shows such a
+    local file as text. A hard link costs no space (a copy where links are refused); a symbolic
+    link would not do, since the browser takes the type from the name it resolves to.
+    """
+    link = os.path.join(REPORTS, f"{summary['run_id']}.html")
+    target = os.path.join(pipeline_root, link)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if not os.path.exists(target):
+        try:
+            os.link(summary["report"], target)
+        except OSError:
+            shutil.copyfile(summary["report"], target)
+    return link
 
 
 def read_runs(pipeline_root: str) -> list[dict[str, Any]]:
@@ -88,13 +110,22 @@ def _accuracy(run: dict[str, Any]) -> str:
     return f"{run['accuracy']:.3f}{interval}"
 
 
+def _when(finished_at: str) -> str:
+    """"2026-11-30 12:00:00" from the ISO time with its offset, which the cell's title keeps."""
+    return finished_at[:19].replace("T", " ")
+
+
 def _run_row(run: dict[str, Any]) -> str:
     escape = html.escape
     state = "succeeded" if run["succeeded"] else "failed"
     blessed = ("yes" if run["blessed"] else "no") if run["succeeded"] else "&ndash;"
-    version = str(run["version"]) if run.get("version") is not None else "&ndash;"
+    version = "&ndash;"
+    if run.get("version") is not None:
+        version = str(run["version"]) + ("" if run.get("newly_pushed") else " (already serving)")
     report = f'<a href="{escape(run["report"])}">report</a>' if run.get("report") else ""
-    return (f'<tr class={state}><td>{escape(run["finished_at"])}</td><td>{escape(str(run["run_id"]))}</td>'
+    finished = run["finished_at"]
+    return (f'<tr class={state}><td title="{escape(finished)}">{escape(_when(finished))}</td>'
+            f'<td>{escape(str(run["run_id"]))}</td>'
             f'<td>{state}</td><td>{escape(run["source"])}</td><td>{escape(run["base"])}</td>'
             f'<td>{_accuracy(run)}</td><td title="{escape(run.get("blessing_reason") or "")}">{blessed}</td>'
             f'<td title="{escape(run.get("push_reason") or "")}">{version}</td><td>{report}</td></tr>')

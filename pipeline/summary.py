@@ -77,6 +77,8 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         # The paired test of challenger against champion on the same test images, when there was one.
         "paired": blessing.get("paired"),
         "fine_tune": tuned,
+        # The version this run pushed, or the one already serving this same model (then "pushed" is false).
+        "pushed": bool(pushed.get("pushed")),
         "pushed_uri": pushed.get("uri"),
         "push_reason": pushed.get("reason"),
         "report": report if report and os.path.isfile(report) else None,

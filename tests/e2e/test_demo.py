@@ -60,7 +60,7 @@ def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp
     # The runs page lists both runs, newest first, links their reports, and shows version 1 serving.
     page = (tmp_path / "runs" / "index.html").read_text()
     assert page.index(again["run_id"]) < page.index(summary["run_id"])
-    assert f'href="{summary["run_id"]}/evaluate/report"' in page
+    assert f'href="reports/{summary["run_id"]}.html"' in page and "1 (already serving)</td>" in page
     assert f"1 (newest: serving)</td><td>{summary['metrics']['accuracy']:.3f}</td>" in page
     assert f"runs page: {tmp_path / 'runs' / 'index.html'}" in completed.stdout
 

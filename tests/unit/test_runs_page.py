@@ -43,6 +43,7 @@ def summary(root, run_id, accuracy, pushed=None):
     report.parent.mkdir(parents=True)
     report.write_text("<html></html>")
     return {"run_id": run_id, "report": str(report), "blessed": pushed is not None, "pushed_uri": pushed,
+            "pushed": run_id != "run-c",
             "metrics": {"accuracy": accuracy, "accuracy_ci95": [accuracy - 0.05, accuracy + 0.04], "count": 40},
             "blessing_reason": "accuracy high enough", "push_reason": "pushed"}
 
@@ -68,10 +69,13 @@ def test_runs_newest_first_with_their_outcome_and_the_serving_versions(tmp_path)
     runs, versions = page.tables
     assert runs[0][:3] == ["finished", "run", "state"]
     assert [row[1:3] for row in runs[1:]] == [["run-c", "succeeded"], ["run-b", "failed"], ["run-a", "succeeded"]]
-    assert runs[1][5] == "0.925 (0.875–0.965)" and runs[1][6:8] == ["yes", "2"]
+    assert runs[1][0] == "2026-11-30 12:00:00"
+    assert runs[1][5] == "0.925 (0.875–0.965)" and runs[1][6:8] == ["yes", "2 (already serving)"]
+    assert runs[3][6:8] == ["yes", "1"]
     assert runs[2][5:8] == ["–", "–", "–"]
-    assert page.links == ["run-c/evaluate/report", "run-a/evaluate/report"]
-    assert all(os.path.isfile(root / link) for link in page.links)
+    # Reports are linked under names a browser opens as HTML, sharing the report's bytes.
+    assert page.links == ["reports/run-c.html", "reports/run-a.html"]
+    assert os.path.samefile(root / "reports" / "run-a.html", root / "run-a" / "evaluate" / "report")
     assert [[cell.strip() for cell in row] for row in versions[1:]] == \
         [["2 (newest: serving)", "0.925", "40", "run-c"], ["1", "0.875", "40", "run-a"]]
 
