@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify images with a pushed model")
     predict.add_argument("--model", required=True,
                          help="a pushed version directory, or the model directory (its newest version)")
+    predict.add_argument("--tflite", choices=("float16", "int8"),
+                         help="use the version's TFLite model of that kind instead of its SavedModel")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, BMP, WebP)")
     serve = commands.add_parser(
         "serve", help="serve the newest pushed version over TF Serving's REST API",
@@ -367,15 +369,16 @@ def _runs(args) -> int:
 
 def _predict(args) -> int:
     import_tensorflow_quietly(os.devnull)
-    from pipeline.predict import predict_files, resolve_model_dir
+    from pipeline.predict import predict_files, resolve_model_dir, saved_model_classifier, tflite_classifier
 
     try:
         model_dir = resolve_model_dir(args.model)
+        classify = tflite_classifier(model_dir, args.tflite) if args.tflite else saved_model_classifier(model_dir)
     except ValueError as error:
         print(f"headstart predict: {error}", file=sys.stderr)
         return 2
     failures = 0
-    for prediction in predict_files(model_dir, args.images):
+    for prediction in predict_files(classify, args.images):
         if prediction.error is not None:
             failures += 1
             print(f"{prediction.path}: error: {prediction.error}")

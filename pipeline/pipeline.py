@@ -60,6 +60,7 @@ def build_pipeline(deployment: Deployment | None = None):
         champion_tolerance: float = DEFAULTS.champion_tolerance,
         serving_root: str = DEFAULTS.serving_root,
         model_name: str = DEFAULTS.model_name,
+        edge_export: bool = DEFAULTS.edge_export,
         cache_root: str = DEFAULTS.cache_root,
         use_cache: bool = DEFAULTS.use_cache,
     ) -> dsl.Artifact:
@@ -113,7 +114,7 @@ def build_pipeline(deployment: Deployment | None = None):
             evaluation=evaluate_task.outputs["evaluation"], examples=preprocess_task.outputs["examples"],
             base_network=tune_task.outputs["tuned_base_network"], head=tune_task.outputs["tuned_head"],
             serving_root=serving_root, model_name=model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-            trust_base_model=trust_base_model, cache_root=cache_root, use_cache=use_cache,
+            edge_export=edge_export, trust_base_model=trust_base_model, cache_root=cache_root, use_cache=use_cache,
         )
         tasks = (ingest_task, preprocess_task, extract_task, train_task, tune_task, lift_task, evaluate_task, push_task)
         for name, task in zip(STEP_NAMES, tasks):

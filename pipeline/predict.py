@@ -1,11 +1,12 @@
-"""Classify image files with a pushed serving SavedModel, through its `serving_default` signature."""
+"""Classify image files with a pushed version: its SavedModel's `serving_default`, or one of its TFLite models."""
 
+import json
 import os
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from components.common.pixel_limit import oversize_reason
-from components.common.serving_layout import existing_versions, holds_saved_model
+from components.common.serving_layout import EVALUATION_RECORD_FILE, existing_versions, holds_saved_model
 
 NOT_AN_IMAGE = "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
 
@@ -41,15 +42,64 @@ def resolve_model_dir(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
-def predict_files(model_dir: str, paths: Sequence[str]) -> Iterator[Prediction]:
-    """Classifies each image file with the SavedModel in `model_dir`, in the order given.
+def saved_model_classifier(model_dir: str) -> Callable[[bytes], tuple[str, float]]:
+    """Encoded image bytes to (class, probability) through the SavedModel's `serving_default`."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+
+    def classify(data: bytes) -> tuple[str, float]:
+        outputs = serve(image_bytes=tf.constant([data]))
+        class_id = int(outputs["class_id"][0])
+        return outputs["class_name"][0].numpy().decode(), float(outputs["probabilities"][0][class_id])
+
+    return classify
+
+
+def tflite_classifier(model_dir: str, variant: str) -> Callable[[bytes], tuple[str, float]]:
+    """Encoded image bytes to (class, probability) through a version's TFLite model.
+
+    The bytes go through the same `decode_and_resize` as `serving_default`, then the model; the
+    class names are the version's evaluation record's.
+
+    Raises:
+        ValueError: the version has no such TFLite model, or no record of its classes.
+    """
+    import tensorflow as tf
+
+    from components.common.images import decode_and_resize
+    from components.push.edge_export import FILES, EdgeModel
+
+    path = os.path.join(model_dir, FILES[variant])
+    if not os.path.isfile(path):
+        raise ValueError(f"{model_dir} has no {variant} TFLite model ({FILES[variant]}): it was pushed without "
+                         "edge export, or the model failed its check (see edge.json there)")
+    record_path = os.path.join(model_dir, EVALUATION_RECORD_FILE)
+    if not os.path.isfile(record_path):
+        raise ValueError(f"{model_dir} has no {EVALUATION_RECORD_FILE}, which names the classes")
+    with open(record_path, encoding="utf-8") as record:
+        labels = json.load(record)["labels"]
+    model = EdgeModel(model_path=path)
+    decode = tf.function(lambda data: decode_and_resize(data, model.image_size),
+                         input_signature=[tf.TensorSpec([], tf.string)])
+
+    def classify(data: bytes) -> tuple[str, float]:
+        probabilities = model.probabilities(decode(tf.constant(data)).numpy())
+        class_id = int(probabilities.argmax())
+        return labels[class_id], float(probabilities[class_id])
+
+    return classify
+
+
+def predict_files(classify: Callable[[bytes], tuple[str, float]], paths: Sequence[str]) -> Iterator[Prediction]:
+    """Classifies each image file, in the order given.
 
     A file that cannot be read, is too large or is no image gets a Prediction with its error set;
     the others still get theirs.
 
     Args:
-        model_dir: a pushed version directory, holding a SavedModel with a `serving_default`
-            signature that takes encoded `image_bytes`.
+        classify: encoded image bytes to (class, probability): `saved_model_classifier` or
+            `tflite_classifier`.
         paths: the image files.
 
     Yields:
@@ -57,7 +107,6 @@ def predict_files(model_dir: str, paths: Sequence[str]) -> Iterator[Prediction]:
     """
     import tensorflow as tf
 
-    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     for path in paths:
         try:
             with open(path, "rb") as f:
@@ -65,7 +114,7 @@ def predict_files(model_dir: str, paths: Sequence[str]) -> Iterator[Prediction]:
             if reason := oversize_reason(data):
                 yield Prediction(path, error=reason)
                 continue
-            outputs = serve(image_bytes=tf.constant([data]))
+            class_name, probability = classify(data)
         except OSError as error:
             yield Prediction(path, error=f"cannot read: {error.strerror or error}")
             continue
@@ -73,5 +122,4 @@ def predict_files(model_dir: str, paths: Sequence[str]) -> Iterator[Prediction]:
             # TensorFlow's own message is a graph trace; which format was expected is what helps.
             yield Prediction(path, error=NOT_AN_IMAGE)
             continue
-        class_id = int(outputs["class_id"][0])
-        yield Prediction(path, outputs["class_name"][0].numpy().decode(), float(outputs["probabilities"][0][class_id]))
+        yield Prediction(path, class_name, probability)

@@ -9,7 +9,14 @@ import os
 from typing import Any
 
 from components.common import storage
-from components.common.artifact_files import BLESSING, FEATURES_INFO, FINE_TUNE_INFO, METRICS, PUSH_RESULT
+from components.common.artifact_files import (
+    BLESSING,
+    EDGE_REPORT,
+    FEATURES_INFO,
+    FINE_TUNE_INFO,
+    METRICS,
+    PUSH_RESULT,
+)
 from components.common.examples_info import NEAR_DUPLICATES_DROPPED, STATS
 from components.common.step_cache import DECISION_FILE
 from components.common.step_resources import RESOURCES_FILE
@@ -81,6 +88,8 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         "pushed": bool(pushed.get("pushed")),
         "pushed_uri": pushed.get("uri"),
         "push_reason": pushed.get("reason"),
+        # Each TFLite model's size and parity check, when this run pushed with edge export.
+        "edge": found("push", "push_result", EDGE_REPORT),
         "report": report if report and os.path.isfile(report) else None,
     }
 
@@ -140,6 +149,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines.extend(f"    - {reason}" for reason in (summary["blessing_reason"] or "").split("; ") if reason)
     served = summary["pushed_uri"] or "none, " + (summary["push_reason"] or "push did not run")
     lines.append(f"  served model: {served}")
+    for variant, check in (summary.get("edge") or {}).items():
+        lines.append(f"    TFLite {variant}: {check['bytes'] / 1e6:.2f} MB, {check['reason']}")
     if summary.get("report"):
         lines.append(f"  report: {summary['report']}")
     lines.append(f"  artifacts: {summary['run_dir']}")

@@ -41,6 +41,8 @@ PREDICTIONS = "test_predictions.npz"
 
 # Push result (push): whether and where the model went.
 PUSH_RESULT = "push.json"
+# ... and, when edge export ran, each TFLite model's size and parity check (also in the version).
+EDGE_REPORT = "edge.json"
 
 # What each artifact passed between steps holds, by the name every component gives it: the text
 # KFP shows beside a component's inputs and outputs (see `knobs.documented`).
@@ -60,6 +62,7 @@ ARTIFACTS = {
     "metrics": "the test metrics as KFP scalar metrics",
     "classification_metrics": "the test confusion matrix and, for two classes, the ROC curve",
     "report": "the HTML evaluation report",
-    "push_result": "whether the model was pushed, where and why, with serving manifests for a push",
+    "push_result": "whether the model was pushed, where and why, with serving manifests and the TFLite "
+                   "models' checks for a push",
     "run_id": "the pipeline run's name, recorded in the pushed model's card",
 }

@@ -23,6 +23,9 @@ class RunSettings:
                                        "weights, and report both test accuracies")
     serving_root: str = knob("serving", "where blessed models are pushed, as <serving_root>/<model_name>/<version>/")
     model_name: str = knob(PROJECT, "the model's name under the serving root")
+    edge_export: bool = knob(True, "also put TFLite models in each pushed version: float16, and full int8 "
+                             "calibrated on training images; each only if it passes its parity check on the "
+                             "test split")
     cache_root: str = knob("", "where steps keep their results for reuse, keyed by content, and extraction its "
                            "feature store; empty for no cache")
     use_cache: bool = knob(True, "reuse a step's stored result when its inputs, parameters and code are unchanged "

@@ -20,6 +20,7 @@ def push(
     serving_root: str,
     model_name: str,
     run_id: str,
+    edge_export: bool,
     trust_base_model: bool,
     cache_root: str,
     use_cache: bool,

@@ -13,8 +13,18 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
+
 from components.common import examples_info, gcs, storage
-from components.common.artifact_files import BASE_NETWORK_INFO, BLESSING, HISTORY, LABELS, METRICS, PREDICTIONS
+from components.common.artifact_files import (
+    BASE_NETWORK_INFO,
+    BLESSING,
+    EDGE_REPORT,
+    HISTORY,
+    LABELS,
+    METRICS,
+    PREDICTIONS,
+)
 from components.common.modeling import load_joined_model
 from components.common.serving_layout import (
     EVALUATION_RECORD_FILE,
@@ -52,8 +62,25 @@ def _commit(staging_dir: str, model_dir: str) -> int:
             # Another push took this version first: take the next one.
 
 
+def _export_edge_models(model, examples_dir: str, evaluation_dir: str, staging_dir: str,
+                        output_dir: str) -> dict[str, dict]:
+    """The TFLite models that pass their checks, into the version; every check into `edge.json` in both places."""
+    from components.push import edge_export
+
+    with np.load(os.path.join(evaluation_dir, PREDICTIONS), allow_pickle=False) as predictions:
+        expected = predictions["probabilities"]
+    accuracy = storage.read_json(os.path.join(evaluation_dir, METRICS))["accuracy"]
+    edge = edge_export.export(model, examples_dir, expected, accuracy, staging_dir)
+    for directory in (staging_dir, output_dir):
+        os.makedirs(directory, exist_ok=True)
+        storage.write_json(os.path.join(directory, EDGE_REPORT), edge)
+    for variant, check in edge.items():
+        logger.info("push: TFLite %s, %d bytes: %s", variant, check["bytes"], check["reason"])
+    return edge
+
+
 def _write_model_card(staging_dir, *, model_name, run_id, labels, examples_dir, evaluation_dir,
-                      base_model_path, head_model_path) -> None:
+                      base_model_path, head_model_path, edge) -> None:
     history = storage.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
     card = model_card(
         model_name=model_name, run_id=run_id, labels=labels,
@@ -63,6 +90,7 @@ def _write_model_card(staging_dir, *, model_name, run_id, labels, examples_dir, 
         base_network=storage.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)),
         head={"config": history.get("config"), "epochs_run": history["epochs_run"],
               "best_epoch": history["best_epoch"]},
+        edge=edge,
     )
     storage.write_text(os.path.join(staging_dir, MODEL_CARD), card)
 
@@ -82,7 +110,7 @@ def _write_manifests(output_dir: str, model_name: str, model_dir: str) -> None:
 
 def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_model_path: str,
         serving_root: str, model_name: str, output_dir: str, run_id: str = "", model_key: str = "",
-        infra_check: InfraCheck | None = None, trust_base_model: bool = False) -> PushResult:
+        infra_check: InfraCheck | None = None, trust_base_model: bool = False, edge_export: bool = True) -> PushResult:
     """Pushes the model when the evaluation blessed it; otherwise leaves serving untouched.
 
     A pushed version holds the SavedModel, `model_card.md` and the evaluation record
@@ -93,6 +121,8 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
     tell that it would push the same model again. `infra_check`, started early by the caller so
     its TensorFlow import overlaps this work, validates the export; one is started here if not.
     `trust_base_model`, the run's own trust in its base, loads the saved base outside Keras safe mode.
+    `edge_export` adds the TFLite models that pass their checks (`edge_export.py`), and `edge.json`
+    with every check, to the version and to the push result artifact.
     """
     if not model_name or os.sep in model_name or model_name.startswith("."):
         raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
@@ -113,9 +143,11 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
                 model = load_joined_model(base_model_path, head_model_path, trusted=trust_base_model)
                 export_serving_model(model, labels, image_size, staging_dir)
                 infra.run(staging_dir)
+            edge = _export_edge_models(model, examples_dir, evaluation_dir, staging_dir, output_dir) \
+                if edge_export else {}
             _write_model_card(staging_dir, model_name=model_name, run_id=run_id, labels=labels,
                               examples_dir=examples_dir, evaluation_dir=evaluation_dir,
-                              base_model_path=base_model_path, head_model_path=head_model_path)
+                              base_model_path=base_model_path, head_model_path=head_model_path, edge=edge)
             _write_evaluation_record(staging_dir, evaluation_dir=evaluation_dir, labels=labels, run_id=run_id)
             if model_key:
                 storage.write_text(os.path.join(staging_dir, MODEL_KEY_FILE), model_key + "\n")

@@ -10,12 +10,13 @@ from components.push.result import already_serving, write_push_result
 
 
 def execute(*, evaluation, examples, base_network, head, serving_root: str, model_name: str, run_id: str,
-            trust_base_model: bool, cache_root: str, use_cache: bool, push_result) -> None:
+            edge_export: bool, trust_base_model: bool, cache_root: str, use_cache: bool, push_result) -> None:
     """Exports the blessed model into the serving root; does nothing for a model not blessed or already serving."""
     prepare_step_process(push_result)
     cache = step_cache.open_step(
         cache_root, "push", use_cache=use_cache,
-        params={"serving_root": serving_root, "model_name": model_name, "trust_base_model": trust_base_model},
+        params={"serving_root": serving_root, "model_name": model_name, "edge_export": edge_export,
+                "trust_base_model": trust_base_model},
         inputs={"evaluation": evaluation, "base_network": base_network, "head": head},
         outputs={"push_result": push_result}, not_cacheable="it writes to the serving root",
     )
@@ -39,7 +40,7 @@ def execute(*, evaluation, examples, base_network, head, serving_root: str, mode
             base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
             head_model_path=os.path.join(head.path, HEAD_MODEL_FILE),
             serving_root=serving_root, model_name=model_name, output_dir=push_result.path, run_id=run_id,
-            model_key=model_key, infra_check=infra, trust_base_model=trust_base_model,
+            model_key=model_key, infra_check=infra, trust_base_model=trust_base_model, edge_export=edge_export,
         )
     push_result.metadata.update({"pushed": result.pushed, "uri": result.uri or "", "reason": result.reason})
     cache.save()

@@ -63,7 +63,7 @@ def tf_serving_deployment(model_name: str, model_base_path: str) -> str:
 
 
 def model_card(*, model_name: str, run_id: str, labels: list[str], counts: dict,
-               metrics: dict, blessing: dict, base_network: dict, head: dict) -> str:
+               metrics: dict, blessing: dict, base_network: dict, head: dict, edge: dict | None = None) -> str:
     """A model card in Markdown: what the model is, what it was trained on, how well it does."""
     low, high = metrics.get("accuracy_ci95", [float("nan")] * 2)
     rows = "\n".join(
@@ -75,6 +75,18 @@ def model_card(*, model_name: str, run_id: str, labels: list[str], counts: dict,
         for label, v in metrics.get("per_class", {}).items()
     )
     reasons = "\n".join(f"- {reason}" for reason in blessing.get("reasons", [blessing.get("reason", "")]))
+    edge_rows = "\n".join(
+        f"| {variant} | {check['file'] if check['passed'] else '(left out)'} | {check['bytes'] / 1e6:.2f} MB | "
+        f"{check['test_accuracy']:.4f} | {check['reason']} |" for variant, check in (edge or {}).items())
+    edge_section = f"""
+## Edge models (TFLite)
+Input: uint8 pixels [1, S, S, 3] from the same decode and resize as `serving_default`; output:
+`probabilities` (the int8 model's quantized as uint8, with the output's scale and zero point).
+
+| model | file | size | test accuracy | check |
+| --- | --- | --- | --- | --- |
+{edge_rows}
+""" if edge else ""
     # No version number: a concurrent push may take the one expected; the directory names it.
     return f"""# Model card: {model_name}
 
@@ -111,4 +123,4 @@ expected calibration error {metrics.get("ece", float("nan")):.4f}
 
 ## Why it was pushed
 {reasons}
-"""
+{edge_section}"""

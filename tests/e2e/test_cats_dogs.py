@@ -145,6 +145,41 @@ def test_predict_command_prints_class_and_probability(cats_dogs_run, shared_fixt
     assert lines[1].startswith(f"{not_an_image}: error: not a decodable image")
 
 
+def test_tflite_models_are_checked_and_kept_only_when_they_pass_and_predict_uses_them(cats_dogs_run, shared_fixtures):
+    summary, version = cats_dogs_run["summary"], cats_dogs_run["tmp_path"] / "serving" / "cats_dogs" / "1"
+    edge = summary["edge"]
+    assert json.loads((version / "edge.json").read_text()) == edge
+    assert "## Edge models (TFLite)" in (version / "model_card.md").read_text()
+    # float16: every test photo keeps its class, probabilities within 0.05 (about 1e-3 on average).
+    float16 = edge["float16"]
+    assert float16["passed"] and float16["classes_changed"] == 0, float16
+    assert float16["max_probability_difference"] <= 0.05 and float16["mean_probability_difference"] < 0.01
+    # int8 is kept exactly when its test accuracy is at most a point below the evaluated one.
+    int8 = edge["int8"]
+    assert int8["test_images"] == summary["metrics"]["count"] == 60
+    assert int8["passed"] == (int8["test_accuracy"] >= summary["metrics"]["accuracy"] - 0.01), int8
+    assert int8["bytes"] < float16["bytes"] < os.path.getsize(version / "variables" / "variables.data-00000-of-00001")
+    for check in edge.values():
+        assert (version / check["file"]).is_file() == check["passed"]
+
+    photos = [shared_fixtures / "cats_dogs" / kind / f"{kind[:-1]}.{i}.jpg" for kind in ("cats", "dogs")
+              for i in range(95, 101)]
+
+    def predict(*options):
+        return subprocess.run([HEADSTART, "predict", "--model", str(version), *options, *map(str, photos)],
+                              capture_output=True, text=True, timeout=300)
+
+    served, on_float16 = predict(), predict("--tflite", "float16")
+    assert served.returncode == on_float16.returncode == 0, served.stderr + on_float16.stderr
+    assert [line.rsplit(" (", 1)[0] for line in on_float16.stdout.splitlines()] == \
+        [line.rsplit(" (", 1)[0] for line in served.stdout.splitlines()]
+    on_int8 = predict("--tflite", "int8")
+    if int8["passed"]:
+        assert on_int8.returncode == 0, on_int8.stderr
+    else:
+        assert on_int8.returncode == 2 and "has no int8 TFLite model" in on_int8.stderr
+
+
 def test_ten_percent_new_images_are_the_only_ones_extracted_and_the_new_model_meets_the_champion(
         cats_dogs_run, shared_fixtures):
     tmp_path = cats_dogs_run["tmp_path"]

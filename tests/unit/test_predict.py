@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from components.common.images import decode_and_resize
-from pipeline.predict import NOT_AN_IMAGE, Prediction, predict_files
+from pipeline.predict import NOT_AN_IMAGE, Prediction, predict_files, saved_model_classifier
 from tests.conftest import make_image, write_image
 
 
@@ -29,7 +29,8 @@ def test_a_file_that_is_no_image_gets_one_plain_reason(tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture\n")
 
-    results = list(predict_files(str(tmp_path / "model"), [str(photo), str(notes), str(tmp_path / "gone.jpg")]))
+    classify = saved_model_classifier(str(tmp_path / "model"))
+    results = list(predict_files(classify, [str(photo), str(notes), str(tmp_path / "gone.jpg")]))
 
     assert results[:2] == [
         Prediction(str(photo), "red", 0.75),
