@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a pushed version directory, or the model directory (its newest version)")
     predict.add_argument("--tflite", choices=("float16", "int8"),
                          help="use the version's TFLite model of that kind instead of its SavedModel")
+    predict.add_argument("--explain", action="store_true",
+                         help="also write each image's Grad-CAM overlay (its predicted class) beside it, as "
+                         "NAME.gradcam.png")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, BMP, WebP)")
     serve = commands.add_parser(
         "serve", help="serve the newest pushed version over TF Serving's REST API",
@@ -369,21 +372,24 @@ def _runs(args) -> int:
 
 def _predict(args) -> int:
     import_tensorflow_quietly(os.devnull)
-    from pipeline.predict import predict_files, resolve_model_dir, saved_model_classifier, tflite_classifier
+    from pipeline import predict
 
     try:
-        model_dir = resolve_model_dir(args.model)
-        classify = tflite_classifier(model_dir, args.tflite) if args.tflite else saved_model_classifier(model_dir)
+        model_dir = predict.resolve_model_dir(args.model)
+        classify = predict.tflite_classifier(model_dir, args.tflite) if args.tflite else \
+            predict.saved_model_classifier(model_dir)
+        explain = predict.explanation_writer(model_dir) if args.explain else None
     except ValueError as error:
         print(f"headstart predict: {error}", file=sys.stderr)
         return 2
     failures = 0
-    for prediction in predict_files(classify, args.images):
+    for prediction in predict.predict_files(classify, args.images, explain):
         if prediction.error is not None:
             failures += 1
             print(f"{prediction.path}: error: {prediction.error}")
         else:
-            print(f"{prediction.path}: {prediction.class_name} ({prediction.probability:.4f})")
+            explained = f", Grad-CAM: {prediction.explanation}" if prediction.explanation else ""
+            print(f"{prediction.path}: {prediction.class_name} ({prediction.probability:.4f}){explained}")
     return 1 if failures else 0
 
 

@@ -20,12 +20,14 @@ class Prediction:
         class_name: the most probable class; None where `error` is set.
         probability: that class's probability; None where `error` is set.
         error: why the file got no class, in words a person can act on; None on success.
+        explanation: the Grad-CAM overlay written for it, when one was asked for.
     """
 
     path: str
     class_name: str | None = None
     probability: float | None = None
     error: str | None = None
+    explanation: str | None = None
 
 
 def resolve_model_dir(path: str) -> str:
@@ -91,7 +93,37 @@ def tflite_classifier(model_dir: str, variant: str) -> Callable[[bytes], tuple[s
     return classify
 
 
-def predict_files(classify: Callable[[bytes], tuple[str, float]], paths: Sequence[str]) -> Iterator[Prediction]:
+def explanation_writer(model_dir: str) -> Callable[[str, bytes], str]:
+    """Writes an image's Grad-CAM overlay beside it, as `<name>.gradcam.png`; returns that path.
+
+    The overlay comes from the version's `explain` signature: the heatmap of the predicted class
+    over the very pixels the model saw.
+
+    Raises:
+        ValueError: the version has no `explain` signature.
+    """
+    import tensorflow as tf
+
+    from components.common.grad_cam import overlay, png_bytes
+
+    signatures = tf.saved_model.load(model_dir).signatures
+    if "explain" not in signatures:
+        raise ValueError(f"{model_dir} has no `explain` signature: it was pushed before Grad-CAM was exported, or "
+                         "its base network has no spatial layer")
+    explain = signatures["explain"]
+
+    def write(path: str, data: bytes) -> str:
+        answer = explain(image_bytes=tf.constant([data]))
+        target = os.path.splitext(path)[0] + ".gradcam.png"
+        with open(target, "wb") as f:
+            f.write(png_bytes(overlay(answer["pixels"][0].numpy(), answer["heatmap"][0].numpy())))
+        return target
+
+    return write
+
+
+def predict_files(classify: Callable[[bytes], tuple[str, float]], paths: Sequence[str],
+                  explain: Callable[[str, bytes], str] | None = None) -> Iterator[Prediction]:
     """Classifies each image file, in the order given.
 
     A file that cannot be read, is too large or is no image gets a Prediction with its error set;
@@ -101,6 +133,8 @@ def predict_files(classify: Callable[[bytes], tuple[str, float]], paths: Sequenc
         classify: encoded image bytes to (class, probability): `saved_model_classifier` or
             `tflite_classifier`.
         paths: the image files.
+        explain: writes an image's explanation and returns its path (`explanation_writer`); None
+            for none.
 
     Yields:
         One Prediction per path.
@@ -115,6 +149,7 @@ def predict_files(classify: Callable[[bytes], tuple[str, float]], paths: Sequenc
                 yield Prediction(path, error=reason)
                 continue
             class_name, probability = classify(data)
+            explanation = explain(path, data) if explain else None
         except OSError as error:
             yield Prediction(path, error=f"cannot read: {error.strerror or error}")
             continue
@@ -122,4 +157,4 @@ def predict_files(classify: Callable[[bytes], tuple[str, float]], paths: Sequenc
             # TensorFlow's own message is a graph trace; which format was expected is what helps.
             yield Prediction(path, error=NOT_AN_IMAGE)
             continue
-        yield Prediction(path, class_name, probability)
+        yield Prediction(path, class_name, probability, explanation=explanation)

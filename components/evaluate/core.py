@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from components.common import examples_info, gcs, storage
 from components.common.artifact_files import FINE_TUNE_INFO, HISTORY, LABELS, LIFT, METRICS, PREDICTIONS
+from components.common.grad_cam import GradCam, NoFeatureMap, overlay
 from components.common.head_config import HeadConfig
 from components.common.image_batches import image_batches, split_files
 from components.common.modeling import class_probabilities, head_predictions, load_joined_model
@@ -31,7 +32,7 @@ from components.evaluate.blessing import (
     write_blessing,
 )
 from components.evaluate.metrics import classification_metrics
-from components.evaluate.report import render_report, worst_mistakes
+from components.evaluate.report import correct_sample, render_report, worst_mistakes
 
 logger = logging.getLogger(__name__)
 
@@ -101,21 +102,35 @@ def evaluate_champion(champion_dir: str, examples_dir: str, image_size: int, lab
     return found[0] if found else None
 
 
-def _mistakes(examples_dir: str, image_size: int, label_indices, probabilities, labels) -> list[dict]:
-    """The worst mistakes' pixels, labels and origins, for the report's thumbnails."""
-    chosen = worst_mistakes(label_indices, probabilities)
+def _shown_images(examples_dir: str, image_size: int, chosen: list[int], label_indices, probabilities,
+                  labels) -> list[dict]:
+    """The chosen test images' pixels, labels and origins, for the report's thumbnails, in `chosen`'s order."""
     wanted = set(chosen)
     found: dict[int, dict] = {}
     records = tf.data.TFRecordDataset(split_files(examples_dir, "test"))
     for index, record in enumerate(records.map(lambda r: parse_processed(r, image_size))):
+        if len(found) == len(wanted):
+            break  # the rest of the split holds none of them
         if index in wanted:
             predicted = int(probabilities[index].argmax())
             found[index] = {"pixels": record["pixels"].numpy(), "origin": record["origin"].numpy().decode(),
                             "true": labels[int(label_indices[index])], "predicted": labels[predicted],
                             "confidence": float(probabilities[index, predicted])}
-            if len(found) == len(wanted):
-                break  # the rest of the split holds none of them
     return [found[index] for index in chosen]
+
+
+def _explain(shown: list[dict], model_paths: tuple[str, str], trust_base_model: bool) -> str | None:
+    """Adds each shown image's Grad-CAM overlay (of its predicted class) as "overlay"; why not, if it cannot."""
+    if not shown:
+        return None
+    try:
+        cam = GradCam(load_joined_model(*model_paths, trusted=trust_base_model))
+    except NoFeatureMap as error:
+        return str(error)
+    heatmaps, _ = cam(tf.constant(np.stack([image["pixels"] for image in shown]), tf.float32))
+    for image, heatmap in zip(shown, heatmaps.numpy()):
+        image["overlay"] = overlay(image["pixels"], heatmap)
+    return None
 
 
 def _test_predictions(examples_dir: str, features_dir: str | None, base_model_path: str, head_model_path: str,
@@ -192,10 +207,13 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         np.savez(f, label_indices=label_indices, probabilities=probabilities)
     if report_path:
         history = storage.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
+        mistakes, correct = worst_mistakes(label_indices, probabilities), correct_sample(label_indices, probabilities)
+        shown = _shown_images(examples_dir, image_size, mistakes + correct, label_indices, probabilities, labels)
+        no_grad_cam = _explain(shown, (base_model_path, head_model_path), trust_base_model)
         page = render_report(
             metrics=metrics, labels=labels, history=history, lift=lift,
             blessing={"blessed": blessed, "reasons": reasons, "champion": champion},
-            mistakes=_mistakes(examples_dir, image_size, label_indices, probabilities, labels),
+            mistakes=shown[:len(mistakes)], correct=shown[len(mistakes):], no_grad_cam=no_grad_cam,
             near_duplicates=examples_info.near_duplicates_dropped(examples_dir),
         )
         storage.write_text(report_path, page)

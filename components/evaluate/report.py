@@ -1,7 +1,8 @@
 """The evaluation report: one self-contained HTML page a person would rather look at than read.
 
-Confusion matrix, ROC curve, training curves, reliability diagram, the worst mistakes as
-thumbnails with their true and predicted labels, the transfer lift and the blessing's reasons.
+Confusion matrix, ROC curve, training curves, reliability diagram, the worst mistakes and a
+sample of correct predictions as thumbnails with their true and predicted labels and their
+Grad-CAM overlays, the transfer lift and the blessing's reasons.
 Figures are PNGs embedded as data URIs, so the page is one file the KFP UI can show.
 """
 
@@ -17,6 +18,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 WORST_MISTAKES = 12
+CORRECT_SAMPLE = 6
 THUMBNAIL = 96
 
 
@@ -91,6 +93,26 @@ def _thumbnail_uri(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def correct_sample(label_indices: np.ndarray, probabilities: np.ndarray, limit: int = CORRECT_SAMPLE) -> list[int]:
+    """Indices of up to `limit` correctly classified examples, spread evenly over the split's order."""
+    correct = np.flatnonzero(probabilities.argmax(axis=1) == label_indices)
+    if len(correct) <= limit:
+        return correct.tolist()
+    return correct[np.linspace(0, len(correct) - 1, limit).round().astype(int)].tolist()
+
+
+def _figures(images: list[dict], empty: str) -> str:
+    """Each image's thumbnail and, when there is one, its Grad-CAM overlay, with its labels."""
+    escape = html.escape
+    return "".join(
+        f'<figure><img src="{_thumbnail_uri(m["pixels"])}" alt="test image">'
+        + (f'<img src="{_thumbnail_uri(m["overlay"])}" alt="Grad-CAM">' if "overlay" in m else "")
+        + f'<figcaption>true <b>{escape(m["true"])}</b><br>predicted <b>{escape(m["predicted"])}</b> '
+        f'({m["confidence"]:.2f})<br><small>{escape(m["origin"][-40:])}</small></figcaption></figure>'
+        for m in images
+    ) or f"<p>{empty}</p>"
+
+
 def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: int = WORST_MISTAKES) -> list[int]:
     """Indices of the misclassified examples, most confidently wrong first."""
     predicted = probabilities.argmax(axis=1)
@@ -99,7 +121,8 @@ def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: 
 
 
 def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: dict, lift: dict | None,
-                  mistakes: list[dict], near_duplicates: int | None = None) -> str:
+                  mistakes: list[dict], correct: list[dict] = (), no_grad_cam: str | None = None,
+                  near_duplicates: int | None = None) -> str:
     """The report page.
 
     Args:
@@ -108,7 +131,10 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
         history: the head's history.json.
         blessing: the blessing decision with its reasons and the champion.
         lift: the transfer-lift measurement, or None when it was not measured.
-        mistakes: [{"pixels", "true", "predicted", "confidence", "origin"}] for the worst mistakes.
+        mistakes: [{"pixels", "true", "predicted", "confidence", "origin", "overlay"}] for the worst
+            mistakes; "overlay", the Grad-CAM image, only where there is one.
+        correct: the same for a sample of correct predictions.
+        no_grad_cam: why there are no Grad-CAM overlays, when there are none.
         near_duplicates: test images preprocess dropped as near copies of training images (the
             examples' stats.json); None when not known.
     """
@@ -135,12 +161,11 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
     champion_html = (f"<p>Champion: version {champion['version']}, accuracy {champion['accuracy']:.4f} on this "
                      f"run's test split.</p>" if champion else "<p>No comparable champion in serving.</p>")
     reasons = "".join(f"<li>{escape(reason)}</li>" for reason in blessing.get("reasons", []))
-    mistake_cells = "".join(
-        f'<figure><img src="{_thumbnail_uri(m["pixels"])}" alt="mistake"><figcaption>true '
-        f'<b>{escape(m["true"])}</b><br>predicted <b>{escape(m["predicted"])}</b> ({m["confidence"]:.2f})'
-        f'<br><small>{escape(m["origin"][-40:])}</small></figcaption></figure>'
-        for m in mistakes
-    ) or "<p>No mistakes on the test split.</p>"
+    mistake_cells = _figures(mistakes, "No mistakes on the test split.")
+    correct_cells = _figures(list(correct), "No correct predictions on the test split.")
+    grad_cam_note = (f"<p>No Grad-CAM: {escape(no_grad_cam)}.</p>" if no_grad_cam else
+                     "<p>Beside each image, Grad-CAM of its predicted class on the base network's last feature "
+                     "map: red is where the base's features drove the prediction most.</p>")
     verdict = "BLESSED" if blessing.get("blessed") else "NOT BLESSED"
     near_duplicates_html = ("" if near_duplicates is None else
                             f"\n<p>{near_duplicates} test images dropped as near-duplicates of training images.</p>")
@@ -163,6 +188,7 @@ expected calibration error {metrics['ece']:.4f}.</p>{near_duplicates_html}
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>test images</th></tr>{per_class}</table>
 <h2>Figures</h2>{images}
-<h2>Worst mistakes</h2>{mistake_cells}
+<h2>Worst mistakes</h2>{grad_cam_note}{mistake_cells}
+<h2>A sample of correct predictions</h2>{correct_cells}
 </body></html>
 """

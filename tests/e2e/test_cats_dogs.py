@@ -17,6 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from components.common import storage
 from pipeline.summary import STEP_NAMES
@@ -178,6 +179,32 @@ def test_tflite_models_are_checked_and_kept_only_when_they_pass_and_predict_uses
         assert on_int8.returncode == 0, on_int8.stderr
     else:
         assert on_int8.returncode == 2 and "has no int8 TFLite model" in on_int8.stderr
+
+
+def test_grad_cam_is_in_the_report_and_predict_explain_writes_overlays(cats_dogs_run, shared_fixtures, tmp_path):
+    summary = cats_dogs_run["summary"]
+    report = open(summary["report"], encoding="utf-8").read()
+    overlays = report.count('alt="Grad-CAM"')
+    wrong = round((1 - summary["metrics"]["accuracy"]) * summary["metrics"]["count"])
+    assert overlays == min(wrong, 12) + 6 and "A sample of correct predictions" in report
+
+    # The photo on the left half of a flat grey canvas: the heatmap lies on the photo.
+    photo = Image.open(shared_fixtures / "cats_dogs" / "dogs" / "dog.100.jpg").convert("RGB").resize((112, 224))
+    canvas = Image.new("RGB", (224, 224), (128, 128, 128))
+    canvas.paste(photo, (0, 0))
+    composite = tmp_path / "dog_left.png"
+    canvas.save(composite)
+    explain = tf.saved_model.load(summary["pushed_uri"]).signatures["explain"]
+    heatmap = explain(image_bytes=tf.constant([composite.read_bytes()]))["heatmap"][0].numpy()
+    half = heatmap.shape[1] // 2
+    assert heatmap[:, :half].sum() > 2 * heatmap[:, -half:].sum(), heatmap.round(2)
+
+    completed = subprocess.run([HEADSTART, "predict", "--model", summary["pushed_uri"], "--explain", str(composite)],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    written = tmp_path / "dog_left.gradcam.png"
+    assert completed.stdout.strip().endswith(f"Grad-CAM: {written}")
+    assert Image.open(written).size == (224, 224)
 
 
 def test_ten_percent_new_images_are_the_only_ones_extracted_and_the_new_model_meets_the_champion(
