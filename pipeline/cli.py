@@ -43,6 +43,22 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--verbose", action="store_true", help="show every step's full output")
 
 
+def _add_audit_parser(commands) -> None:
+    from pipeline.demo import DEMO_HELP
+    from pipeline.run_options import add_knob_options
+
+    audit = commands.add_parser(
+        "audit", help="audit the data alone: likely mislabelled images, near duplicates, outliers, balance",
+        description="Run ingest, preprocess and feature extraction on this machine, then the data audit, and "
+        "print its findings; no head is trained. The options are `run`'s; those of later steps are ignored.",
+    )
+    add_knob_options(audit.add_argument_group("pipeline parameters"), DEMO_HELP)
+    audit.add_argument("--pipeline-root", default=DEFAULT_PIPELINE_ROOT,
+                       help="where each run's artifacts and log go (default: %(default)s)")
+    audit.add_argument("--summary", help="also write the run summary, with the audit's first entries, as JSON here")
+    audit.add_argument("--verbose", action="store_true", help="show every step's full output")
+
+
 def _add_deployment_args(parser) -> None:
     parser.add_argument("--image", help="the container image of every step without GPUs (default: $HEADSTART_IMAGE, "
                         "else the project's image, ghcr.io/headstart-ml/headstart)")
@@ -111,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(commands)
+    _add_audit_parser(commands)
     compile_parser = commands.add_parser("compile", help="write the pipeline's KFP IR YAML")
     compile_parser.add_argument("--output", default=DEFAULT_YAML, help="where to write it (default: %(default)s)")
     _add_deployment_args(compile_parser)
@@ -175,27 +192,38 @@ def _print_summary(summary: dict) -> None:
     print("\n" + "\n".join(summary_lines(summary)))
 
 
+def _checked_config(args):
+    """The run's config from the options, with every check a run makes before it starts.
+
+    Raises:
+        ValueError: a parameter is invalid or names something that cannot be reached.
+    """
+    isolated = getattr(args, "isolated", False)
+    if getattr(args, "notify", None):
+        from pipeline.notify import check_webhook_url
+
+        check_webhook_url(args.notify)
+    if isolated:
+        _check_isolated_args(args)
+    config = _config_from_args(args)
+    missing = _missing_inputs(config)
+    if missing:
+        raise ValueError("; ".join(missing))
+    if isolated:
+        from pipeline.cluster_paths import check_cluster_paths
+
+        check_cluster_paths(config.to_arguments())
+    check_cache_root(config.cache_root)
+    return config
+
+
 def _run(args) -> int:
     os.makedirs(os.path.join(args.pipeline_root, "logs"), exist_ok=True)
     import_tensorflow_quietly(os.path.join(args.pipeline_root, "logs", "headstart.log"))
     try:
-        if args.notify:
-            from pipeline.notify import check_webhook_url
-
-            check_webhook_url(args.notify)
-        if args.isolated:
-            _check_isolated_args(args)
-        config = _config_from_args(args)
-        missing = _missing_inputs(config)
-        if missing:
-            raise ValueError("; ".join(missing))
-        if args.isolated:
-            from pipeline.cluster_paths import check_cluster_paths
-
-            check_cluster_paths(config.to_arguments())
-        check_cache_root(config.cache_root)
+        config = _checked_config(args)
     except ValueError as error:
-        print(f"headstart run: invalid parameter: {error}", file=sys.stderr)
+        print(f"headstart {args.command}: invalid parameter: {error}", file=sys.stderr)
         return 2
     print(f"Running the pipeline on {config.source} with base {os.path.basename(config.base_model)} "
           f"({config.image_size}x{config.image_size})", flush=True)
@@ -212,10 +240,12 @@ def _run(args) -> int:
 
         storage.write_json(args.summary, outcome.summary)
         print(f"  summary: {os.path.abspath(args.summary)}")
-    _update_runs_page(args, config, outcome)
+    if args.command == "run":  # the page lists model runs; an audit trains none
+        _update_runs_page(args, config, outcome)
     _notify(args, config, outcome.summary, succeeded=outcome.succeeded, error=outcome.error)
     if not outcome.succeeded:
-        print(f"\nheadstart run failed: {outcome.error}\nThe whole output is in {outcome.log_path}", file=sys.stderr)
+        print(f"\nheadstart {args.command} failed: {outcome.error}\nThe whole output is in {outcome.log_path}",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -224,6 +254,8 @@ def _run_steps(args, config):
     """Runs the pipeline here, or each step in its container; the outcome, or None if no engine runs."""
     from pipeline.local_run import run_locally
 
+    if args.command == "audit":
+        return run_locally(config, args.pipeline_root, verbose=args.verbose, audit_only=True)
     if args.containers:
         from pipeline.containers import ContainerEngineError, container_engine
         from pipeline.deployment import Deployment
@@ -256,7 +288,7 @@ def _update_runs_page(args, config, outcome) -> None:
 
 def _notify(args, config, summary: dict, *, succeeded: bool, error: str | None) -> None:
     """Posts the run's notification when --notify asks for one; says whether it was delivered."""
-    if not args.notify:
+    if not getattr(args, "notify", None):
         return
     from pipeline import notify
 
@@ -413,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Libraries imported here (Beam, TensorFlow) warn about optional extras a person cannot act
     # on; the steps' own logs go to the run's log file and its progress view.
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
-    handlers = {"run": _run, "compile": _compile, "predict": _predict, "serve": _serve,
+    handlers = {"run": _run, "audit": _run, "compile": _compile, "predict": _predict, "serve": _serve,
                 "submit": _submit_or_schedule, "schedule": _submit_or_schedule, "runs": _runs}
     return handlers[args.command](args)
 

@@ -56,6 +56,7 @@ class PipelineConfig:
     champion_tolerance: float = same_knob(BlessingPolicy, "champion_tolerance")
     serving_root: str = same_knob(RunSettings, "serving_root")
     model_name: str = same_knob(RunSettings, "model_name")
+    audit_top: int = same_knob(RunSettings, "audit_top")
     edge_export: bool = same_knob(RunSettings, "edge_export")
     cache_root: str = same_knob(RunSettings, "cache_root")
     use_cache: bool = same_knob(RunSettings, "use_cache")

@@ -51,6 +51,7 @@ DEFAULT_RESOURCES = {
     "train-head": StepResources("2", "8G"),
     "fine-tune": StepResources("4", "16G"),
     "transfer-lift": StepResources("4", "8G"),
+    "audit-data": StepResources("2", "4G"),
     "evaluate": StepResources("2", "8G"),
     "push": StepResources("1", "4G"),
 }

@@ -12,9 +12,16 @@ from kfp import local
 from components.common.logs import quiet_tensorflow
 from pipeline.config import PipelineConfig
 from pipeline.deployment import Deployment
-from pipeline.pipeline import PIPELINE_NAME, build_pipeline, headstart_pipeline
+from pipeline.pipeline import (
+    AUDIT_STEP_NAMES,
+    PIPELINE_NAME,
+    STEP_NAMES,
+    audit_pipeline,
+    build_pipeline,
+    headstart_pipeline,
+)
 from pipeline.progress import ProgressView
-from pipeline.summary import STEP_NAMES, collect_summary
+from pipeline.summary import collect_summary
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,8 @@ def _new_run_dir(pipeline_root: str, before: set[str]) -> str | None:
 
 
 def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO = sys.stdout,
-                verbose: bool = False, image: str | None = None, isolated: bool = False) -> RunOutcome:
+                verbose: bool = False, image: str | None = None, isolated: bool = False,
+                audit_only: bool = False) -> RunOutcome:
     """Runs every step through kfp.local: in this Python environment, or each in the image.
 
     Args:
@@ -47,6 +55,7 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         image: run each step in this container image (kfp.local's DockerRunner) instead.
         isolated: with `image`, give each container only what a KFP pod has (pipeline/isolated.py):
             every parameter must then be a gs:// URI or a name, never a path on this machine.
+        audit_only: run `audit_pipeline` (up to extraction, then the data audit) instead, here.
     """
     pipeline_root = os.path.abspath(pipeline_root)
     os.makedirs(os.path.join(pipeline_root, "logs"), exist_ok=True)
@@ -74,22 +83,28 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         runner = docker_runner(read_only=[config.source, config.base_model, config.base_weights],
                                read_write=[config.serving_root, config.cache_root])
         pipeline_function = build_pipeline(Deployment(image=image))
+    elif audit_only:
+        runner, pipeline_function = local.SubprocessRunner(use_venv=False), audit_pipeline
     else:
         runner, pipeline_function = local.SubprocessRunner(use_venv=False), headstart_pipeline
+    step_names = AUDIT_STEP_NAMES if audit_only else STEP_NAMES
+    # A pipeline takes the parameters it declares; the audit's are a subset of the config's.
+    arguments = {name: value for name, value in config.to_arguments().items()
+                 if name in pipeline_function.component_spec.inputs}
     local.init(runner=runner, pipeline_root=pipeline_root, raise_on_error=False)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     log_path = os.path.join(pipeline_root, "logs", f"run-{stamp}.log")
     before = set(os.listdir(pipeline_root))
     with open(log_path, "w", encoding="utf-8") as log:
-        view = ProgressView(log, terminal, STEP_NAMES, verbose)
+        view = ProgressView(log, terminal, step_names, verbose)
         original_stdout = sys.stdout
         sys.stdout = view
         try:
-            pipeline_function(**config.to_arguments())
+            pipeline_function(**arguments)
         finally:
             sys.stdout = original_stdout
     steps = {name: {"status": record.status, "seconds": record.seconds} for name, record in view.steps.items()}
-    summary = collect_summary(_new_run_dir(pipeline_root, before), steps)
+    summary = collect_summary(_new_run_dir(pipeline_root, before), steps, step_names)
     summary["log"] = log_path
     failed = [name for name, step in summary["steps"].items() if step["status"] != "SUCCESS"]
     error = None

@@ -1,7 +1,8 @@
-"""The headstart pipeline: the six steps, the optional fine-tuning phase and transfer-lift baseline."""
+"""The headstart pipeline: the six steps, the data audit, the optional fine-tuning phase and transfer-lift baseline."""
 
 from kfp import dsl
 
+from components.audit.component import audit_data
 from components.common.knobs import documented
 from components.common.run_settings import PROJECT
 from components.evaluate.component import evaluate
@@ -19,8 +20,8 @@ PIPELINE_NAME = PROJECT
 # Every parameter's default, from the typed configs that declare them.
 DEFAULTS = PipelineConfig()
 # The pipeline's tasks in run order, as KFP names them.
-STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tune", "transfer-lift", "evaluate",
-              "push"]
+STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tune", "transfer-lift", "audit-data",
+              "evaluate", "push"]
 
 
 def build_pipeline(deployment: Deployment | None = None):
@@ -60,6 +61,7 @@ def build_pipeline(deployment: Deployment | None = None):
         champion_tolerance: float = DEFAULTS.champion_tolerance,
         serving_root: str = DEFAULTS.serving_root,
         model_name: str = DEFAULTS.model_name,
+        audit_top: int = DEFAULTS.audit_top,
         edge_export: bool = DEFAULTS.edge_export,
         cache_root: str = DEFAULTS.cache_root,
         use_cache: bool = DEFAULTS.use_cache,
@@ -101,8 +103,13 @@ def build_pipeline(deployment: Deployment | None = None):
             label_smoothing=label_smoothing, class_weights=class_weights, trust_base_model=trust_base_model,
             cache_root=cache_root, use_cache=use_cache,
         )
+        audit_task = audit_data(
+            examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],
+            audit_top=audit_top, cache_root=cache_root, use_cache=use_cache,
+        )
         evaluate_task = evaluate(
             examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],
+            audit=audit_task.outputs["audit"],
             base_network=tune_task.outputs["tuned_base_network"], head=tune_task.outputs["tuned_head"],
             lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
             auc_threshold=auc_threshold,
@@ -116,7 +123,8 @@ def build_pipeline(deployment: Deployment | None = None):
             serving_root=serving_root, model_name=model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             edge_export=edge_export, trust_base_model=trust_base_model, cache_root=cache_root, use_cache=use_cache,
         )
-        tasks = (ingest_task, preprocess_task, extract_task, train_task, tune_task, lift_task, evaluate_task, push_task)
+        tasks = (ingest_task, preprocess_task, extract_task, train_task, tune_task, lift_task, audit_task,
+                 evaluate_task, push_task)
         for name, task in zip(STEP_NAMES, tasks):
             deployment.apply(name, task)
         return push_task.outputs["push_result"]
@@ -126,3 +134,41 @@ def build_pipeline(deployment: Deployment | None = None):
 
 # For kfp.local and the default compiled YAML: the default image, no GPUs.
 headstart_pipeline = build_pipeline()
+
+# `headstart audit`: the steps up to extraction, then the audit alone.
+AUDIT_STEP_NAMES = ["ingest", "preprocess", "extract-features", "audit-data"]
+
+
+@dsl.pipeline(name=PIPELINE_NAME + "-audit")
+def audit_pipeline(
+    source: str = DEFAULTS.source,
+    base_model: str = DEFAULTS.base_model,
+    base_weights: str = DEFAULTS.base_weights,
+    alpha: float = DEFAULTS.alpha,
+    image_size: int = DEFAULTS.image_size,
+    pooling: str = DEFAULTS.pooling,
+    trust_base_model: bool = DEFAULTS.trust_base_model,
+    train_fraction: float = DEFAULTS.train_fraction,
+    eval_fraction: float = DEFAULTS.eval_fraction,
+    beam_args: list = list(DEFAULTS.beam_args),
+    batch_size: int = DEFAULTS.batch_size,
+    audit_top: int = DEFAULTS.audit_top,
+    cache_root: str = DEFAULTS.cache_root,
+    use_cache: bool = DEFAULTS.use_cache,
+) -> dsl.Artifact:
+    """The data audit alone: ingest, preprocess and extract the features, then audit them."""
+    ingest_task = ingest(source=source, cache_root=cache_root, use_cache=use_cache)
+    preprocess_task = preprocess(
+        raw_examples=ingest_task.outputs["raw_examples"], image_size=image_size, train_fraction=train_fraction,
+        eval_fraction=eval_fraction, beam_args=beam_args, cache_root=cache_root, use_cache=use_cache,
+    )
+    extract_task = extract_features(
+        examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights, alpha=alpha,
+        image_size=image_size, pooling=pooling, batch_size=batch_size, trust_base_model=trust_base_model,
+        cache_root=cache_root, use_cache=use_cache,
+    )
+    audit_task = audit_data(
+        examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],
+        audit_top=audit_top, cache_root=cache_root, use_cache=use_cache,
+    )
+    return audit_task.outputs["audit"]

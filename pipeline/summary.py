@@ -10,6 +10,7 @@ from typing import Any
 
 from components.common import storage
 from components.common.artifact_files import (
+    AUDIT_REPORT,
     BLESSING,
     EDGE_REPORT,
     FEATURES_INFO,
@@ -22,6 +23,8 @@ from components.common.step_cache import DECISION_FILE
 from components.common.step_resources import RESOURCES_FILE
 from pipeline.pipeline import STEP_NAMES
 
+# Entries of each audit list the summary carries (the audit artifact and the report have them all).
+AUDIT_TOP = 5
 _REPORTED_METRICS = ("accuracy", "accuracy_ci95", "auc", "log_loss", "precision", "recall", "ece", "per_class",
                      "transfer_lift", "count", "confusion_matrix", "labels")
 
@@ -46,12 +49,23 @@ def _step(run_dir: str | None, name: str, observed: dict[str, Any]) -> dict[str,
     return step
 
 
-def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _audit_summary(audit: dict[str, Any], top: int = AUDIT_TOP) -> dict[str, Any]:
+    """The audit's first entries of each list, without thumbnails, and its counts."""
+    kept = ("origin", "split", "label", "score", "suggested", "flagged", "matches", "matches_split")
+    return {"images": audit["images"], "flagged_mislabeled": audit["flagged_mislabeled"],
+            "train_largest_to_smallest": audit["balance"]["train_largest_to_smallest"],
+            **{kind: [{key: entry[key] for key in kept if key in entry} for entry in audit[kind][:top]]
+               for kind in ("mislabeled", "near_duplicates", "outliers")}}
+
+
+def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]],
+                    step_names: list[str] = STEP_NAMES) -> dict[str, Any]:
     """Builds the summary of one run.
 
     Args:
         run_dir: the run's directory under the pipeline root (None if it never started).
         steps: status and seconds per task, as observed while it ran.
+        step_names: the pipeline's tasks in run order (the audit pipeline has four).
     """
     found = (lambda *parts: _read(run_dir, *parts)) if run_dir else (lambda *parts: None)
     stats = found("preprocess", "examples", STATS) or {}
@@ -61,8 +75,9 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
     pushed = found("push", "push_result", PUSH_RESULT) or {}
     tuned = found("fine-tune", "tuned_head", FINE_TUNE_INFO)
     features = found("extract-features", "features", FEATURES_INFO) or {}
+    audit = found("audit-data", "audit", AUDIT_REPORT)
     report = os.path.join(run_dir, "evaluate", "report") if run_dir else None
-    steps = {name: _step(run_dir, name, steps.get(name, {"status": "NOT_RUN", "seconds": 0.0})) for name in STEP_NAMES}
+    steps = {name: _step(run_dir, name, steps.get(name, {"status": "NOT_RUN", "seconds": 0.0})) for name in step_names}
     extracted, from_store = features.get("extracted"), features.get("reused")
     if (steps["extract-features"]["cache"] or {}).get("reused"):
         extracted, from_store = 0, sum(features.get("counts", {}).values())  # features.json is the first run's
@@ -91,6 +106,7 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]]) -> di
         # Each TFLite model's size and parity check, when this run pushed with edge export.
         "edge": found("push", "push_result", EDGE_REPORT),
         "report": report if report and os.path.isfile(report) else None,
+        "audit": _audit_summary(audit) if audit else None,
     }
 
 
@@ -100,6 +116,32 @@ def _resources_text(step: dict[str, Any]) -> str:
     if peak is None or written is None:
         return ""
     return f"{peak:6.0f} MB peak {written / 1e6:8.1f} MB written  "
+
+
+def _audit_lines(audit: dict[str, Any] | None) -> list[str]:
+    """The audit's counts and its most suspicious entries, as the summary shows them."""
+    if not audit:
+        return []
+    lines = [f"  data audit: {audit['images']} images, {audit['flagged_mislabeled']} flagged as likely mislabelled, "
+             f"largest to smallest training class {audit['train_largest_to_smallest']}"]
+    lines += [f"    likely mislabelled: {entry['origin']} ({entry['split']}, {entry['label']}; looks like "
+              f"{entry['suggested']}, score {entry['score']:.2f})" for entry in audit["mislabeled"] if entry["flagged"]]
+    lines += [f"    near duplicates: {entry['origin']} ({entry['split']}) ~ {entry['matches']} "
+              f"({entry['matches_split']})" for entry in audit["near_duplicates"]]
+    lines += [f"    outlier: {entry['origin']} ({entry['split']}, {entry['label']}; {entry['score']:.1f} MADs out)"
+              for entry in audit["outliers"][:3]]
+    return lines
+
+
+def _blessing_and_push_lines(summary: dict[str, Any]) -> list[str]:
+    """Blessed or not and why, the model served, and its TFLite models' checks."""
+    lines = [f"  blessed: {'yes' if summary['blessed'] else 'no'}"]
+    lines.extend(f"    - {reason}" for reason in (summary["blessing_reason"] or "").split("; ") if reason)
+    served = summary["pushed_uri"] or "none, " + (summary["push_reason"] or "push did not run")
+    lines.append(f"  served model: {served}")
+    for variant, check in (summary.get("edge") or {}).items():
+        lines.append(f"    TFLite {variant}: {check['bytes'] / 1e6:.2f} MB, {check['reason']}")
+    return lines
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -145,12 +187,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     if extracted is not None:
         lines.append(f"  feature extraction: {extracted} images through the base network, "
                      f"{summary['features']['reused']} from the feature store")
-    lines.append(f"  blessed: {'yes' if summary['blessed'] else 'no'}")
-    lines.extend(f"    - {reason}" for reason in (summary["blessing_reason"] or "").split("; ") if reason)
-    served = summary["pushed_uri"] or "none, " + (summary["push_reason"] or "push did not run")
-    lines.append(f"  served model: {served}")
-    for variant, check in (summary.get("edge") or {}).items():
-        lines.append(f"    TFLite {variant}: {check['bytes'] / 1e6:.2f} MB, {check['reason']}")
+    if "push" in summary["steps"]:  # `headstart audit` trains, blesses and pushes nothing
+        lines.extend(_blessing_and_push_lines(summary))
+    lines.extend(_audit_lines(summary.get("audit")))
     if summary.get("report"):
         lines.append(f"  report: {summary['report']}")
     lines.append(f"  artifacts: {summary['run_dir']}")

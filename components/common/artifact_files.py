@@ -19,6 +19,8 @@ INDEX = "index.jsonl"
 
 # Features (extract-features): per-split feature records, and what produced them.
 FEATURES_INFO = "features.json"
+# Beside each split's feature records, `<split>.digests.txt`: each record's image digest, in order.
+FEATURE_DIGESTS_SUFFIX = ".digests.txt"
 
 # Base network (extract-features, fine-tune): the saved feature extractor, and beside it a record
 # of its spec, feature size and parameter count for people and the model card (never read back
@@ -38,6 +40,9 @@ LIFT = "lift.json"
 METRICS = "metrics.json"
 BLESSING = "blessing.json"
 PREDICTIONS = "test_predictions.npz"
+
+# Audit (audit): likely mislabelled images, near duplicates, outliers and class balance.
+AUDIT_REPORT = "audit.json"
 
 # Push result (push): whether and where the model went.
 PUSH_RESULT = "push.json"
@@ -62,6 +67,7 @@ ARTIFACTS = {
     "metrics": "the test metrics as KFP scalar metrics",
     "classification_metrics": "the test confusion matrix and, for two classes, the ROC curve",
     "report": "the HTML evaluation report",
+    "audit": "the data audit: likely mislabelled images, near duplicates, outliers and class balance",
     "push_result": "whether the model was pushed, where and why, with serving manifests and the TFLite "
                    "models' checks for a push",
     "run_id": "the pipeline run's name, recorded in the pushed model's card",

@@ -3,6 +3,7 @@
 Used by extract-features with the pretrained base and by transfer-lift with its random-weight
 copy. Output directory layout (features):
     train.tfrecord, eval.tfrecord, test.tfrecord   feature vectors with label indices
+    train.digests.txt, eval..., test...             each record's image digest, in the same order
     labels.txt                                      the label vocabulary
     features.json                                   base network, dim, counts per split, how many
                                                     images ran through the base (the rest came
@@ -17,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, storage
-from components.common.artifact_files import FEATURES_INFO, LABELS
+from components.common.artifact_files import FEATURE_DIGESTS_SUFFIX, FEATURES_INFO, LABELS
 from components.common.example_wire import TFRecordFileWriter
 from components.common.feature_store import FeatureStore
 from components.common.image_batches import split_files
@@ -132,6 +133,8 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
         with storage.atomic_path(output_path) as tmp_path, TFRecordFileWriter(tmp_path) as writer:
             for digest, label_index in rows:
                 writer.write(serialize_features(store.get(digest), label_index))
+        storage.write_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"),
+                            [digest for digest, _ in rows])
     counts = {split: len(digests[split]) for split in SPLITS}
     logger.info("extract_features: %s; %d through the base network, %d from the feature store",
                 ", ".join(f"{split} {count}" for split, count in counts.items()), filler.added,

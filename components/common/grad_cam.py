@@ -21,7 +21,7 @@ HEAT_WEIGHT = 0.45
 
 
 class NoFeatureMap(ValueError):
-    """The base network has no layer with a spatial output to explain."""
+    """The base network has no layer with a spatial output to explain, or the model has no base network."""
 
 
 class GradCam:
@@ -35,7 +35,9 @@ class GradCam:
     """
 
     def __init__(self, model: keras.Model):
-        extractor, self._head = model.layers[-2], model.layers[-1]
+        extractor, self._head = model.layers[-2:] if len(model.layers) >= 3 else (None, None)
+        if not isinstance(extractor, keras.Model):
+            raise NoFeatureMap(f"{model.name!r} is not a feature extractor joined with a head")
         # The extractor is a chain (`base_network.build_feature_extractor`): input, the network
         # (an application with its preprocessing, or the user's model), then pooling. It is run
         # layer by layer, split after the last layer whose output is spatial: a nested model's

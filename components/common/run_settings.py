@@ -23,6 +23,8 @@ class RunSettings:
                                        "weights, and report both test accuracies")
     serving_root: str = knob("serving", "where blessed models are pushed, as <serving_root>/<model_name>/<version>/")
     model_name: str = knob(PROJECT, "the model's name under the serving root")
+    audit_top: int = knob(20, "entries in each of the data audit's lists: likely mislabelled images, near "
+                          "duplicates and outliers")
     edge_export: bool = knob(True, "also put TFLite models in each pushed version: float16, and full int8 "
                              "calibrated on training images; each only if it passes its parity check on the "
                              "test split")
@@ -34,5 +36,7 @@ class RunSettings:
     def __post_init__(self):
         if not self.source:
             raise ValueError("source must not be empty")
+        if self.audit_top < 1:
+            raise ValueError(f"audit_top must be at least 1, got {self.audit_top}")
         if not self.model_name or "/" in self.model_name or self.model_name.startswith("."):
             raise ValueError(f"model_name must be a plain directory name, got {self.model_name!r}")

@@ -20,6 +20,7 @@ def evaluate(
     base_network: Input[Model],
     head: Input[Model],
     lift: Input[Artifact],
+    audit: Input[Artifact],
     accuracy_threshold: float,
     auc_threshold: float,
     champion_tolerance: float,

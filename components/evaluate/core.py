@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, gcs, storage
-from components.common.artifact_files import FINE_TUNE_INFO, HISTORY, LABELS, LIFT, METRICS, PREDICTIONS
+from components.common.artifact_files import AUDIT_REPORT, FINE_TUNE_INFO, HISTORY, LABELS, LIFT, METRICS, PREDICTIONS
 from components.common.grad_cam import GradCam, NoFeatureMap, overlay
 from components.common.head_config import HeadConfig
 from components.common.image_batches import image_batches, split_files
@@ -153,7 +153,8 @@ def _test_predictions(examples_dir: str, features_dir: str | None, base_model_pa
 
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output_dir: str,
         policy: BlessingPolicy, serving_root: str | None = None, model_name: str | None = None,
-        lift_dir: str | None = None, report_path: str | None = None, batch_size: int = HeadConfig.batch_size,
+        lift_dir: str | None = None, audit_dir: str | None = None, report_path: str | None = None,
+        batch_size: int = HeadConfig.batch_size,
         features_dir: str | None = None, trust_base_model: bool = False) -> EvaluateResult:
     """Evaluates base + head on the test split, compares with the champion, decides the blessing.
 
@@ -167,6 +168,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
             for no paired comparison and no drift guard.
         model_name: the model's name under `serving_root`; None as for `serving_root`.
         lift_dir: the transfer-lift artifact directory, if one was made.
+        audit_dir: the data audit's artifact directory, shown in the report, if one was made.
         report_path: where to write the HTML report; None for no report.
         batch_size: images per inference batch.
         features_dir: extract_features's output; when the base was not fine-tuned, the head is
@@ -214,6 +216,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
             metrics=metrics, labels=labels, history=history, lift=lift,
             blessing={"blessed": blessed, "reasons": reasons, "champion": champion},
             mistakes=shown[:len(mistakes)], correct=shown[len(mistakes):], no_grad_cam=no_grad_cam,
+            audit=storage.read_json(os.path.join(audit_dir, AUDIT_REPORT)) if audit_dir else None,
             near_duplicates=examples_info.near_duplicates_dropped(examples_dir),
         )
         storage.write_text(report_path, page)

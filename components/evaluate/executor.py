@@ -7,7 +7,7 @@ from components.common.step_process import prepare_step_process
 from components.evaluate.champion import find_champion
 
 
-def execute(*, examples, features, base_network, head, lift, accuracy_threshold: float, auc_threshold: float,
+def execute(*, examples, features, base_network, head, lift, audit, accuracy_threshold: float, auc_threshold: float,
             champion_tolerance: float, serving_root: str, model_name: str, batch_size: int, trust_base_model: bool,
             cache_root: str, use_cache: bool, evaluation, metrics, classification_metrics, report) -> None:
     """Scores the model on the test split against the champion and decides the blessing."""
@@ -19,7 +19,7 @@ def execute(*, examples, features, base_network, head, lift, accuracy_threshold:
                 "champion_tolerance": champion_tolerance, "serving_root": serving_root, "model_name": model_name,
                 "batch_size": batch_size, "trust_base_model": trust_base_model},
         inputs={"examples": examples, "features": features, "base_network": base_network, "head": head,
-                "lift": lift},
+                "lift": lift, "audit": audit},
         outputs={"evaluation": evaluation, "metrics": metrics, "classification_metrics": classification_metrics,
                  "report": report},
         force_run=champion.must_rescore,
@@ -40,7 +40,8 @@ def execute(*, examples, features, base_network, head, lift, accuracy_threshold:
         examples_dir=examples.path, base_model_path=os.path.join(base_network.path, BASE_MODEL_FILE),
         head_model_path=os.path.join(head.path, HEAD_MODEL_FILE), output_dir=evaluation.path,
         policy=BlessingPolicy(accuracy_threshold, auc_threshold, champion_tolerance),
-        serving_root=serving_root, model_name=model_name, lift_dir=lift.path, report_path=report.path,
+        serving_root=serving_root, model_name=model_name, lift_dir=lift.path, audit_dir=audit.path,
+        report_path=report.path,
         batch_size=batch_size, features_dir=features.path, trust_base_model=trust_base_model,
     )
     log_to_kfp(result, metrics, classification_metrics)

@@ -113,6 +113,43 @@ def _figures(images: list[dict], empty: str) -> str:
     ) or f"<p>{empty}</p>"
 
 
+def _audit_entry(entry: dict, caption: str) -> str:
+    """One audited image: its thumbnail (and its match's, for a duplicate) over a caption."""
+    images = "".join(f'<img src="data:image/png;base64,{entry[key]}" alt="audited image">'
+                     for key in ("thumbnail", "matches_thumbnail") if entry.get(key))
+    return f"<figure>{images}<figcaption>{caption}</figcaption></figure>"
+
+
+def _audit_section(audit: dict | None) -> str:
+    """The report's data audit: likely mislabelled images, near duplicates, outliers and balance."""
+    if not audit:
+        return "<p>No audit in this run.</p>"
+    escape = html.escape
+    mislabeled = "".join(_audit_entry(
+        e, f"{escape(e['split'])} <b>{escape(e['label'])}</b>, looks like <b>{escape(e['suggested'])}</b><br>"
+        f"score {e['score']:.2f}{' (flagged)' if e['flagged'] else ''}<br><small>{escape(e['origin'][-40:])}</small>")
+        for e in audit["mislabeled"])
+    duplicates = "".join(_audit_entry(
+        e, f"{escape(e['split'])} / {escape(e['matches_split'])}, {e['hash_distance']} bits apart<br>"
+        f"<small>{escape(e['origin'][-30:])}<br>{escape(e['matches'][-30:])}</small>")
+        for e in audit["near_duplicates"]) or "<p>None found.</p>"
+    outliers = "".join(_audit_entry(
+        e, f"{escape(e['split'])} <b>{escape(e['label'])}</b><br>{e['score']:.1f} MADs out<br>"
+        f"<small>{escape(e['origin'][-40:])}</small>") for e in audit["outliers"])
+    counts = audit["balance"]["counts"]
+    labels = list(next(iter(counts.values())))
+    rows = "".join(f"<tr><td>{escape(split)}</td>" + "".join(f"<td>{per_label[label]}</td>" for label in labels)
+                   + "</tr>" for split, per_label in counts.items())
+    ratio = audit["balance"]["train_largest_to_smallest"]
+    return (f"<p>{audit['images']} images; {audit['flagged_mislabeled']} flagged as likely mislabelled "
+            "(out-of-fold predictions of a classifier on the features). The lists are ranked, most "
+            "suspicious first.</p><h3>Likely mislabelled</h3>" + mislabeled
+            + "<h3>Near duplicates</h3>" + duplicates + "<h3>Outliers, far from every class</h3>" + outliers
+            + "<h3>Class balance</h3><table><tr><th>split</th>"
+            + "".join(f"<th>{escape(label)}</th>" for label in labels) + f"</tr>{rows}</table>"
+            + f"<p>Largest to smallest training class: {ratio}.</p>")
+
+
 def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: int = WORST_MISTAKES) -> list[int]:
     """Indices of the misclassified examples, most confidently wrong first."""
     predicted = probabilities.argmax(axis=1)
@@ -122,7 +159,7 @@ def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: 
 
 def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: dict, lift: dict | None,
                   mistakes: list[dict], correct: list[dict] = (), no_grad_cam: str | None = None,
-                  near_duplicates: int | None = None) -> str:
+                  audit: dict | None = None, near_duplicates: int | None = None) -> str:
     """The report page.
 
     Args:
@@ -135,6 +172,7 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
             mistakes; "overlay", the Grad-CAM image, only where there is one.
         correct: the same for a sample of correct predictions.
         no_grad_cam: why there are no Grad-CAM overlays, when there are none.
+        audit: the data audit (audit.json), when there is one.
         near_duplicates: test images preprocess dropped as near copies of training images (the
             examples' stats.json); None when not known.
     """
@@ -190,5 +228,6 @@ expected calibration error {metrics['ece']:.4f}.</p>{near_duplicates_html}
 <h2>Figures</h2>{images}
 <h2>Worst mistakes</h2>{grad_cam_note}{mistake_cells}
 <h2>A sample of correct predictions</h2>{correct_cells}
+<h2>Data audit</h2>{_audit_section(audit)}
 </body></html>
 """

@@ -33,12 +33,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
 from components.common import beam_files as files
-from components.common import gcs
+from components.common import gcs, near_duplicates
 from components.common.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MANIFEST
 from components.common.examples_info import NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, STATS
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
-from components.preprocess import near_duplicates
 from components.preprocess.splits import SplitError, SplitPolicy, stratify
 
 logger = logging.getLogger(__name__)

@@ -37,6 +37,10 @@ def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp
     assert all(step["peak_rss_mb"] > 0 and step["bytes_written"] >= 0 for step in summary["steps"].values())
     assert summary["steps"]["preprocess"]["bytes_written"] > 1_000_000
     assert summary["steps"]["ingest"]["peak_rss_mb"] < summary["steps"]["train-head"]["peak_rss_mb"] / 2
+    # The data audit ran on the features; its findings are in the summary and the report.
+    images = sum(sum(counts.values()) for counts in summary["counts"].values())
+    assert summary["audit"]["images"] == images and len(summary["audit"]["outliers"]) == 5
+    assert "<h2>Data audit</h2>" in open(summary["report"], encoding="utf-8").read()
     # --notify: one message, with the blessing, the version pushed and the report.
     (message,) = webhook.messages
     assert message["text"].startswith(f"*headstart run {summary['run_id']} succeeded*")
@@ -64,3 +68,16 @@ def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp
     assert f"1 (newest: serving)</td><td>{summary['metrics']['accuracy']:.3f}</td>" in page
     assert f"runs page: {tmp_path / 'runs' / 'index.html'}" in completed.stdout
 
+
+
+def test_audit_command_runs_up_to_extraction_and_the_audit_alone(tmp_path):
+    completed = subprocess.run(
+        [HEADSTART, "audit", "--pipeline-root", str(tmp_path / "runs"), "--summary", str(tmp_path / "s.json"),
+         "--audit-top", "3"], capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert list(summary["steps"]) == ["ingest", "preprocess", "extract-features", "audit-data"]
+    assert all(step["status"] == "SUCCESS" for step in summary["steps"].values())
+    assert len(summary["audit"]["mislabeled"]) == len(summary["audit"]["outliers"]) == 3
+    assert "data audit: " in completed.stdout and "served model" not in completed.stdout
+    assert not (tmp_path / "runs" / "index.html").exists()  # the runs page lists model runs only

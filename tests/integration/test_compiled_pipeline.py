@@ -52,6 +52,12 @@ def test_tasks_are_wired_as_designed(tmp_path):
         "base_network": ("fine-tune", "tuned_base_network"),
         "head": ("fine-tune", "tuned_head"),
         "lift": ("transfer-lift", "lift"),
+        "audit": ("audit-data", "audit"),
+    }
+    # The audit needs only the features and the examples: on a cluster it runs beside training.
+    assert artifact_sources("audit-data") == {
+        "examples": ("preprocess", "examples"),
+        "features": ("extract-features", "features"),
     }
     assert artifact_sources("push") == {
         "evaluation": ("evaluate", "evaluation"),
@@ -74,5 +80,5 @@ def test_every_component_uses_the_one_image(tmp_path):
 
     spec = compile_to(tmp_path / "pipeline.yaml")
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == len(STEP_NAMES) == 8
+    assert len(executors) == len(STEP_NAMES) == 9
     assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}

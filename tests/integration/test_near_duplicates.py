@@ -78,7 +78,7 @@ def test_test_copies_of_train_photos_are_dropped_and_distinct_test_photos_stay(s
 def test_distinct_images_that_hash_alike_are_not_dropped(tmp_path):
     """The demo's digits, scanned at 8x8: hundreds of test digits are within the hash distance of a
     training digit of their class, yet each is another hand's digit. None may be dropped."""
-    from components.preprocess import near_duplicates
+    from components.common import near_duplicates
 
     ingest_core.run(source="demo:digits", output_dir=str(tmp_path / "raw"))
     result = preprocess_core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "examples"),

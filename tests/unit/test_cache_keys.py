@@ -26,6 +26,7 @@ NOT_IN_KEY = {
 
 
 def components():
+    from components.audit.component import audit_data
     from components.evaluate.component import evaluate
     from components.extract_features.component import extract_features
     from components.fine_tune.component import fine_tune
@@ -37,7 +38,7 @@ def components():
 
     found = {"ingest": ingest, "preprocess": preprocess, "extract-features": extract_features,
              "train-head": train_head, "fine-tune": fine_tune, "transfer-lift": transfer_lift,
-             "evaluate": evaluate, "push": push}
+             "audit-data": audit_data, "evaluate": evaluate, "push": push}
     assert sorted(found) == sorted(STEP_NAMES)
     return found
 

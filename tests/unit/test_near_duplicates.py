@@ -3,7 +3,7 @@ on synthetic data."""
 
 import numpy as np
 
-from components.preprocess.near_duplicates import (
+from components.common.near_duplicates import (
     HASH_BITS,
     MAX_DISTANCE,
     MAX_THUMBNAIL_DISTANCE,

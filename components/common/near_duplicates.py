@@ -125,8 +125,10 @@ def picture_distance(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def confirmed_copies(query_hashes: np.ndarray, query_thumbnails: list[bytes], reference_hashes: np.ndarray,
-                     reference_thumbnails: list[bytes]) -> list[tuple[int, int, int, float]]:
+                     reference_thumbnails: list[bytes], *, same_set: bool = False) -> list[tuple[int, int, int, float]]:
     """The queries that are near copies of a reference: close in hash, and alike once aligned.
+
+    With `same_set`, queries and references are one list: an image is not its own copy.
 
     Returns:
         (query index, reference index, hash distance, picture distance) per copy found, in
@@ -147,6 +149,9 @@ def confirmed_copies(query_hashes: np.ndarray, query_thumbnails: list[bytes], re
         distances = np.zeros((len(chunk), len(reference_hashes)), dtype=np.uint8)
         for word in range(2):
             distances += np.bitwise_count(chunk[:, word, None] ^ reference_hashes[None, :, word])
+        if same_set:
+            rows = np.arange(len(chunk))
+            distances[rows, start + rows] = np.iinfo(np.uint8).max
         for row in np.flatnonzero(distances.min(axis=1) <= MAX_DISTANCE):
             order = np.argsort(distances[row], kind="stable")[:CANDIDATES]
             for reference in order[distances[row, order] <= MAX_DISTANCE]:

@@ -1,0 +1,222 @@
+"""The data audit, on the extracted features: likely mislabelled images, near duplicates, outliers, balance.
+
+It runs in seconds because the base network already ran: everything here is on the feature vectors
+(and, for duplicates, the perceptual hashes preprocess kept).
+
+- Likely mislabelled: out-of-fold predictions of a logistic regression on the features, so no image
+  is scored by a model that saw its label. In the manner of confident learning, an image is
+  flagged when the probability of its given label is below that class's average self-confidence
+  and another class is the most probable; the list is ranked by the given label's probability,
+  lowest first.
+- Near duplicates: pairs within 16 bits of a 128-bit difference hash that also look alike once
+  aligned (`near_duplicates`), inside a split and across splits.
+- Outliers: cosine distance to the nearest class centroid of the L2-normalized features, ranked
+  by how many median absolute deviations above that class's median it lies.
+- Balance: images per split and class, and the largest to smallest training class ratio.
+
+Output (the audit artifact): audit.json, {"mislabeled", "near_duplicates", "outliers": [entries],
+"balance": {...}, "images": n}. Each entry names its origin (file or URI), split, label, digest,
+score and a small PNG thumbnail (base64) for the report.
+"""
+
+import base64
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from components.common import examples_info, near_duplicates, storage
+from components.common.artifact_files import AUDIT_REPORT, FEATURE_DIGESTS_SUFFIX, FEATURES_INFO, LABELS
+from components.common.image_batches import split_files
+from components.common.record_parsing import parse_feature_batch, parse_processed
+from components.common.records import SPLITS
+
+logger = logging.getLogger(__name__)
+
+FOLDS = 5
+# More dimensions than this are projected on their leading principal components first: the
+# logistic regression then takes seconds at 50,000 flattened 12,544-float vectors too.
+MAX_DIMENSIONS = 256
+THUMBNAIL = 64
+HASHES = "hashes.jsonl"  # preprocess's per-image hashes and origins
+
+
+@dataclass(frozen=True)
+class Images:
+    """Every image the features hold: vectors, label indices, splits, digests, origins."""
+
+    vectors: np.ndarray
+    labels: np.ndarray
+    splits: list[str]
+    digests: list[str]
+    origins: list[str]
+
+
+def _read_features(features_dir: str, examples_dir: str) -> Images:
+    dim = storage.read_json(os.path.join(features_dir, FEATURES_INFO))["dim"]
+    hashes = [json.loads(line) for line in storage.read_lines(os.path.join(examples_dir, HASHES))]
+    origin_of = {(image["digest"], image["label"]): image["origin"] for image in hashes}
+    labels = storage.read_lines(os.path.join(features_dir, LABELS))
+    vectors, label_indices, splits, digests = [], [], [], []
+    for split in SPLITS:
+        for batch, batch_labels in tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord")).batch(
+                1024).map(lambda records: parse_feature_batch(records, dim)):
+            vectors.append(batch.numpy())
+            label_indices.append(batch_labels.numpy())
+        names = storage.read_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"))
+        digests += names
+        splits += [split] * len(names)
+    label_array = np.concatenate(label_indices).astype(int)
+    origins = [origin_of.get((digest, labels[label]), digest) for digest, label in zip(digests, label_array)]
+    return Images(np.concatenate(vectors), label_array, splits, digests, origins)
+
+
+def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: int, seed: int = 0) -> np.ndarray:
+    """Each image's class probabilities from a logistic regression fitted on the other folds."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    folds = min(FOLDS, int(np.bincount(labels, minlength=classes).min()))
+    probabilities = np.zeros((len(labels), classes))
+    if folds < 2:
+        probabilities[np.arange(len(labels)), labels] = 1  # too few images in a class to hold any out
+        return probabilities
+    for fit, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(vectors, labels):
+        steps = [StandardScaler()]
+        if vectors.shape[1] > MAX_DIMENSIONS:
+            steps.append(PCA(MAX_DIMENSIONS, random_state=seed))
+        model = make_pipeline(*steps, LogisticRegression(C=0.1, max_iter=500))
+        model.fit(vectors[fit], labels[fit])
+        probabilities[np.ix_(held_out, model.classes_)] = model.predict_proba(vectors[held_out])
+    return probabilities
+
+
+def label_issues(probabilities: np.ndarray, labels: np.ndarray) -> list[tuple[int, float, int, bool]]:
+    """(image, probability of its given label, most likely other class, flagged) per image, least confident first.
+
+    Flagged, as in confident learning: its label's probability is below that class's average
+    self-confidence (a per-class threshold, since some classes are harder), and another class is
+    the most probable.
+    """
+    classes = probabilities.shape[1]
+    thresholds = np.array([probabilities[labels == c, c].mean() if np.any(labels == c) else 1.0
+                           for c in range(classes)])
+    self_confidence = probabilities[np.arange(len(labels)), labels]
+    others = probabilities.copy()
+    others[np.arange(len(labels)), labels] = -1
+    suggested = others.argmax(axis=1)
+    flagged = (self_confidence < thresholds[labels]) & (probabilities.argmax(axis=1) != labels)
+    order = np.argsort(self_confidence, kind="stable")
+    return [(int(i), float(self_confidence[i]), int(suggested[i]), bool(flagged[i])) for i in order]
+
+
+def outlier_scores(vectors: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """How far each image lies from every class: MADs above its nearest class's median distance."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    centroids = np.stack([unit[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(unit.shape[1])
+                          for c in range(classes)])
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    distances = 1 - unit @ centroids.T
+    nearest = distances.argmin(axis=1)
+    distance = distances[np.arange(len(unit)), nearest]
+    scores = np.zeros(len(unit))
+    for c in range(classes):
+        members = nearest == c
+        if members.any():
+            median = np.median(distance[members])
+            spread = np.median(np.abs(distance[members] - median)) or 1e-12
+            scores[members] = (distance[members] - median) / spread
+    return scores
+
+
+def near_duplicate_pairs(examples_dir: str) -> list[dict]:
+    """Pairs of processed images that are near copies, inside a split or across splits, closest first."""
+    images = sorted((json.loads(line) for line in storage.read_lines(os.path.join(examples_dir, HASHES))),
+                    key=lambda image: image["digest"])
+    hashes = near_duplicates.parse_hashes([image["hash"] for image in images])
+    thumbnails = [base64.b64decode(image["thumbnail"]) for image in images]
+    pairs = {}
+    for first, second, distance, apart in near_duplicates.confirmed_copies(hashes, thumbnails, hashes, thumbnails,
+                                                                           same_set=True):
+        pairs.setdefault(tuple(sorted((first, second))), (distance, apart))
+    found = []
+    for (first, second), (distance, apart) in sorted(pairs.items(), key=lambda item: item[1]):
+        one, other = images[first], images[second]
+        found.append({"origin": one["origin"], "split": one["split"], "label": one["label"], "digest": one["digest"],
+                      "matches": other["origin"], "matches_split": other["split"], "matches_label": other["label"],
+                      "matches_digest": other["digest"], "hash_distance": distance, "score": round(apart, 4)})
+    return found
+
+
+def _thumbnails(examples_dir: str, digests: set[str]) -> dict[str, str]:
+    """Small PNG thumbnails (base64) of the processed images with these digests, for the report."""
+    image_size = examples_info.image_size(examples_dir)
+    found = {}
+    files = [path for split in SPLITS for path in split_files(examples_dir, split)]
+    for record in tf.data.TFRecordDataset(files).map(lambda r: parse_processed(r, image_size)):
+        digest = record["digest"].numpy().decode()
+        if digest in digests and digest not in found:
+            buffer = io.BytesIO()
+            Image.fromarray(record["pixels"].numpy()).resize((THUMBNAIL, THUMBNAIL)).save(buffer, format="PNG")
+            found[digest] = base64.b64encode(buffer.getvalue()).decode("ascii")
+            if len(found) == len(digests):
+                break
+    return found
+
+
+def _balance(images: Images, labels: list[str]) -> dict:
+    counts = {split: {label: 0 for label in labels} for split in SPLITS}
+    for split, label in zip(images.splits, images.labels):
+        counts[split][labels[label]] += 1
+    train = [count for count in counts["train"].values() if count]
+    return {"counts": counts, "train_largest_to_smallest": round(max(train) / min(train), 3) if train else None}
+
+
+def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20) -> dict:
+    """Audits the data behind the features; writes and returns audit.json's content.
+
+    Args:
+        features_dir: extract-features' output (vectors and their digests per split).
+        examples_dir: preprocess's output (origins, hashes and pixels of the processed images).
+        output_dir: the audit artifact's directory.
+        top: entries kept in each list.
+    """
+    images = _read_features(features_dir, examples_dir)
+    labels = storage.read_lines(os.path.join(features_dir, LABELS))
+
+    def entry(index: int, score: float, **more) -> dict:
+        return {"origin": images.origins[index], "split": images.splits[index],
+                "label": labels[images.labels[index]], "digest": images.digests[index], "score": round(score, 4),
+                **more}
+
+    probabilities = out_of_fold_probabilities(images.vectors, images.labels, len(labels))
+    issues = label_issues(probabilities, images.labels)
+    mislabeled = [entry(index, 1 - confidence, suggested=labels[suggested], flagged=flagged)
+                  for index, confidence, suggested, flagged in issues[:top]]
+    scores = outlier_scores(images.vectors, images.labels, len(labels))
+    outliers = [entry(int(index), float(scores[index])) for index in np.argsort(-scores, kind="stable")[:top]]
+    duplicates = near_duplicate_pairs(examples_dir)[:top]
+    listed = {item["digest"] for item in mislabeled + outliers + duplicates}
+    listed |= {item["matches_digest"] for item in duplicates}
+    thumbnails = _thumbnails(examples_dir, listed)
+    for item in mislabeled + outliers + duplicates:
+        item["thumbnail"] = thumbnails.get(item["digest"])
+        if "matches_digest" in item:
+            item["matches_thumbnail"] = thumbnails.get(item["matches_digest"])
+    audit = {"images": len(images.labels), "mislabeled": mislabeled, "near_duplicates": duplicates,
+             "outliers": outliers, "balance": _balance(images, labels),
+             "flagged_mislabeled": sum(flagged for *_, flagged in issues)}
+    os.makedirs(output_dir, exist_ok=True)
+    storage.write_json(os.path.join(output_dir, AUDIT_REPORT), audit)
+    logger.info("audit: %d images; %d flagged as likely mislabelled, %d near-duplicate pairs; train classes %s",
+                audit["images"], audit["flagged_mislabeled"], len(duplicates),
+                audit["balance"]["counts"]["train"])
+    return audit
