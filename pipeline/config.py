@@ -13,13 +13,14 @@ from components.common.base_network_spec import BaseNetworkSpec
 from components.common.head_config import HeadConfig
 from components.common.knobs import knob_fields, same_knob
 from components.common.run_settings import RunSettings
+from components.common.view_policy import ViewPolicy
 from components.evaluate.blessing import BlessingPolicy
 from components.fine_tune.config import FineTuneConfig
 from components.preprocess.splits import SplitPolicy
 
 # The typed configs the pipeline's knobs belong to. A knob two parts share (batch_size, seed) is
 # declared by the first and read by the other.
-PARTS = (RunSettings, BaseNetworkSpec, SplitPolicy, HeadConfig, FineTuneConfig, BlessingPolicy)
+PARTS = (RunSettings, BaseNetworkSpec, SplitPolicy, HeadConfig, ViewPolicy, FineTuneConfig, BlessingPolicy)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class PipelineConfig:
     l2: float = same_knob(HeadConfig, "l2")
     label_smoothing: float = same_knob(HeadConfig, "label_smoothing")
     class_weights: bool = same_knob(HeadConfig, "class_weights")
+    augment_views: int = same_knob(ViewPolicy, "augment_views")
+    test_time_augmentation: bool = same_knob(ViewPolicy, "test_time_augmentation")
     fine_tune_mode: str = same_knob(FineTuneConfig, "fine_tune_mode")
     fine_tune_fraction: float = same_knob(FineTuneConfig, "fine_tune_fraction")
     fine_tune_learning_rate: float = same_knob(FineTuneConfig, "fine_tune_learning_rate")

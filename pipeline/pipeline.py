@@ -51,6 +51,8 @@ def build_pipeline(deployment: Deployment | None = None):
         l2: float = DEFAULTS.l2,
         label_smoothing: float = DEFAULTS.label_smoothing,
         class_weights: bool = DEFAULTS.class_weights,
+        augment_views: int = DEFAULTS.augment_views,
+        test_time_augmentation: bool = DEFAULTS.test_time_augmentation,
         fine_tune_mode: str = DEFAULTS.fine_tune_mode,
         fine_tune_fraction: float = DEFAULTS.fine_tune_fraction,
         fine_tune_learning_rate: float = DEFAULTS.fine_tune_learning_rate,
@@ -80,8 +82,8 @@ def build_pipeline(deployment: Deployment | None = None):
         extract_task = extract_features(
             examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights,
             alpha=alpha, image_size=image_size, pooling=pooling, batch_size=batch_size,
-            trust_base_model=trust_base_model,
-            cache_root=cache_root, use_cache=use_cache,
+            trust_base_model=trust_base_model, augment_views=augment_views,
+            test_time_augmentation=test_time_augmentation, cache_root=cache_root, use_cache=use_cache,
         )
         train_task = train_head(
             features=extract_task.outputs["features"], hidden_units=hidden_units, dropout=dropout,
@@ -114,7 +116,7 @@ def build_pipeline(deployment: Deployment | None = None):
             lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
             auc_threshold=auc_threshold,
             champion_tolerance=champion_tolerance, serving_root=serving_root, model_name=model_name,
-            batch_size=batch_size, trust_base_model=trust_base_model,
+            batch_size=batch_size, trust_base_model=trust_base_model, test_time_augmentation=test_time_augmentation,
             cache_root=cache_root, use_cache=use_cache,
         )
         push_task = push(
@@ -165,7 +167,7 @@ def audit_pipeline(
     extract_task = extract_features(
         examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights, alpha=alpha,
         image_size=image_size, pooling=pooling, batch_size=batch_size, trust_base_model=trust_base_model,
-        cache_root=cache_root, use_cache=use_cache,
+        augment_views=1, test_time_augmentation=False, cache_root=cache_root, use_cache=use_cache,
     )
     audit_task = audit_data(
         examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],

@@ -4,6 +4,10 @@ Used by extract-features with the pretrained base and by transfer-lift with its 
 copy. Output directory layout (features):
     train.tfrecord, eval.tfrecord, test.tfrecord   feature vectors with label indices
     train.digests.txt, eval..., test...             each record's image digest, in the same order
+    test.<view>.tfrecord                            with test-time augmentation: the test images'
+                                                    other views, each file in test.tfrecord's order
+Train holds every augmented view of each image (its records one after another, the digests file
+naming each image once per view); eval and test hold the image itself.
     labels.txt                                      the label vocabulary
     features.json                                   base network, dim, counts per split, how many
                                                     images ran through the base (the rest came
@@ -78,6 +82,7 @@ class _StoreFiller:
         self._vectors: list[np.ndarray] = []
         self._pending: set[str] = set()
         self.added = 0
+        self.images_added = 0  # images whose own vector (the identity view) was computed
 
     def __contains__(self, digest: str) -> bool:
         return digest in self._store or digest in self._pending
@@ -95,32 +100,46 @@ class _StoreFiller:
         if self._digests:
             self._store.add(self._digests, np.concatenate(self._vectors))
             self.added += len(self._digests)
+            self.images_added += sum("#" not in key for key in self._digests)
             self._digests, self._vectors, self._pending = [], [], set()
 
 
-def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, batch_size: int,
-             features_dir: str) -> tuple[dict[str, int], int]:
-    """Writes every split's feature records; returns (images per split, images the base ran on).
+def store_key(digest: str, view: str) -> str:
+    """The feature store's key of one view of an image: the image's own vector keeps the bare digest."""
+    return digest if view == "identity" else f"{digest}#{view}"
 
-    One pass over the records runs the base on the images the store lacks; each split's records
+
+def _views_of_split(split: str, train_views: tuple[str, ...], test_views: tuple[str, ...]) -> tuple[str, ...]:
+    return {"train": train_views, "test": test_views}.get(split, ("identity",))
+
+
+def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, batch_size: int, features_dir: str,
+             train_views: tuple[str, ...], test_views: tuple[str, ...]) -> tuple[dict[str, int], int, int]:
+    """Writes every split's feature records; returns (images per split, images and vectors the base ran on).
+
+    One pass over the records runs the base on the views the store lacks; each split's records
     are then written from the store, train and eval in digest order, test in file order.
     """
+    from components.common.views import view_of
+
     digests: dict[str, list[str]] = {split: [] for split in SPLITS}
     label_indices: dict[str, list[int]] = {split: [] for split in SPLITS}
     preprocessed = examples_info.read_stats(examples_dir)["counts"]
     filler = _StoreFiller(store, sum(sum(per_label.values()) for per_label in preprocessed.values()))
     for pixels, batch_digests, batch_labels, batch_splits in _record_batches(examples_dir, image_size, batch_size):
         names = [digest.decode() for digest in batch_digests.numpy()]
-        new = []
-        for row, digest in enumerate(names):  # an image listed twice (two labels) runs once
-            if digest not in filler and digest not in names[:row]:
-                new.append(row)
-        if new:
-            subset = pixels if len(new) == len(names) else tf.gather(pixels, new)
-            filler.add([names[row] for row in new], infer(subset).numpy())
-        for name, label_index, split_index in zip(names, batch_labels.numpy(), batch_splits.numpy()):
-            digests[SPLITS[split_index]].append(name)
-            label_indices[SPLITS[split_index]].append(int(label_index))
+        splits = [SPLITS[index] for index in batch_splits.numpy()]
+        for view in dict.fromkeys(train_views + test_views):
+            keys = [store_key(name, view) for name in names]
+            new = [row for row, key in enumerate(keys)  # an image listed twice (two labels) runs once
+                   if view in _views_of_split(splits[row], train_views, test_views)
+                   and key not in filler and key not in keys[:row]]
+            if new:
+                subset = pixels if len(new) == len(names) else tf.gather(pixels, new)
+                filler.add([keys[row] for row in new], infer(view_of(subset, view)).numpy())
+        for name, label_index, split in zip(names, batch_labels.numpy(), splits):
+            digests[split].append(name)
+            label_indices[split].append(int(label_index))
     filler.flush()
     for split in SPLITS:
         rows = list(zip(digests[split], label_indices[split]))
@@ -129,21 +148,32 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
             # examples come class after class; in digest order, a fixed pseudo-random one, the
             # classes are mixed through the file, so a small buffer shuffles well.
             rows.sort()
-        output_path = os.path.join(features_dir, f"{split}.tfrecord")
-        with storage.atomic_path(output_path) as tmp_path, TFRecordFileWriter(tmp_path) as writer:
-            for digest, label_index in rows:
-                writer.write(serialize_features(store.get(digest), label_index))
+        record_views = train_views if split == "train" else ("identity",)
+        _write_split(store, os.path.join(features_dir, f"{split}.tfrecord"), rows, record_views)
         storage.write_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"),
-                            [digest for digest, _ in rows])
+                            [digest for digest, _ in rows for _ in record_views])
+        if split == "test":
+            for view in test_views[1:]:
+                _write_split(store, os.path.join(features_dir, f"test.{view}.tfrecord"), rows, (view,))
     counts = {split: len(digests[split]) for split in SPLITS}
-    logger.info("extract_features: %s; %d through the base network, %d from the feature store",
-                ", ".join(f"{split} {count}" for split, count in counts.items()), filler.added,
-                sum(counts.values()) - filler.added)
-    return counts, filler.added
+    logger.info("extract_features: %s; %d through the base network, %d from the feature store (%d vectors "
+                "computed, views %s for train, %s for test)",
+                ", ".join(f"{split} {count}" for split, count in counts.items()), filler.images_added,
+                sum(counts.values()) - filler.images_added, filler.added, "+".join(train_views), "+".join(test_views))
+    return counts, filler.images_added, filler.added
+
+
+def _write_split(store: FeatureStore, path: str, rows: list[tuple[str, int]], views: tuple[str, ...]) -> None:
+    """One feature file: for each (digest, label index), the vector of each view, one after another."""
+    with storage.atomic_path(path) as tmp_path, TFRecordFileWriter(tmp_path) as writer:
+        for digest, label_index in rows:
+            for view in views:
+                writer.write(serialize_features(store.get(store_key(digest, view)), label_index))
 
 
 def write_features(extractor, examples_dir: str, features_dir: str, image_size: int, batch_size: int,
-                   info: dict, store: FeatureStore | None = None) -> dict[str, int]:
+                   info: dict, store: FeatureStore | None = None, train_views: tuple[str, ...] = ("identity",),
+                   test_views: tuple[str, ...] = ("identity",)) -> dict[str, int]:
     """Writes every split's feature vectors, the labels and features.json; returns counts per split.
 
     Args:
@@ -154,17 +184,21 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
         image_size: the side of the stored square images, in pixels.
         batch_size: images per inference batch.
         info: what features.json records about the base; the vector size and the counts are added.
-        store: vectors computed before, by image digest; only images missing there run through
-            the base. None for a store that lives only as long as this call.
+        store: vectors computed before, by image digest (and view); only views missing there run
+            through the base. None for a store that lives only as long as this call.
+        train_views: the views of each training image to write (`view_policy.VIEW_NAMES`).
+        test_views: the views of each test image; beyond the image itself, each in its own file.
     """
     os.makedirs(features_dir, exist_ok=True)
     infer = inference_function(extractor, image_size)
     with tempfile.TemporaryDirectory() as scratch:
         store = store if store is not None else FeatureStore(scratch)
-        counts, extracted = _extract(infer, store, examples_dir, image_size, batch_size, features_dir)
+        counts, extracted, vectors = _extract(infer, store, examples_dir, image_size, batch_size, features_dir,
+                                              tuple(train_views), tuple(test_views))
     labels = storage.read_lines(os.path.join(examples_dir, LABELS))
     storage.write_lines(os.path.join(features_dir, LABELS), labels)
     storage.write_json(os.path.join(features_dir, FEATURES_INFO),
                        {**info, "dim": int(extractor.output_shape[-1]), "counts": counts, "extracted": extracted,
-                        "reused": sum(counts.values()) - extracted})
+                        "reused": sum(counts.values()) - extracted, "vectors_computed": vectors,
+                        "train_views": list(train_views), "test_views": list(test_views)})
     return counts

@@ -8,12 +8,13 @@ from components.common.base_network_spec import BaseNetworkSpec
 from components.common.head_config import HeadConfig
 from components.common.knobs import documented
 from components.common.run_settings import RunSettings
+from components.common.view_policy import ViewPolicy
 from components.evaluate.blessing import BlessingPolicy
 from components.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-@documented(BlessingPolicy, RunSettings, HeadConfig, BaseNetworkSpec, more=ARTIFACTS)
+@documented(BlessingPolicy, RunSettings, HeadConfig, BaseNetworkSpec, ViewPolicy, more=ARTIFACTS)
 def evaluate(
     examples: Input[Dataset],
     features: Input[Dataset],
@@ -28,6 +29,7 @@ def evaluate(
     model_name: str,
     batch_size: int,
     trust_base_model: bool,
+    test_time_augmentation: bool,
     cache_root: str,
     use_cache: bool,
     evaluation: Output[Artifact],

@@ -17,13 +17,23 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, gcs, storage
-from components.common.artifact_files import AUDIT_REPORT, FINE_TUNE_INFO, HISTORY, LABELS, LIFT, METRICS, PREDICTIONS
+from components.common.artifact_files import (
+    AUDIT_REPORT,
+    FEATURES_INFO,
+    FINE_TUNE_INFO,
+    HISTORY,
+    LABELS,
+    LIFT,
+    METRICS,
+    PREDICTIONS,
+)
 from components.common.grad_cam import GradCam, NoFeatureMap, overlay
 from components.common.head_config import HeadConfig
 from components.common.image_batches import image_batches, split_files
 from components.common.modeling import class_probabilities, head_predictions, load_joined_model
 from components.common.record_parsing import parse_processed
 from components.common.serving_layout import latest_version_dir, model_directory
+from components.common.views import averaged_over_views
 from components.evaluate.blessing import (
     BlessingPolicy,
     best_in_serving,
@@ -134,20 +144,29 @@ def _explain(shown: list[dict], model_paths: tuple[str, str], trust_base_model: 
 
 
 def _test_predictions(examples_dir: str, features_dir: str | None, base_model_path: str, head_model_path: str,
-                      image_size: int, batch_size: int, trust_base_model: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The model's (label indices, probabilities) on the test split.
+                      image_size: int, batch_size: int, trust_base_model: bool,
+                      views: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The model's (label indices, probabilities) on the test split, averaged over `views`.
 
-    Unless fine-tuning changed the base, the extracted test features are the base's output
-    already, and only the head runs; the push step's infra-check still runs the whole exported
-    model on the test images and must match these probabilities.
+    Unless fine-tuning changed the base, the extracted test features (of each view) are the base's
+    output already, and only the head runs; the push step's infra-check still runs the whole
+    exported model on the test images and must match these probabilities.
     """
     tuned = os.path.join(os.path.dirname(head_model_path), FINE_TUNE_INFO)
     fine_tuned = os.path.isfile(tuned) and storage.read_json(tuned).get("ran", False)
     if features_dir and not fine_tuned:
-        logger.info("evaluate: scoring the head on the extracted test features (the base is unchanged)")
-        return head_predictions(features_dir, head_model_path, "test")
+        extracted = storage.read_json(os.path.join(features_dir, FEATURES_INFO)).get("test_views", ["identity"])
+        if tuple(extracted) != tuple(views):
+            raise ValueError(f"the features hold the test views {extracted}, but evaluation asks for {list(views)}")
+        logger.info("evaluate: scoring the head on the extracted test features (the base is unchanged), "
+                    "averaged over the views %s", "+".join(views))
+        labels, probabilities = head_predictions(features_dir, head_model_path, "test")
+        for view in views[1:]:
+            probabilities = probabilities + head_predictions(features_dir, head_model_path, f"test.{view}")[1]
+        return labels, probabilities / len(views)
     model = load_joined_model(base_model_path, head_model_path, trusted=trust_base_model)
-    infer = tf.function(lambda images: class_probabilities(model(images, training=False)), reduce_retracing=True)
+    predict = lambda images: class_probabilities(model(images, training=False))  # noqa: E731
+    infer = tf.function(lambda images: averaged_over_views(predict, images, views), reduce_retracing=True)
     return predict_split(infer, examples_dir, "test", image_size, batch_size)
 
 
@@ -155,7 +174,8 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         policy: BlessingPolicy, serving_root: str | None = None, model_name: str | None = None,
         lift_dir: str | None = None, audit_dir: str | None = None, report_path: str | None = None,
         batch_size: int = HeadConfig.batch_size,
-        features_dir: str | None = None, trust_base_model: bool = False) -> EvaluateResult:
+        features_dir: str | None = None, trust_base_model: bool = False,
+        views: tuple[str, ...] = ("identity",)) -> EvaluateResult:
     """Evaluates base + head on the test split, compares with the champion, decides the blessing.
 
     Args:
@@ -175,13 +195,16 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
             scored on its test vectors instead of running the base again. None to always run it.
         trust_base_model: the run's own trust in its base: load the saved base outside Keras safe
             mode (its Lambda layers run).
+        views: the views the model averages its answers over (`ViewPolicy.test_views`).
     """
     image_size = examples_info.image_size(examples_dir)
     labels = storage.read_lines(os.path.join(examples_dir, LABELS))
     label_indices, probabilities = _test_predictions(examples_dir, features_dir, base_model_path, head_model_path,
-                                                     image_size, batch_size, trust_base_model)
+                                                     image_size, batch_size, trust_base_model, tuple(views))
     metrics = classification_metrics(label_indices, probabilities, labels)
     metrics["labels"] = labels
+    # The views the model averages over: push exports the model that averages the same ones.
+    metrics["views"] = list(views)
     lift = storage.read_json(os.path.join(lift_dir, LIFT)) if lift_dir else None
     if lift and lift.get("measured"):
         metrics["transfer_lift"] = {"pretrained_accuracy": metrics["accuracy"],

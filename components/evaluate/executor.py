@@ -9,7 +9,8 @@ from components.evaluate.champion import find_champion
 
 def execute(*, examples, features, base_network, head, lift, audit, accuracy_threshold: float, auc_threshold: float,
             champion_tolerance: float, serving_root: str, model_name: str, batch_size: int, trust_base_model: bool,
-            cache_root: str, use_cache: bool, evaluation, metrics, classification_metrics, report) -> None:
+            test_time_augmentation: bool, cache_root: str, use_cache: bool, evaluation, metrics, classification_metrics,
+            report) -> None:
     """Scores the model on the test split against the champion and decides the blessing."""
     prepare_step_process(evaluation, keep_scikit_learn=True)  # the metrics use scikit-learn
     champion = find_champion(serving_root, model_name, step_cache.joined_key(base_network.path, head.path))
@@ -17,7 +18,8 @@ def execute(*, examples, features, base_network, head, lift, audit, accuracy_thr
         cache_root, "evaluate", use_cache=use_cache,
         params={"accuracy_threshold": accuracy_threshold, "auc_threshold": auc_threshold,
                 "champion_tolerance": champion_tolerance, "serving_root": serving_root, "model_name": model_name,
-                "batch_size": batch_size, "trust_base_model": trust_base_model},
+                "batch_size": batch_size, "trust_base_model": trust_base_model,
+                "test_time_augmentation": test_time_augmentation},
         inputs={"examples": examples, "features": features, "base_network": base_network, "head": head,
                 "lift": lift, "audit": audit},
         outputs={"evaluation": evaluation, "metrics": metrics, "classification_metrics": classification_metrics,
@@ -32,6 +34,7 @@ def execute(*, examples, features, base_network, head, lift, audit, accuracy_thr
                                     "champion_version": champion.same_model_version})
         return
     from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE
+    from components.common.view_policy import views_to_average
     from components.evaluate import core
     from components.evaluate.blessing import BlessingPolicy
     from components.evaluate.kfp_metrics import log_to_kfp
@@ -43,6 +46,7 @@ def execute(*, examples, features, base_network, head, lift, audit, accuracy_thr
         serving_root=serving_root, model_name=model_name, lift_dir=lift.path, audit_dir=audit.path,
         report_path=report.path,
         batch_size=batch_size, features_dir=features.path, trust_base_model=trust_base_model,
+        views=views_to_average(test_time_augmentation, features.path),
     )
     log_to_kfp(result, metrics, classification_metrics)
     evaluation.metadata.update({"blessed": result.blessed, "reason": result.reason,

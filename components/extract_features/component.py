@@ -8,11 +8,12 @@ from components.common.base_network_spec import BaseNetworkSpec
 from components.common.head_config import HeadConfig
 from components.common.knobs import documented
 from components.common.run_settings import RunSettings
+from components.common.view_policy import ViewPolicy
 from components.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-@documented(BaseNetworkSpec, HeadConfig, RunSettings, more=ARTIFACTS)
+@documented(BaseNetworkSpec, HeadConfig, ViewPolicy, RunSettings, more=ARTIFACTS)
 def extract_features(
     examples: Input[Dataset],
     base_model: str,
@@ -22,6 +23,8 @@ def extract_features(
     pooling: str,
     batch_size: int,
     trust_base_model: bool,
+    augment_views: int,
+    test_time_augmentation: bool,
     cache_root: str,
     use_cache: bool,
     features: Output[Dataset],

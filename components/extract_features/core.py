@@ -20,6 +20,7 @@ from components.common.feature_store import FeatureStore
 from components.common.feature_writing import write_features
 from components.common.head_config import HeadConfig
 from components.common.requested_gpus import check_requested_gpus
+from components.common.view_policy import ViewPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def weights_digest(model) -> str:
 
 
 def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: BaseNetworkSpec,
-        batch_size: int = HeadConfig.batch_size, store_dir: str = "", reuse_features: bool = True) -> ExtractResult:
+        batch_size: int = HeadConfig.batch_size, store_dir: str = "", reuse_features: bool = True,
+        views: ViewPolicy = ViewPolicy(augment_views=1, test_time_augmentation=False)) -> ExtractResult:
     """Builds the base network, saves it, and writes the feature vectors of every split.
 
     Args:
@@ -55,6 +57,8 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
         store_dir: the feature store for this base, weights, image size and preprocessing; vectors
             of images seen before are taken from it and new ones added. "" for no store.
         reuse_features: False to run the base over every image even if the store has it.
+        views: the augmented views of training images to extract, and whether test images get them
+            too (test-time augmentation); by default the images alone.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -77,6 +81,6 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
         store_dir = f"{store_dir}-weights-{weights_digest(extractor)[:16]}"
     store = FeatureStore(store_dir, ignore_existing=not reuse_features) if store_dir else None
     counts = write_features(extractor, examples_dir, features_dir, spec.image_size, batch_size,
-                            {"base_model": asdict(spec)}, store)
+                            {"base_model": asdict(spec)}, store, views.train_views, views.test_views)
     extracted = storage.read_json(os.path.join(features_dir, FEATURES_INFO))["extracted"]
     return ExtractResult(dim, counts, base_model_path, extracted)

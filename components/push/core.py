@@ -13,8 +13,6 @@ import os
 import shutil
 import tempfile
 
-import numpy as np
-
 from components.common import examples_info, gcs, storage
 from components.common.artifact_files import (
     BASE_NETWORK_INFO,
@@ -67,10 +65,7 @@ def _export_edge_models(model, examples_dir: str, evaluation_dir: str, staging_d
     """The TFLite models that pass their checks, into the version; every check into `edge.json` in both places."""
     from components.push import edge_export
 
-    with np.load(os.path.join(evaluation_dir, PREDICTIONS), allow_pickle=False) as predictions:
-        expected = predictions["probabilities"]
-    accuracy = storage.read_json(os.path.join(evaluation_dir, METRICS))["accuracy"]
-    edge = edge_export.export(model, examples_dir, expected, accuracy, staging_dir)
+    edge = edge_export.export(model, examples_dir, staging_dir)
     for directory in (staging_dir, output_dir):
         os.makedirs(directory, exist_ok=True)
         storage.write_json(os.path.join(directory, EDGE_REPORT), edge)
@@ -141,7 +136,8 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         try:
             with infra_check or InfraCheck(examples_dir, os.path.join(evaluation_dir, PREDICTIONS)) as infra:
                 model = load_joined_model(base_model_path, head_model_path, trusted=trust_base_model)
-                export_serving_model(model, labels, image_size, staging_dir)
+                views = tuple(storage.read_json(os.path.join(evaluation_dir, METRICS)).get("views", ["identity"]))
+                export_serving_model(model, labels, image_size, staging_dir, views)
                 infra.run(staging_dir)
             edge = _export_edge_models(model, examples_dir, evaluation_dir, staging_dir, output_dir) \
                 if edge_export else {}

@@ -6,12 +6,14 @@ in [0, 255], so a device runs the same decode and resize as serving and then the
 (scale, zero point) from the int8 one.
 
 - float16: weights stored as float16, computed in float32; kept when it gives every test image
-  the evaluate step's class, with probabilities within FLOAT16_TOLERANCE of its. Rounding the
+  the model's class, with probabilities within FLOAT16_TOLERANCE of its. Rounding the
   weights to float16 moves a MobileNet's probabilities by about 1e-3 on average and up to 2e-2
   where the head's sigmoid is steepest, so a tighter bound would refuse every such model.
 - int8: weights and activations int8, input and output uint8, calibrated on up to
   REPRESENTATIVE_IMAGES training images; kept when its test accuracy is at most
-  INT8_MAX_ACCURACY_DROP below the evaluated accuracy.
+  INT8_MAX_ACCURACY_DROP below the model's.
+Both are compared with the model answering one image, as they do: with test-time augmentation,
+the SavedModel averages views and a TFLite model does not.
 """
 
 import os
@@ -100,8 +102,9 @@ def check(models: dict[str, bytes], examples_dir: str, expected_probabilities: n
     Args:
         models: TFLite flatbuffers by variant.
         examples_dir: the examples artifact; its test split is what evaluate scored.
-        expected_probabilities: the evaluate step's probabilities for the test split, in its order.
-        evaluated_accuracy: the evaluate step's test accuracy.
+        expected_probabilities: the model's probabilities for the test split, in its order, one
+            view per image (`reference_answers`).
+        evaluated_accuracy: the model's test accuracy on those answers.
     """
     image_size = examples_info.image_size(examples_dir)
     test = list(_images(examples_dir, "test", image_size))
@@ -131,12 +134,26 @@ def check(models: dict[str, bytes], examples_dir: str, expected_probabilities: n
     return results
 
 
-def export(model, examples_dir: str, expected_probabilities: np.ndarray, evaluated_accuracy: float,
-           version_dir: str) -> dict[str, dict]:
+def reference_answers(model, examples_dir: str) -> tuple[np.ndarray, float]:
+    """The model's own probabilities on the test images, one view each as a TFLite model answers, and its accuracy.
+
+    With test-time augmentation the evaluated model averages views; a TFLite model takes one
+    image, so it is compared with the same model on that one image.
+    """
+    image_size = examples_info.image_size(examples_dir)
+    probabilities, labels = [], []
+    for images, label_indices in image_batches(examples_dir, "test", image_size, 64):
+        probabilities.append(class_probabilities(model(images, training=False)).numpy())
+        labels.append(label_indices.numpy())
+    probabilities = np.concatenate(probabilities)
+    return probabilities, float(np.mean(probabilities.argmax(axis=1) == np.concatenate(labels)))
+
+
+def export(model, examples_dir: str, version_dir: str) -> dict[str, dict]:
     """Converts, checks, and writes into `version_dir` the TFLite models that pass; returns every check."""
     image_size = examples_info.image_size(examples_dir)
     models = convert(model, image_size, examples_dir)
-    results = check(models, examples_dir, expected_probabilities, evaluated_accuracy)
+    results = check(models, examples_dir, *reference_answers(model, examples_dir))
     for variant, result in results.items():
         if result["passed"]:
             with open(os.path.join(version_dir, FILES[variant]), "wb") as file:

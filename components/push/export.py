@@ -18,15 +18,22 @@ import tensorflow as tf
 from components.common.grad_cam import GradCam, NoFeatureMap
 from components.common.images import decode_and_resize
 from components.common.modeling import class_probabilities
+from components.common.views import averaged_over_views
 
 
-def export_serving_model(model: keras.Model, labels: Sequence[str], image_size: int, export_dir: str) -> None:
-    """Writes `model` (float images in [0, 255] to head outputs) as a serving SavedModel."""
+def export_serving_model(model: keras.Model, labels: Sequence[str], image_size: int, export_dir: str,
+                         views: Sequence[str] = ("identity",)) -> None:
+    """Writes `model` (float images in [0, 255] to head outputs) as a serving SavedModel.
+
+    With more than one of `views` (test-time augmentation), every answer is the average of the
+    model's answers over those views of the image, made as extraction made them (`views.py`).
+    """
     class_names = tf.constant(list(labels))
     image_spec = tf.TensorSpec([image_size, image_size, 3], tf.uint8)
 
     def predict(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = class_probabilities(model(images, training=False))
+        probabilities = averaged_over_views(lambda view: class_probabilities(model(view, training=False)),
+                                            images, tuple(views))
         class_id = tf.argmax(probabilities, axis=1, output_type=tf.int32)
         return {
             "probabilities": probabilities,

@@ -111,7 +111,7 @@ def test_the_report_shows_the_transfer_lift(cats_dogs_run):
 
 def test_progress_is_shown_without_tensorflow_noise(cats_dogs_run):
     stdout = cats_dogs_run["stdout"]
-    assert "[3/8] extract-features" in stdout
+    assert "[3/9] extract-features" in stdout
     assert "fine-tune: skipped (auto: no GPU found" in stdout and "train_head: epoch" in stdout
     assert "cuda" not in stdout.lower() and "absl" not in stdout
 
@@ -172,8 +172,10 @@ def test_tflite_models_are_checked_and_kept_only_when_they_pass_and_predict_uses
 
     served, on_float16 = predict(), predict("--tflite", "float16")
     assert served.returncode == on_float16.returncode == 0, served.stderr + on_float16.stderr
-    assert [line.rsplit(" (", 1)[0] for line in on_float16.stdout.splitlines()] == \
-        [line.rsplit(" (", 1)[0] for line in served.stdout.splitlines()]
+    # The SavedModel averages 4 views (test-time augmentation), the TFLite model answers one.
+    agree = sum(a.rsplit(" (", 1)[0] == b.rsplit(" (", 1)[0]
+                for a, b in zip(on_float16.stdout.splitlines(), served.stdout.splitlines()))
+    assert agree >= len(photos) - 2, (on_float16.stdout, served.stdout)
     on_int8 = predict("--tflite", "int8")
     if int8["passed"]:
         assert on_int8.returncode == 0, on_int8.stderr

@@ -63,7 +63,7 @@ def watch_serving(model_dir: str, seen: list, stop: threading.Event) -> None:
 def test_runs_killed_in_extraction_and_in_the_push_complete_when_run_again(source):
     tmp_path = source
     # One second into the step: it is still starting (TensorFlow's import alone takes longer).
-    run_until_killed(tmp_path, "[3/8] extract-features", delay=1)
+    run_until_killed(tmp_path, "[3/9] extract-features", delay=1)
     extraction_cache = tmp_path / "runs" / "cache" / "extract-features"
     assert not extraction_cache.is_dir() or not [name for name in os.listdir(extraction_cache) if len(name) == 64]
 
@@ -71,7 +71,7 @@ def test_runs_killed_in_extraction_and_in_the_push_complete_when_run_again(sourc
     watcher = threading.Thread(target=watch_serving, args=(str(tmp_path / "serving" / "colors"), seen, stop))
     watcher.start()
     try:
-        run_until_killed(tmp_path, "[8/8] push", delay=4)
+        run_until_killed(tmp_path, "[9/9] push", delay=4)
         completed = subprocess.run(command(tmp_path), capture_output=True, text=True, timeout=600)
     finally:
         stop.set()

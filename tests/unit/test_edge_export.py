@@ -16,19 +16,17 @@ def test_models_that_answer_like_the_evaluated_one_are_kept_and_others_left_out(
         expected = predictions["probabilities"]
     accuracy = storage.read_json(os.path.join(trained["evaluation_dir"], METRICS))["accuracy"]
 
-    kept = edge_export.export(model, trained["examples_dir"], expected, accuracy, str(tmp_path))
+    kept = edge_export.export(model, trained["examples_dir"], str(tmp_path))
     assert kept["float16"]["passed"] and kept["float16"]["classes_changed"] == 0, kept
     assert kept["int8"]["passed"] == (kept["int8"]["test_accuracy"] >= accuracy - 0.01)
     assert os.path.isfile(tmp_path / "model_float16.tflite")
 
     # Against probabilities with every class swapped and an accuracy no model reaches, both fail.
-    elsewhere = tmp_path / "refused"
-    elsewhere.mkdir()
-    refused = edge_export.export(model, trained["examples_dir"], expected[:, ::-1], 1.5, str(elsewhere))
+    models = edge_export.convert(model, model.input_shape[1], trained["examples_dir"])
+    refused = edge_export.check(models, trained["examples_dir"], expected[:, ::-1], 1.5)
     assert not refused["float16"]["passed"] and refused["float16"]["classes_changed"] > 0
     assert refused["float16"]["reason"].startswith("left out: ")
     assert not refused["int8"]["passed"] and "at most 1% lower" in refused["int8"]["reason"]
-    assert os.listdir(elsewhere) == []
 
     # What a device runs: the float16 model's probabilities from the uint8 pixels, as the SavedModel's.
     image, _ = next(edge_export._images(trained["examples_dir"], "test", model.input_shape[1]))
