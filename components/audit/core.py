@@ -58,17 +58,22 @@ class Images:
 
 
 def _read_features(features_dir: str, examples_dir: str) -> Images:
-    dim = storage.read_json(os.path.join(features_dir, FEATURES_INFO))["dim"]
+    info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
+    dim = info["dim"]
+    # Train holds each image's augmented views one after another, its own vector first: the
+    # audit is about images, so it takes that one.
+    per_image = {"train": len(info.get("train_views", ["identity"]))}
     hashes = [json.loads(line) for line in storage.read_lines(os.path.join(examples_dir, HASHES))]
     origin_of = {(image["digest"], image["label"]): image["origin"] for image in hashes}
     labels = storage.read_lines(os.path.join(features_dir, LABELS))
     vectors, label_indices, splits, digests = [], [], [], []
     for split in SPLITS:
-        for batch, batch_labels in tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord")).batch(
-                1024).map(lambda records: parse_feature_batch(records, dim)):
+        step = per_image.get(split, 1)
+        records = tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord")).shard(step, 0)
+        for batch, batch_labels in records.batch(1024).map(lambda batch: parse_feature_batch(batch, dim)):
             vectors.append(batch.numpy())
             label_indices.append(batch_labels.numpy())
-        names = storage.read_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"))
+        names = storage.read_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"))[::step]
         digests += names
         splits += [split] * len(names)
     label_array = np.concatenate(label_indices).astype(int)
