@@ -57,6 +57,8 @@ def _add_audit_parser(commands) -> None:
                        help="where each run's artifacts and log go (default: %(default)s)")
     audit.add_argument("--summary", help="also write the run summary, with the audit's first entries, as JSON here")
     audit.add_argument("--verbose", action="store_true", help="show every step's full output")
+    # `run`'s options an audit does not take, so the shared code reads them alike.
+    audit.set_defaults(notify=None, isolated=False, containers=False)
 
 
 def _add_deployment_args(parser) -> None:
@@ -198,8 +200,8 @@ def _checked_config(args):
     Raises:
         ValueError: a parameter is invalid or names something that cannot be reached.
     """
-    isolated = getattr(args, "isolated", False)
-    if getattr(args, "notify", None):
+    isolated = args.isolated
+    if args.notify:
         from pipeline.notify import check_webhook_url
 
         check_webhook_url(args.notify)
@@ -288,7 +290,7 @@ def _update_runs_page(args, config, outcome) -> None:
 
 def _notify(args, config, summary: dict, *, succeeded: bool, error: str | None) -> None:
     """Posts the run's notification when --notify asks for one; says whether it was delivered."""
-    if not getattr(args, "notify", None):
+    if not args.notify:
         return
     from pipeline import notify
 

@@ -58,13 +58,12 @@ class Images:
     origins: list[str]
 
 
-def _read_features(features_dir: str, examples_dir: str) -> Images:
+def _read_features(features_dir: str, hashes: list[dict]) -> Images:
     info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
     dim = info["dim"]
     # Train holds each image's augmented views one after another, its own vector first: the
     # audit is about images, so it takes that one.
     per_image = {"train": len(info.get("train_views", ["identity"]))}
-    hashes = [json.loads(line) for line in storage.read_lines(os.path.join(examples_dir, HASHES))]
     origin_of = {(image["digest"], image["label"]): image["origin"] for image in hashes}
     labels = storage.read_lines(os.path.join(features_dir, LABELS))
     vectors, label_indices, splits, digests = [], [], [], []
@@ -145,10 +144,12 @@ def outlier_scores(vectors: np.ndarray, labels: np.ndarray, classes: int) -> np.
     return scores
 
 
-def near_duplicate_pairs(examples_dir: str) -> list[dict]:
-    """Pairs of processed images that are near copies, inside a split or across splits, closest first."""
-    images = sorted((json.loads(line) for line in storage.read_lines(os.path.join(examples_dir, HASHES))),
-                    key=lambda image: image["digest"])
+def near_duplicate_pairs(hashes: list[dict]) -> list[dict]:
+    """Pairs of processed images that are near copies, inside a split or across splits, closest first.
+
+    `hashes` are preprocess's per-image records (hashes.jsonl).
+    """
+    images = sorted(hashes, key=lambda image: image["digest"])
     hashes = near_duplicates.parse_hashes([image["hash"] for image in images])
     thumbnails = [base64.b64decode(image["thumbnail"]) for image in images]
     pairs = {}
@@ -197,7 +198,9 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
         output_dir: the audit artifact's directory.
         top: entries kept in each list.
     """
-    images = _read_features(features_dir, examples_dir)
+    # Preprocess's per-image records: origins for every list, hashes for the duplicates.
+    hashes = [json.loads(line) for line in storage.read_lines(os.path.join(examples_dir, HASHES))]
+    images = _read_features(features_dir, hashes)
     labels = storage.read_lines(os.path.join(features_dir, LABELS))
 
     def entry(index: int, score: float, **more) -> dict:
@@ -211,7 +214,7 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
                   for index, confidence, suggested, flagged in issues[:top]]
     scores = outlier_scores(images.vectors, images.labels, len(labels))
     outliers = [entry(int(index), float(scores[index])) for index in np.argsort(-scores, kind="stable")[:top]]
-    duplicates = near_duplicate_pairs(examples_dir)[:top]
+    duplicates = near_duplicate_pairs(hashes)[:top]
     listed = {item["digest"] for item in mislabeled + outliers + duplicates}
     listed |= {item["matches_digest"] for item in duplicates}
     thumbnails = _thumbnails(examples_dir, listed)
