@@ -47,6 +47,7 @@ class PipelineConfig:
     l2: float = same_knob(HeadConfig, "l2")
     label_smoothing: float = same_knob(HeadConfig, "label_smoothing")
     class_weights: bool = same_knob(HeadConfig, "class_weights")
+    tune_seconds: int = same_knob(HeadConfig, "tune_seconds")
     augment_views: int = same_knob(ViewPolicy, "augment_views")
     test_time_augmentation: bool = same_knob(ViewPolicy, "test_time_augmentation")
     fine_tune_mode: str = same_knob(FineTuneConfig, "fine_tune_mode")

@@ -51,6 +51,7 @@ def build_pipeline(deployment: Deployment | None = None):
         l2: float = DEFAULTS.l2,
         label_smoothing: float = DEFAULTS.label_smoothing,
         class_weights: bool = DEFAULTS.class_weights,
+        tune_seconds: int = DEFAULTS.tune_seconds,
         augment_views: int = DEFAULTS.augment_views,
         test_time_augmentation: bool = DEFAULTS.test_time_augmentation,
         fine_tune_mode: str = DEFAULTS.fine_tune_mode,
@@ -88,7 +89,7 @@ def build_pipeline(deployment: Deployment | None = None):
         train_task = train_head(
             features=extract_task.outputs["features"], hidden_units=hidden_units, dropout=dropout,
             learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
-            label_smoothing=label_smoothing, class_weights=class_weights,
+            label_smoothing=label_smoothing, class_weights=class_weights, tune_seconds=tune_seconds,
             cache_root=cache_root, use_cache=use_cache,
         )
         tune_task = fine_tune(

@@ -22,6 +22,8 @@ class HeadConfig:
                                   "over the other classes; 0 for none")
     class_weights: bool = knob(False, "weigh each class by the inverse of its share of the training images, so a "
                                "rare class counts as much as a common one (for imbalanced data)")
+    tune_seconds: int = knob(0, "seconds for a search over the head's hidden units, dropout, L2 and learning rate "
+                             "(successive halving on the eval split) before it trains with the best; 0 for none")
 
     def __post_init__(self):
         if any(units < 1 for units in self.hidden_units):
@@ -38,5 +40,7 @@ class HeadConfig:
             raise ValueError(f"patience must be non-negative, got {self.patience}")
         if self.l2 < 0:
             raise ValueError(f"l2 must be non-negative, got {self.l2}")
+        if self.tune_seconds < 0:
+            raise ValueError(f"tune_seconds must be non-negative, got {self.tune_seconds}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")

@@ -43,6 +43,7 @@ class TrainResult:
     best_epoch: int
     history: dict[str, list[float]] = field(repr=False)
     epoch_seconds: list[float] = field(default_factory=list, repr=False)
+    config: HeadConfig | None = field(default=None, repr=False)  # what it trained with, searched values included
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def target_encoding(num_classes: int):
     return lambda vectors, label_index: (vectors, tf.one_hot(label_index, num_classes))
 
 
-def _feature_batches(features_dir: str, split: str, dim: int, batch_size: int, shuffle_seed: int | None = None,
+def feature_batches(features_dir: str, split: str, dim: int, batch_size: int, shuffle_seed: int | None = None,
                      ) -> tf.data.Dataset:
     """A split's (features, label_index) batches; shuffled record by record when a seed is given."""
     path = os.path.join(features_dir, f"{split}.tfrecord")
@@ -138,9 +139,10 @@ def _feature_batches(features_dir: str, split: str, dim: int, batch_size: int, s
                                          num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _dataset(features_dir: str, split: str, dim: int, num_classes: int, config: HeadConfig,
-             shuffle: bool) -> tf.data.Dataset:
-    batches = _feature_batches(features_dir, split, dim, config.batch_size, config.seed if shuffle else None)
+def feature_dataset(features_dir: str, split: str, dim: int, num_classes: int, config: HeadConfig,
+                    shuffle: bool) -> tf.data.Dataset:
+    """A split's batches as the head's `fit` takes them: (features, targets), shuffled for training."""
+    batches = feature_batches(features_dir, split, dim, config.batch_size, config.seed if shuffle else None)
     return batches.map(target_encoding(num_classes)).prefetch(tf.data.AUTOTUNE)
 
 
@@ -175,34 +177,50 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def train(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainResult:
-    """Trains the head on the train split's features, early-stopping on the eval split."""
-    info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
-    labels = storage.read_lines(os.path.join(features_dir, LABELS))
-    dim, counts = info["dim"], info["counts"]
-    keras.utils.set_random_seed(config.seed)
-    # Seeded is not enough for a rerun to reproduce a model: some kernels are not deterministic.
-    tf.config.experimental.enable_op_determinism()
-    num_classes = len(labels)
-    strategy = choose_strategy()
-    statistics = training_statistics(_feature_batches(features_dir, "train", dim, 1024), num_classes)
-    class_weight = statistics.balanced_class_weights() if config.class_weights else None
-    if class_weight:
-        logger.info("train_head: class weights %s", {labels[i]: round(w, 3) for i, w in class_weight.items()})
-    train = _dataset(features_dir, "train", dim, num_classes, config, shuffle=True)
+def compiled_head(strategy, dim: int, num_classes: int, config: HeadConfig,
+                  statistics: TrainingStatistics) -> keras.Model:
+    """The head, built and compiled for training under `strategy`."""
     with strategy.scope():
         head = build_head(dim, num_classes, config, statistics)
         loss, metric = loss_and_metric(num_classes, config.label_smoothing)
         head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric],
                      steps_per_execution=STEPS_PER_EXECUTION)
+    return head
+
+
+def features_shape(features_dir: str) -> tuple[int, dict[str, int], list[str]]:
+    """The features' vector size, images per split and class names."""
+    info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
+    return info["dim"], info["counts"], storage.read_lines(os.path.join(features_dir, LABELS))
+
+
+def train(*, features_dir: str, head_model_dir: str, config: HeadConfig,
+          more_history: dict | None = None) -> TrainResult:
+    """Trains the head on the train split's features, early-stopping on the eval split.
+
+    `more_history` goes into history.json beside the training's own entries (the head search's).
+    """
+    dim, counts, labels = features_shape(features_dir)
+    keras.utils.set_random_seed(config.seed)
+    # Seeded is not enough for a rerun to reproduce a model: some kernels are not deterministic.
+    tf.config.experimental.enable_op_determinism()
+    num_classes = len(labels)
+    strategy = choose_strategy()
+    statistics = training_statistics(feature_batches(features_dir, "train", dim, 1024), num_classes)
+    class_weight = statistics.balanced_class_weights() if config.class_weights else None
+    if class_weight:
+        logger.info("train_head: class weights %s", {labels[i]: round(w, 3) for i, w in class_weight.items()})
+    train = feature_dataset(features_dir, "train", dim, num_classes, config, shuffle=True)
+    head = compiled_head(strategy, dim, num_classes, config, statistics)
     has_eval = counts.get("eval", 0) > 0
     monitor = "val_loss" if has_eval else "loss"
     if not has_eval:
         logger.info("train_head: eval split is empty, early stopping watches the training loss")
     timer = EpochTimer()
+    evaluation = feature_dataset(features_dir, "eval", dim, num_classes, config, shuffle=False) if has_eval else None
     history = head.fit(
         train,
-        validation_data=_dataset(features_dir, "eval", dim, num_classes, config, shuffle=False) if has_eval else None,
+        validation_data=evaluation,
         epochs=config.epochs,
         class_weight=class_weight,
         verbose=0,
@@ -222,7 +240,8 @@ def train(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> Trai
     storage.write_json(
         os.path.join(head_model_dir, HISTORY),
         {"history": history_values, "epochs_run": len(losses), "best_epoch": best_epoch, "monitor": monitor,
-         "epoch_seconds": [round(seconds, 4) for seconds in timer.seconds], "config": asdict(config)},
+         "epoch_seconds": [round(seconds, 4) for seconds in timer.seconds], "config": asdict(config),
+         **(more_history or {})},
     )
     logger.info("train_head: %d epochs, best at epoch %d (%s %.4f)", len(losses), best_epoch, monitor, min(losses))
-    return TrainResult(head_model_path, len(losses), best_epoch, history_values, timer.seconds)
+    return TrainResult(head_model_path, len(losses), best_epoch, history_values, timer.seconds, config)

@@ -2,7 +2,8 @@
 
 Confusion matrix, ROC curve, training curves, reliability diagram, the worst mistakes and a
 sample of correct predictions as thumbnails with their true and predicted labels and their
-Grad-CAM overlays, the transfer lift and the blessing's reasons.
+Grad-CAM overlays, the transfer lift, the head search's trials where there was one, and the
+blessing's reasons.
 Figures are PNGs embedded as data URIs, so the page is one file the KFP UI can show.
 """
 
@@ -150,6 +151,32 @@ def _audit_section(audit: dict | None) -> str:
             + f"<p>Largest to smallest training class: {ratio}.</p>")
 
 
+def head_search_section(tuning: dict | None) -> str:
+    """The head search's chosen values and its table of trials, best first; empty without a search."""
+    if not tuning:
+        return ""
+    escape = html.escape
+    chosen = ", ".join(f"{name} {escape(str(value))}" for name, value in tuning["chosen"].items())
+    if not tuning["trials"]:
+        return f"<h2>Head search</h2><p>{escape(tuning['stopped'])}; the head trained with {chosen}.</p>"
+    columns = list(tuning["trials"][0])
+    rows = "".join("<tr>" + "".join(f"<td>{escape(_cell(row[column]))}</td>" for column in columns) + "</tr>"
+                   for row in tuning["trials"])
+    return (f"<h2>Head search</h2><p>Successive halving over {tuning['candidates']} candidate heads, rungs of "
+            f"{', '.join(map(str, tuning['rung_epochs']))} epochs, ranked by eval loss: "
+            f"{tuning['seconds']:.0f} of {tuning['budget_seconds']} s ({escape(tuning['stopped'])}). "
+            f"Chosen: <b>{chosen}</b>. Trial 0 is the configured head.</p><table><tr>"
+            + "".join(f"<th>{escape(column.replace('_', ' '))}</th>" for column in columns) + f"</tr>{rows}</table>")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "not trained"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: int = WORST_MISTAKES) -> list[int]:
     """Indices of the misclassified examples, most confidently wrong first."""
     predicted = probabilities.argmax(axis=1)
@@ -222,6 +249,7 @@ figure {{ display: inline-block; margin: 0.3em; font-size: 0.8em; text-align: ce
 <p>Accuracy <b>{metrics['accuracy']:.4f}</b> (bootstrap 95% interval {low:.4f} to {high:.4f}) on
 {metrics['count']} images; AUC {metrics['auc']:.4f}; log loss {metrics['log_loss']:.4f};
 expected calibration error {metrics['ece']:.4f}.</p>{near_duplicates_html}
+{head_search_section(history.get("tuning"))}
 <h2>Transfer lift</h2>{lift_html}
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>test images</th></tr>{per_class}</table>

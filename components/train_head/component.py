@@ -24,6 +24,7 @@ def train_head(
     l2: float,
     label_smoothing: float,
     class_weights: bool,
+    tune_seconds: int,
     cache_root: str,
     use_cache: bool,
     head: Output[Model],

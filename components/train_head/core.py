@@ -1,4 +1,11 @@
-"""Train head core: the MLP head on the frozen base's features (see `components.common.head_training`)."""
+"""Train head core: the MLP head on the frozen base's features (see `components.common.head_training`).
+
+With `tune_seconds`, a head search (`search`) picks the hidden units, dropout, L2 and learning rate
+first; the head then trains with them as it would with configured values, and history.json
+carries the search's trials under "tuning" for the report.
+"""
+
+import dataclasses
 
 from components.common.head_config import HeadConfig
 from components.common.head_training import TrainResult, train
@@ -14,4 +21,10 @@ def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainR
         config: how the head is built and trained.
     """
     check_requested_gpus("train-head")
-    return train(features_dir=features_dir, head_model_dir=head_model_dir, config=config)
+    if not config.tune_seconds:
+        return train(features_dir=features_dir, head_model_dir=head_model_dir, config=config)
+    from components.train_head.search import search
+
+    tuning = search(features_dir=features_dir, config=config)
+    return train(features_dir=features_dir, head_model_dir=head_model_dir,
+                 config=dataclasses.replace(config, **tuning.chosen), more_history={"tuning": tuning.as_dict()})

@@ -12,7 +12,8 @@ from components.common.artifact_files import FEATURES_INFO, HISTORY, LABELS
 from components.common.head_config import HeadConfig
 from components.common.head_training import TrainingStatistics
 from components.common.records import serialize_features
-from components.train_head import core
+from components.evaluate.report import head_search_section
+from components.train_head import core, search
 
 
 def write_features(directory, labels, per_class=30, dim=6, seed=0):
@@ -104,3 +105,56 @@ def test_head_options_l2_label_smoothing_and_class_weights_train(tmp_path):
 def test_bad_head_options_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         HeadConfig(**kwargs)
+
+
+def test_head_search_beats_a_poor_configured_head_and_trains_with_what_it_chose(tmp_path):
+    write_features(str(tmp_path / "features"), ["cat", "dog"])
+    # A learning rate this small leaves the head near its initial loss after 6 epochs.
+    poor = HeadConfig(hidden_units=(), learning_rate=1e-5, epochs=6, patience=6, tune_seconds=12)
+
+    result = core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"), config=poor)
+
+    history = json.loads((tmp_path / "head" / HISTORY).read_text())
+    tuning = history["tuning"]
+    configured = next(row for row in tuning["trials"] if row["trial"] == 0)
+    assert configured["learning_rate"] == 1e-5 and configured["hidden_units"] == []
+    assert tuning["candidates"] in search.CANDIDATE_COUNTS and tuning["seconds"] <= 12 + 5
+    top = max(row["rung"] for row in tuning["trials"])
+    best = min((row for row in tuning["trials"] if row["rung"] == top), key=lambda row: row["eval_loss"])
+    assert {name: best[name] for name in search.SEARCH_SPACE} == tuning["chosen"] != {
+        name: configured[name] for name in search.SEARCH_SPACE}
+    assert best["eval_loss"] < configured["eval_loss"]
+    # The head that was saved trained with the chosen values, not the configured ones.
+    assert {name: history["config"][name] for name in search.SEARCH_SPACE} == tuning["chosen"]
+    assert min(result.history["val_loss"]) < configured["eval_loss"]
+    section = head_search_section(tuning)
+    assert "Head search" in section and section.count("<tr>") == len(tuning["trials"]) + 1
+
+
+def test_head_search_out_of_time_trains_the_configured_head(tmp_path):
+    write_features(str(tmp_path / "features"), ["cat", "dog"])
+    config = HeadConfig(epochs=2, tune_seconds=1)  # the probe alone takes longer than a second
+
+    core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"), config=config)
+
+    history = json.loads((tmp_path / "head" / HISTORY).read_text())
+    assert history["tuning"]["stopped"].startswith("the budget ran out in rung 1")
+    assert history["tuning"]["chosen"] == {"hidden_units": [128], "dropout": 0.2, "l2": 0.0, "learning_rate": 1e-3}
+    assert history["config"]["hidden_units"] == [128]
+
+
+def test_successive_halving_rungs_reach_the_configured_epochs_and_fit_the_estimate():
+    assert search.rung_epochs(20, 27) == [2, 7, 20]
+    assert search.rung_epochs(20, 9) == [7, 20]
+    assert search.rung_epochs(20, 3) == [20]
+    # 27 new heads and 2 epochs each, then 9 heads 5 epochs more, then 3 heads 13 more.
+    assert search.estimated_seconds(27, 20, 1.0, 0.1) == pytest.approx(27 * 1.2 + 9 * 0.5 + 3 * 1.3)
+    values = search.candidate_values(HeadConfig(), 9)
+    assert values[0] == {"hidden_units": (128,), "dropout": 0.2, "l2": 0.0, "learning_rate": 1e-3}
+    assert len({tuple(sorted(v.items())) for v in values}) == 9  # distinct
+    assert values == search.candidate_values(HeadConfig(), 9)  # seeded
+
+
+def test_tune_seconds_must_not_be_negative():
+    with pytest.raises(ValueError, match="tune_seconds"):
+        HeadConfig(tune_seconds=-1)
