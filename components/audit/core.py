@@ -22,7 +22,6 @@ score and a small PNG thumbnail (base64) for the report.
 
 import base64
 import io
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -58,13 +57,13 @@ class Images:
     origins: list[str]
 
 
-def _read_features(features_dir: str, hashes: list[dict]) -> Images:
+def _read_features(features_dir: str, hashes: near_duplicates.HashedImages) -> Images:
     info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
     dim = info["dim"]
     # Train holds each image's augmented views one after another, its own vector first: the
     # audit is about images, so it takes that one.
     per_image = {"train": len(info.get("train_views", ["identity"]))}
-    origin_of = {(image["digest"], image["label"]): image["origin"] for image in hashes}
+    origin_of = dict(zip(zip(hashes.digests, hashes.labels), hashes.origins))
     labels = storage.read_lines(os.path.join(features_dir, LABELS))
     vectors, label_indices, splits, digests = [], [], [], []
     for split in SPLITS:
@@ -144,24 +143,21 @@ def outlier_scores(vectors: np.ndarray, labels: np.ndarray, classes: int) -> np.
     return scores
 
 
-def near_duplicate_pairs(hashes: list[dict]) -> list[dict]:
+def near_duplicate_pairs(images: near_duplicates.HashedImages) -> list[dict]:
     """Pairs of processed images that are near copies, inside a split or across splits, closest first.
 
-    `hashes` are preprocess's per-image records (hashes.jsonl).
+    `images` are preprocess's per-image hash records (hashes.jsonl).
     """
-    images = sorted(hashes, key=lambda image: image["digest"])
-    hashes = near_duplicates.parse_hashes([image["hash"] for image in images])
-    thumbnails = [base64.b64decode(image["thumbnail"]) for image in images]
     pairs = {}
-    for first, second, distance, apart in near_duplicates.confirmed_copies(hashes, thumbnails, hashes, thumbnails,
-                                                                           same_set=True):
+    for first, second, distance, apart in near_duplicates.confirmed_copies(
+            images.hashes, images.thumbnails, images.hashes, images.thumbnails, same_set=True):
         pairs.setdefault(tuple(sorted((first, second))), (distance, apart))
     found = []
     for (first, second), (distance, apart) in sorted(pairs.items(), key=lambda item: item[1]):
-        one, other = images[first], images[second]
-        found.append({"origin": one["origin"], "split": one["split"], "label": one["label"], "digest": one["digest"],
-                      "matches": other["origin"], "matches_split": other["split"], "matches_label": other["label"],
-                      "matches_digest": other["digest"], "hash_distance": distance, "score": round(apart, 4)})
+        other = images.record(second)
+        found.append({**images.record(first), "matches": other["origin"], "matches_split": other["split"],
+                      "matches_label": other["label"], "matches_digest": other["digest"], "hash_distance": distance,
+                      "score": round(apart, 4)})
     return found
 
 
@@ -199,7 +195,8 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
         top: entries kept in each list.
     """
     # Preprocess's per-image records: origins for every list, hashes for the duplicates.
-    hashes = [json.loads(line) for line in storage.read_lines(os.path.join(examples_dir, HASHES))]
+    with open(os.path.join(examples_dir, HASHES), "rb") as lines:
+        hashes = near_duplicates.read_hashed_images(lines)
     images = _read_features(features_dir, hashes)
     labels = storage.read_lines(os.path.join(features_dir, LABELS))
 

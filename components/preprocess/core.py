@@ -23,6 +23,7 @@ import concurrent.futures
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -46,6 +47,7 @@ REJECTS_PREFIX = "rejects"
 COUNTS = "counts.jsonl"
 SHARDS = "shards.txt"
 HASHES = "hashes.jsonl"
+HASH_SHARDS_PREFIX = "hashes"
 DEDUPLICATED_TEST_PREFIX = "test-deduplicated"
 
 
@@ -185,16 +187,17 @@ def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size:
             files.join(output_dir, REJECTS_PREFIX), file_name_suffix=".jsonl"
         )
     )
+    # Sharded as Beam likes: a fixed shard count would group every record in memory first.
+    written.append(
+        outputs["hashes"]
+        | "HashesToJson" >> beam.Map(lambda record: json.dumps(record, sort_keys=True))
+        | "WriteHashes" >> beam.io.WriteToText(files.join(output_dir, HASH_SHARDS_PREFIX), file_name_suffix=".jsonl")
+    )
     (
         written
         | "AllWrittenFiles" >> beam.Flatten()
         | "FileNames" >> beam.Map(lambda path: path.rstrip("/").rsplit("/", 1)[-1])
         | "WriteShardList" >> beam.io.WriteToText(files.join(output_dir, SHARDS), shard_name_template="")
-    )
-    (
-        outputs["hashes"]
-        | "HashesToJson" >> beam.Map(lambda record: json.dumps(record, sort_keys=True))
-        | "WriteHashes" >> beam.io.WriteToText(files.join(output_dir, HASHES), shard_name_template="")
     )
     (
         outputs["examples"]
@@ -217,32 +220,36 @@ def _read_counts(output_dir: str) -> dict[str, dict[str, int]]:
 
 
 def _written_shards(output_dir: str) -> dict[str, list[str]]:
-    """The files this run's pipeline wrote, by split and "rejects", as Beam reported them."""
+    """The files this run's pipeline wrote, by split, "rejects" and "hashes", as Beam reported them."""
     names = sorted(files.read_lines(files.join(output_dir, SHARDS)))
-    return {kind: [name for name in names if name.startswith(f"{kind}-")] for kind in (*SPLITS, REJECTS_PREFIX)}
+    return {kind: [name for name in names if name.startswith(f"{kind}-")]
+            for kind in (*SPLITS, REJECTS_PREFIX, HASH_SHARDS_PREFIX)}
 
 
 def _count_rejects(output_dir: str, reject_files: list[str]) -> int:
     return sum(len(files.read_lines(files.join(output_dir, name))) for name in reject_files)
 
 
+def _gather_hashes(output_dir: str, shard_names: list[str]) -> None:
+    """Concatenates the pipeline's hash shards into hashes.jsonl, streaming, and deletes them."""
+    with files.open_for_writing(files.join(output_dir, HASHES)) as target:
+        for name in shard_names:
+            with FileSystems.open(files.join(output_dir, name)) as source:
+                shutil.copyfileobj(source, target)
+    if shard_names:
+        FileSystems.delete([files.join(output_dir, name) for name in shard_names])
+
+
 def _find_near_duplicates(output_dir: str) -> list[dict]:
     """Test images that are near copies of a train or eval image (see `near_duplicates`), with the match."""
-    path = files.join(output_dir, HASHES)
-    images = [json.loads(line) for line in files.read_lines(path)] if files.exists(path) else []
-    # Beam writes in any order; sorted, a tie between two equally near images resolves alike every run.
-    images.sort(key=lambda image: image["digest"])
-    test = [image for image in images if image["split"] == "test"]
-    seen = [image for image in images if image["split"] != "test"]
-    copies = near_duplicates.confirmed_copies(
-        near_duplicates.parse_hashes([image["hash"] for image in test]),
-        [base64.b64decode(image["thumbnail"]) for image in test],
-        near_duplicates.parse_hashes([image["hash"] for image in seen]),
-        [base64.b64decode(image["thumbnail"]) for image in seen],
-    )
+    with FileSystems.open(files.join(output_dir, HASHES)) as lines:
+        images = near_duplicates.read_hashed_images(lines)
+    test = images.subset([index for index, split in enumerate(images.splits) if split == "test"])
+    seen = images.subset([index for index, split in enumerate(images.splits) if split != "test"])
+    copies = near_duplicates.confirmed_copies(test.hashes, test.thumbnails, seen.hashes, seen.thumbnails)
     return [
-        {"origin": test[query]["origin"], "label": test[query]["label"], "digest": test[query]["digest"],
-         "matches": seen[match]["origin"], "matches_split": seen[match]["split"], "distance": distance,
+        {"origin": test.origins[query], "label": test.labels[query], "digest": test.digests[query],
+         "matches": seen.origins[match], "matches_split": seen.splits[match], "distance": distance,
          "picture_distance": round(apart, 4)}
         for query, match, distance, apart in copies
     ]
@@ -343,6 +350,7 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
     counts = _read_counts(output_dir)
     shards = _written_shards(output_dir)
     rejected = _count_rejects(output_dir, shards.pop(REJECTS_PREFIX)) + manifest["rejected"]
+    _gather_hashes(output_dir, shards.pop(HASH_SHARDS_PREFIX))
     copies = _find_near_duplicates(output_dir)
     replaced = []
     if copies:
