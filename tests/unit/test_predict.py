@@ -1,5 +1,6 @@
 """`headstart predict`: each file gets a class or one plain reason it got none."""
 
+import pytest
 import tensorflow as tf
 
 from components.common.images import decode_and_resize
@@ -38,3 +39,10 @@ def test_a_file_that_is_no_image_gets_one_plain_reason(tmp_path):
     ]
     assert NOT_AN_IMAGE == "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
     assert results[2] == Prediction(str(tmp_path / "gone.jpg"), error="cannot read: No such file or directory")
+
+
+def test_a_version_without_the_tflite_model_asked_for_says_why(tmp_path):
+    from pipeline.predict import tflite_classifier
+
+    with pytest.raises(ValueError, match="has no int8 TFLite model .*model_int8.tflite.*edge.json"):
+        tflite_classifier(str(tmp_path), "int8")
