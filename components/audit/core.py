@@ -25,6 +25,7 @@ import io
 import logging
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -42,47 +43,102 @@ FOLDS = 5
 # More dimensions than this are projected on their leading principal components first: the
 # logistic regression then takes seconds at 50,000 flattened 12,544-float vectors too.
 MAX_DIMENSIONS = 256
+# Vectors the projection is fitted on, evenly spread over the images: a fixed cost in memory
+# (200 MB of flattened MobileNet vectors) whatever the number of images.
+PROJECTION_SAMPLE = 4096
 THUMBNAIL = 64
 HASHES = "hashes.jsonl"  # preprocess's per-image hashes and origins
 
 
 @dataclass(frozen=True)
 class Images:
-    """Every image the features hold: vectors, label indices, splits, digests, origins."""
+    """Every image the features hold: its vector (projected when long), label, split, digest, origin.
+
+    `centroid_distances` are each image's cosine distances to the class centroids of the
+    L2-normalized features, in the full feature space.
+    """
 
     vectors: np.ndarray
     labels: np.ndarray
     splits: list[str]
     digests: list[str]
     origins: list[str]
+    centroid_distances: np.ndarray
 
 
-def _read_features(features_dir: str, hashes: near_duplicates.HashedImages) -> Images:
-    info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
-    dim = info["dim"]
-    # Train holds each image's augmented views one after another, its own vector first: the
-    # audit is about images, so it takes that one.
-    per_image = {"train": len(info.get("train_views", ["identity"]))}
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+class _Features:
+    """The features artifact, one vector per image, read in batches as often as needed: never all at once."""
+
+    def __init__(self, features_dir: str):
+        self._dir = features_dir
+        info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
+        self.dim = info["dim"]
+        # Train holds each image's augmented views one after another, its own vector first: the
+        # audit is about images, so it takes that one.
+        self._per_image = {"train": len(info.get("train_views", ["identity"]))}
+        self.digests, self.splits = [], []
+        for split in SPLITS:
+            names = storage.read_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"))
+            self.digests += names[::self._per_image.get(split, 1)]
+            self.splits += [split] * len(names[::self._per_image.get(split, 1)])
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(vectors, label indices) batches over every split, in the digests' order."""
+        for split in SPLITS:
+            records = tf.data.TFRecordDataset(os.path.join(self._dir, f"{split}.tfrecord"))
+            batches = records.shard(self._per_image.get(split, 1), 0).batch(1024)
+            for vectors, labels in batches.map(lambda batch: parse_feature_batch(batch, self.dim)):
+                yield vectors.numpy(), labels.numpy().astype(int)
+
+
+def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, classes: int, seed: int = 0) -> Images:
+    """Two passes over the features, so memory holds at most MAX_DIMENSIONS floats per image.
+
+    The first sums each class's normalized vectors (the centroids) and, when the vectors are long,
+    keeps an even sample of up to PROJECTION_SAMPLE of them to fit the projection on; the second
+    projects every vector and measures its distance to each centroid.
+    """
+    features = _Features(features_dir)
+    project = features.dim > MAX_DIMENSIONS
+    # The same number of sampled vectors at 5,000 images as at 50,000, spread evenly over them.
+    chosen = np.unique(np.linspace(0, len(features.digests) - 1, PROJECTION_SAMPLE).astype(int)) if project \
+        else np.array([], dtype=int)
+    sample = np.empty((len(chosen), features.dim), np.float32)
+    sums, labels, seen = np.zeros((classes, features.dim)), [], 0
+    for vectors, batch_labels in features.batches():
+        np.add.at(sums, batch_labels, _unit(vectors))
+        rows = chosen[(chosen >= seen) & (chosen < seen + len(vectors))]
+        sample[np.searchsorted(chosen, rows)] = vectors[rows - seen]
+        labels.append(batch_labels)
+        seen += len(vectors)
+    centroids = _unit(sums).astype(np.float32)
+    projection = None
+    if project:
+        from sklearn.decomposition import PCA
+
+        # Fitted on a sample: at 50,000 flattened 12,544-float vectors the whole would be 2.5 GB.
+        # The projection never sees a label, so fitting it on held-out images too tells the
+        # classifier nothing about their labels.
+        projection = PCA(MAX_DIMENSIONS, random_state=seed).fit(sample)
+    del sample
+    kept, distances = [], []
+    for vectors, _ in features.batches():
+        kept.append(projection.transform(vectors).astype(np.float32) if projection else vectors)
+        distances.append(1 - _unit(vectors) @ centroids.T)
+    label_array = np.concatenate(labels)
+    names = storage.read_lines(os.path.join(features_dir, LABELS))
     origin_of = dict(zip(zip(hashes.digests, hashes.labels), hashes.origins))
-    labels = storage.read_lines(os.path.join(features_dir, LABELS))
-    vectors, label_indices, splits, digests = [], [], [], []
-    for split in SPLITS:
-        step = per_image.get(split, 1)
-        records = tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord")).shard(step, 0)
-        for batch, batch_labels in records.batch(1024).map(lambda batch: parse_feature_batch(batch, dim)):
-            vectors.append(batch.numpy())
-            label_indices.append(batch_labels.numpy())
-        names = storage.read_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"))[::step]
-        digests += names
-        splits += [split] * len(names)
-    label_array = np.concatenate(label_indices).astype(int)
-    origins = [origin_of.get((digest, labels[label]), digest) for digest, label in zip(digests, label_array)]
-    return Images(np.concatenate(vectors), label_array, splits, digests, origins)
+    origins = [origin_of.get((digest, names[label]), digest) for digest, label in zip(features.digests, label_array)]
+    return Images(np.concatenate(kept), label_array, features.splits, features.digests, origins,
+                  np.concatenate(distances))
 
 
 def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: int, seed: int = 0) -> np.ndarray:
     """Each image's class probabilities from a logistic regression fitted on the other folds."""
-    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
@@ -93,11 +149,6 @@ def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: 
     if folds < 2:
         probabilities[np.arange(len(labels)), labels] = 1  # too few images in a class to hold any out
         return probabilities
-    if vectors.shape[1] > MAX_DIMENSIONS:
-        # Once for all folds: the projection never sees a label, so fitting it on the held-out
-        # images too tells the classifier nothing about their labels. Five fits of a randomized
-        # PCA on 4,000 flattened vectors took 20 of the step's 26 s.
-        vectors = PCA(MAX_DIMENSIONS, random_state=seed).fit_transform(vectors)
     for fit, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(vectors, labels):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500))
         model.fit(vectors[fit], labels[fit])
@@ -124,17 +175,15 @@ def label_issues(probabilities: np.ndarray, labels: np.ndarray) -> list[tuple[in
     return [(int(i), float(self_confidence[i]), int(suggested[i]), bool(flagged[i])) for i in order]
 
 
-def outlier_scores(vectors: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
-    """How far each image lies from every class: MADs above its nearest class's median distance."""
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    centroids = np.stack([unit[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(unit.shape[1])
-                          for c in range(classes)])
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    distances = 1 - unit @ centroids.T
-    nearest = distances.argmin(axis=1)
-    distance = distances[np.arange(len(unit)), nearest]
-    scores = np.zeros(len(unit))
-    for c in range(classes):
+def outlier_scores(centroid_distances: np.ndarray) -> np.ndarray:
+    """How far each image lies from every class: MADs above its nearest class's median distance.
+
+    `centroid_distances` are (images, classes) cosine distances to the class centroids.
+    """
+    nearest = centroid_distances.argmin(axis=1)
+    distance = centroid_distances[np.arange(len(centroid_distances)), nearest]
+    scores = np.zeros(len(centroid_distances))
+    for c in range(centroid_distances.shape[1]):
         members = nearest == c
         if members.any():
             median = np.median(distance[members])
@@ -197,8 +246,8 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
     # Preprocess's per-image records: origins for every list, hashes for the duplicates.
     with open(os.path.join(examples_dir, HASHES), "rb") as lines:
         hashes = near_duplicates.read_hashed_images(lines)
-    images = _read_features(features_dir, hashes)
     labels = storage.read_lines(os.path.join(features_dir, LABELS))
+    images = _read_features(features_dir, hashes, len(labels))
 
     def entry(index: int, score: float, **more) -> dict:
         return {"origin": images.origins[index], "split": images.splits[index],
@@ -209,7 +258,7 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
     issues = label_issues(probabilities, images.labels)
     mislabeled = [entry(index, 1 - confidence, suggested=labels[suggested], flagged=flagged)
                   for index, confidence, suggested, flagged in issues[:top]]
-    scores = outlier_scores(images.vectors, images.labels, len(labels))
+    scores = outlier_scores(images.centroid_distances)
     outliers = [entry(int(index), float(scores[index])) for index in np.argsort(-scores, kind="stable")[:top]]
     duplicates = near_duplicate_pairs(hashes)[:top]
     listed = {item["digest"] for item in mislabeled + outliers + duplicates}
