@@ -94,9 +94,20 @@ class EdgeModel:
         self.image_size = int(self._input["shape"][1])
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """Class probabilities [classes] of uint8 pixels [S, S, 3] or [1, S, S, 3], dequantized."""
-        self._interpreter.set_tensor(self._input["index"],
-                                     pixels.reshape(self._input["shape"]).astype(self._input["dtype"]))
+        """Class probabilities [classes] of uint8 pixels [S, S, 3] or [1, S, S, 3], dequantized.
+
+        An int8 model's input is quantized from the pixel values: scale 1 and zero point 0 when
+        its calibration images spanned 0 to 255, so the pixels go in as they are; another scale
+        (dark calibration images) is applied here, as a device must.
+        """
+        values = pixels.reshape(self._input["shape"]).astype(np.float32)
+        scale, zero_point = self._input["quantization"]
+        if scale:
+            values = np.round(values / scale + zero_point)
+        limits = np.iinfo(self._input["dtype"]) if np.issubdtype(self._input["dtype"], np.integer) else None
+        if limits is not None:
+            values = np.clip(values, limits.min, limits.max)
+        self._interpreter.set_tensor(self._input["index"], values.astype(self._input["dtype"]))
         self._interpreter.invoke()
         answer = self._interpreter.get_tensor(self._output["index"])[0]
         scale, zero_point = self._output["quantization"]

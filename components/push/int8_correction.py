@@ -16,12 +16,15 @@ A base without such pairs (VGG16) is left as it is.
 """
 
 import contextlib
+import logging
 from collections import Counter
 from typing import Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)
 
 CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 
@@ -49,6 +52,9 @@ def _networks_and_inputs(model: keras.Model, inputs: tf.Tensor) -> Iterator[tupl
     int8 model is kept only if it passes its accuracy check.
     """
     yield model, inputs
+    # Only a model that holds models is replayed: the base itself may branch (Add layers).
+    if not any(isinstance(layer, keras.Model) for layer in model.layers):
+        return
     if not all(isinstance(operation, keras.layers.Layer) for operation in model.operations):
         return
     values = inputs
@@ -75,17 +81,20 @@ def _correct(network: keras.Model, inputs: tf.Tensor) -> int:
         return 0
     probe = keras.Model(network.inputs, [conv.output for conv, _ in pairs])
     # One trace for every pass: the weights change between passes, the graph does not.
-    channel_means = tf.function(lambda x: [tf.reduce_mean(out, axis=[0, 1, 2]) for out in probe(x, training=False)])
+    channel_means = tf.function(
+        lambda x: [tf.reduce_mean(out, axis=[0, 1, 2]) for out in tf.nest.flatten(probe(x, training=False))])
     float_means = [mean.numpy() for mean in channel_means(inputs)]
     for index, (conv, batchnorm) in enumerate(pairs):
-        kernel, *rest = conv.get_weights()
-        gamma, beta, moving_mean, moving_variance = batchnorm.get_weights()
+        kernel = conv.kernel.numpy()
+        gamma = batchnorm.gamma.numpy() if batchnorm.gamma is not None else np.ones(kernel.shape[-1] * (
+            kernel.shape[-2] if isinstance(conv, keras.layers.DepthwiseConv2D) else 1), np.float32)
+        gain = gamma / np.sqrt(batchnorm.moving_variance.numpy() + batchnorm.epsilon)
+        gain = np.where(gain == 0, 1.0, gain)  # a channel BatchNorm zeroes: any rounding of it is as good
         depthwise = isinstance(conv, keras.layers.DepthwiseConv2D)
-        gain = (gamma / np.sqrt(moving_variance + batchnorm.epsilon)).reshape(
-            (1, 1, kernel.shape[2], -1) if depthwise else (1, 1, 1, -1))
-        conv.set_weights([(_rounded_as_int8(kernel * gain, depthwise) / gain).astype(kernel.dtype), *rest])
+        gain = gain.reshape((1, 1, kernel.shape[2], -1) if depthwise else (1, 1, 1, -1))
+        conv.kernel.assign((_rounded_as_int8(kernel * gain, depthwise) / gain).astype(kernel.dtype))
         shift = channel_means(inputs)[index].numpy() - float_means[index]
-        batchnorm.set_weights([gamma, beta, (moving_mean + shift).astype(moving_mean.dtype), moving_variance])
+        batchnorm.moving_mean.assign(batchnorm.moving_mean.numpy() + shift)
     return len(pairs)
 
 
@@ -100,6 +109,13 @@ def corrected_for_int8(model: keras.Model, images: np.ndarray) -> Iterator[int]:
     saved = model.get_weights()
     try:
         inputs = tf.convert_to_tensor(images, tf.float32)
-        yield sum(_correct(network, values) for network, values in _networks_and_inputs(model, inputs))
+        try:
+            corrected = sum(_correct(network, values) for network, values in _networks_and_inputs(model, inputs))
+        except (ValueError, TypeError, tf.errors.OpError) as error:
+            # A base this does not understand converts uncorrected; the int8 check still decides.
+            logger.warning("push: int8 bias correction skipped: %s", error)
+            model.set_weights(saved)
+            corrected = 0
+        yield corrected
     finally:
         model.set_weights(saved)

@@ -80,8 +80,9 @@ def model_card(*, model_name: str, run_id: str, labels: list[str], counts: dict,
         f"{check['test_accuracy']:.4f} | {check['reason']} |" for variant, check in (edge or {}).items())
     edge_section = f"""
 ## Edge models (TFLite)
-Input: uint8 pixels [1, S, S, 3] from the same decode and resize as `serving_default`; output:
-`probabilities` (the int8 model's quantized as uint8, with the output's scale and zero point).
+Input: uint8 pixels [1, S, S, 3] from the same decode and resize as `serving_default` (the int8
+model's quantized with its input's scale and zero point, 1 and 0 when calibration spanned 0 to 255);
+output: `probabilities` (the int8 model's quantized as uint8, with the output's scale and zero point).
 
 | model | file | size | test accuracy | check |
 | --- | --- | --- | --- | --- |

@@ -3,11 +3,13 @@
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from components.common import storage
 from components.common.artifact_files import METRICS, PREDICTIONS
 from components.common.modeling import load_joined_model
 from components.push import edge_export
+from components.push.edge_export import EdgeModel
 
 
 def test_models_that_answer_like_the_evaluated_one_are_kept_and_others_left_out(trained, tmp_path):
@@ -32,3 +34,31 @@ def test_models_that_answer_like_the_evaluated_one_are_kept_and_others_left_out(
     image, _ = next(edge_export._images(trained["examples_dir"], "test", model.input_shape[1]))
     on_device = edge_export.EdgeModel(model_path=str(tmp_path / "model_float16.tflite")).probabilities(image)
     assert np.abs(on_device - expected[0]).max() <= edge_export.FLOAT16_TOLERANCE
+
+
+def test_an_int8_input_scale_other_than_one_is_applied_to_the_pixels():
+    """Calibration images darker than 255 give the input another scale; EdgeModel must quantize with it."""
+    import keras
+
+    images = keras.Input((8, 8, 3))
+    brightness = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(images))
+    decide = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(images, decide(brightness))
+    decide.set_weights([np.array([[10.0, -10.0]] * 3, "float32"), np.array([-2.0, 2.0], "float32")])
+    rng = np.random.default_rng(0)  # images from black to mid-grey: the answer turns on brightness
+    dark = (rng.uniform(0, 1, (20, 1, 8, 8, 3)) * rng.uniform(0, 100, (20, 1, 1, 1, 1))).astype("float32")
+
+    function, holder = edge_export._probabilities_function(model, 8, tf.float32)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image] for image in dark)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    edge = EdgeModel(model_content=converter.convert())
+
+    scale, _ = edge._input["quantization"]
+    assert abs(scale - 1.0) > 0.1  # the case at hand: pixels are not the quantized values
+    for image in dark[:5]:
+        np.testing.assert_allclose(edge.probabilities(image.astype(np.uint8)), model(image.astype(np.uint8)
+                                   .astype("float32")).numpy()[0], atol=0.03)

@@ -45,7 +45,7 @@ def test_the_shift_is_absorbed_the_weights_are_int8_steps_and_everything_comes_b
 
     # Rounding moved each feature; the correction put each one's mean over these images back.
     assert np.abs(corrected_features - float_features).max() > 1e-4
-    np.testing.assert_allclose(corrected_features.mean(axis=0), float_features.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(corrected_features.mean(axis=0), float_features.mean(axis=0), rtol=1e-4, atol=1e-4)
     for restored, saved in zip(model.get_weights(), float_weights):
         np.testing.assert_array_equal(restored, saved)
 
@@ -77,3 +77,30 @@ def test_a_model_that_cannot_be_replayed_layer_by_layer_is_left_alone():
     model = keras.Model(images, network(images / 255.0))  # a bare operation, not a layer
     with corrected_for_int8(model, np.ones((2, 12, 12, 3), "float32")) as corrected:
         assert corrected == 0
+
+
+def branching_network() -> keras.Model:
+    """Two conv -> BN branches added, as residual bases (MobileNetV2, ResNet) have."""
+    inputs = keras.Input((12, 12, 3))
+    left = keras.layers.BatchNormalization(name="left_bn")(keras.layers.Conv2D(4, 3, use_bias=False)(inputs))
+    right = keras.layers.BatchNormalization(scale=False, name="right_bn")(
+        keras.layers.Conv2D(4, 3, use_bias=False)(inputs))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([left, right])))
+
+
+def single_pair_network() -> keras.Model:
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.BatchNormalization(center=False)(keras.layers.DepthwiseConv2D(3, use_bias=False)(inputs))
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+
+
+@pytest.mark.parametrize("network, pairs", [(branching_network, 2), (single_pair_network, 1)])
+def test_branching_bases_single_pairs_and_batchnorms_without_scale_or_centre(network, pairs):
+    keras.utils.set_random_seed(0)
+    images = keras.Input((12, 12, 3))
+    model = keras.Model(images, network()(keras.layers.Rescaling(1 / 255)(images)))
+    pixels = np.random.default_rng(2).uniform(0, 255, (8, 12, 12, 3)).astype("float32")
+    expected = model(pixels).numpy()
+    with corrected_for_int8(model, pixels) as corrected:
+        assert corrected == pairs
+        np.testing.assert_allclose(model(pixels).numpy().mean(axis=0), expected.mean(axis=0), rtol=1e-4, atol=1e-4)
