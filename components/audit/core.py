@@ -43,9 +43,11 @@ FOLDS = 5
 # More dimensions than this are projected on their leading principal components first: the
 # logistic regression then takes seconds at 50,000 flattened 12,544-float vectors too.
 MAX_DIMENSIONS = 256
-# Vectors the projection is fitted on, evenly spread over the images: a fixed cost in memory
-# (200 MB of flattened MobileNet vectors) whatever the number of images.
+# Vectors the projection is fitted on, evenly spread over the images: at most this many, and at
+# most PROJECTION_SAMPLE_BYTES of them (4,096 flattened MobileNet alpha 0.25 vectors are 200 MB;
+# ResNet50's are eight times longer), whatever the number of images.
 PROJECTION_SAMPLE = 4096
+PROJECTION_SAMPLE_BYTES = 256 * 1024 * 1024
 THUMBNAIL = 64
 HASHES = "hashes.jsonl"  # preprocess's per-image hashes and origins
 
@@ -64,6 +66,7 @@ class Images:
     digests: list[str]
     origins: list[str]
     centroid_distances: np.ndarray
+    dimensions: int  # of the features themselves: more than `vectors` has when they were projected
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -96,16 +99,17 @@ class _Features:
 
 
 def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, classes: int, seed: int = 0) -> Images:
-    """Two passes over the features, so memory holds at most MAX_DIMENSIONS floats per image.
+    """Two passes over the features, so memory holds MAX_DIMENSIONS floats per image and a fixed sample.
 
     The first sums each class's normalized vectors (the centroids) and, when the vectors are long,
     keeps an even sample of up to PROJECTION_SAMPLE of them to fit the projection on; the second
     projects every vector and measures its distance to each centroid.
     """
     features = _Features(features_dir)
-    project = features.dim > MAX_DIMENSIONS
+    project = features.dim > MAX_DIMENSIONS and len(features.digests) > 1
     # The same number of sampled vectors at 5,000 images as at 50,000, spread evenly over them.
-    chosen = np.unique(np.linspace(0, len(features.digests) - 1, PROJECTION_SAMPLE).astype(int)) if project \
+    size = max(MAX_DIMENSIONS, min(PROJECTION_SAMPLE, PROJECTION_SAMPLE_BYTES // (4 * features.dim)))
+    chosen = np.unique(np.linspace(0, len(features.digests) - 1, size).astype(int)) if project \
         else np.array([], dtype=int)
     sample = np.empty((len(chosen), features.dim), np.float32)
     sums, labels, seen = np.zeros((classes, features.dim)), [], 0
@@ -123,7 +127,7 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
         # Fitted on a sample: at 50,000 flattened 12,544-float vectors the whole would be 2.5 GB.
         # The projection never sees a label, so fitting it on held-out images too tells the
         # classifier nothing about their labels.
-        projection = PCA(MAX_DIMENSIONS, random_state=seed).fit(sample)
+        projection = PCA(min(MAX_DIMENSIONS, len(sample)), random_state=seed).fit(sample)
     del sample
     kept, distances = [], []
     for vectors, _ in features.batches():
@@ -134,11 +138,17 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
     origin_of = dict(zip(zip(hashes.digests, hashes.labels), hashes.origins))
     origins = [origin_of.get((digest, names[label]), digest) for digest, label in zip(features.digests, label_array)]
     return Images(np.concatenate(kept), label_array, features.splits, features.digests, origins,
-                  np.concatenate(distances))
+                  np.concatenate(distances), features.dim)
 
 
-def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: int, seed: int = 0) -> np.ndarray:
-    """Each image's class probabilities from a logistic regression fitted on the other folds."""
+def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: int, seed: int = 0,
+                              standardize: bool = True) -> np.ndarray:
+    """Each image's class probabilities from a logistic regression fitted on the other folds.
+
+    Features are standardized one by one; principal components (`standardize` False) are only
+    scaled all alike: brought to unit variance one by one, the hundreds of noise components would
+    weigh as much as the few that separate the classes.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
@@ -149,8 +159,10 @@ def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: 
     if folds < 2:
         probabilities[np.arange(len(labels)), labels] = 1  # too few images in a class to hold any out
         return probabilities
+    if not standardize:
+        vectors = vectors / max(float(vectors.std()), 1e-12)
     for fit, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(vectors, labels):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500))
+        model = make_pipeline(StandardScaler(with_std=standardize), LogisticRegression(C=0.1, max_iter=500))
         model.fit(vectors[fit], labels[fit])
         probabilities[np.ix_(held_out, model.classes_)] = model.predict_proba(vectors[held_out])
     return probabilities
@@ -254,7 +266,8 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
                 "label": labels[images.labels[index]], "digest": images.digests[index], "score": round(score, 4),
                 **more}
 
-    probabilities = out_of_fold_probabilities(images.vectors, images.labels, len(labels))
+    probabilities = out_of_fold_probabilities(images.vectors, images.labels, len(labels),
+                                              standardize=images.vectors.shape[1] == images.dimensions)
     issues = label_issues(probabilities, images.labels)
     mislabeled = [entry(index, 1 - confidence, suggested=labels[suggested], flagged=flagged)
                   for index, confidence, suggested, flagged in issues[:top]]

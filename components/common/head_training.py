@@ -177,14 +177,21 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def compiled_head(strategy, dim: int, num_classes: int, config: HeadConfig,
-                  statistics: TrainingStatistics) -> keras.Model:
-    """The head, built and compiled for training under `strategy`."""
+def cross_entropy_metric(num_classes: int) -> keras.metrics.Metric:
+    """The head's cross-entropy as a metric: unlike the loss, without L2 penalty or label smoothing."""
+    if num_classes == 2:
+        return keras.metrics.BinaryCrossentropy(name="cross_entropy")
+    return keras.metrics.CategoricalCrossentropy(name="cross_entropy")
+
+
+def compiled_head(strategy, dim: int, num_classes: int, config: HeadConfig, statistics: TrainingStatistics,
+                  extra_metrics: tuple = ()) -> keras.Model:
+    """The head, built and compiled for training under `strategy`, with its accuracy and `extra_metrics`."""
     with strategy.scope():
         head = build_head(dim, num_classes, config, statistics)
         loss, metric = loss_and_metric(num_classes, config.label_smoothing)
-        head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[metric],
-                     steps_per_execution=STEPS_PER_EXECUTION)
+        head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
+                     metrics=[metric, *extra_metrics], steps_per_execution=STEPS_PER_EXECUTION)
     return head
 
 

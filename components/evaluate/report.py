@@ -163,7 +163,7 @@ def head_search_section(tuning: dict | None) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{escape(_cell(row[column]))}</td>" for column in columns) + "</tr>"
                    for row in tuning["trials"])
     return (f"<h2>Head search</h2><p>Successive halving over {tuning['candidates']} candidate heads, rungs of "
-            f"{', '.join(map(str, tuning['rung_epochs']))} epochs, ranked by eval loss: "
+            f"{', '.join(map(str, tuning['rung_epochs']))} epochs, ranked by eval cross-entropy: "
             f"{tuning['seconds']:.0f} of {tuning['budget_seconds']} s ({escape(tuning['stopped'])}). "
             f"Chosen: <b>{chosen}</b>. Trial 0 is the configured head.</p><table><tr>"
             + "".join(f"<th>{escape(column.replace('_', ' '))}</th>" for column in columns) + f"</tr>{rows}</table>")

@@ -5,6 +5,7 @@ import io
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from components.audit import core as audit_core
@@ -16,7 +17,10 @@ from components.preprocess import core as preprocess_core
 FLIPPED = 4  # 2% of the 200 photos
 
 
-def test_planted_label_flips_and_a_copy_are_found(shared_fixtures, tmp_path):
+# Average pooling gives 256 features, used as they are; flattening gives 12,544, which the audit
+# projects on principal components fitted on a sample (fewer photos here than components asked).
+@pytest.mark.parametrize("pooling", ["avg", "flatten"])
+def test_planted_label_flips_and_a_copy_are_found(shared_fixtures, tmp_path, pooling):
     tree = tmp_path / "tree"
     shutil.copytree(shared_fixtures / "cats_dogs", tree)
     rng = np.random.default_rng(7)
@@ -33,7 +37,7 @@ def test_planted_label_flips_and_a_copy_are_found(shared_fixtures, tmp_path):
 
     ingest_core.run(source=str(tree), output_dir=str(tmp_path / "raw"))
     preprocess_core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "examples"), image_size=224)
-    spec = BaseNetworkSpec(base_model="mobilenet", alpha=0.25, image_size=224,
+    spec = BaseNetworkSpec(base_model="mobilenet", alpha=0.25, image_size=224, pooling=pooling,
                            base_weights=str(shared_fixtures / "mobilenet_2_5_224_tf_no_top.h5"))
     extract_core.run(examples_dir=str(tmp_path / "examples"), features_dir=str(tmp_path / "features"),
                      base_model_dir=str(tmp_path / "base"), spec=spec)
