@@ -4,6 +4,7 @@ Output directory layout:
     examples-00000.tfrecord ...  RawExample records (encoded image, label, origin, digest, split)
     labels.txt                   the label vocabulary, sorted; a label's index is its line number
     rejects.jsonl                files that could not be read, with the reason
+    index.jsonl                  [digest, label, split] per image kept, for preprocess's split plan
     manifest.json                counts, explicit splits, the source
 """
 
@@ -18,6 +19,7 @@ from components.common import gcs, storage
 from components.common.artifact_files import INDEX, LABELS, MANIFEST, REJECTS
 from components.common.example_wire import TFRecordFileWriter
 from components.common.records import RawExample
+from components.ingest.seen_digests import SeenDigests
 from components.ingest.sources import RefusedImage, SourceError, open_source
 
 logger = logging.getLogger(__name__)
@@ -98,46 +100,49 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
     os.makedirs(output_dir, exist_ok=True)
     parsed = open_source(local_source)
     writer = _ShardWriter(output_dir, records_per_shard)
-    first_seen: dict[str, tuple[str, str]] = {}  # digest -> (label, origin) of the copy kept
     labels: set[str] = set()
     rejects: list[str] = []
-    index: list[str] = []
     count = duplicates = 0
-    for image in parsed.images:
-        try:
-            data = image.read()
-        except OSError as error:
-            rejects.append(json.dumps({"origin": origin(image.origin),
-                                       "reason": f"unreadable: {error.strerror or error}"}))
-            continue
-        except RefusedImage as refused:
-            rejects.append(json.dumps({"origin": origin(image.origin), "reason": str(refused)}))
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        if digest in first_seen:
-            kept_label, kept_origin = first_seen[digest]
-            if kept_label == image.label:
-                duplicates += 1
-            else:  # the same picture cannot be both: keep the first, say so for the second
-                rejects.append(json.dumps({
-                    "origin": origin(image.origin),
-                    "reason": f"conflicting labels: the same image is {kept_origin} labelled {kept_label!r}; "
-                              f"kept that one, not this one labelled {image.label!r}"}))
-            continue
-        first_seen[digest] = (image.label, origin(image.origin))
-        labels.add(image.label)
-        writer.write(RawExample(data, image.label, origin(image.origin), digest, image.split).serialize())
-        index.append(json.dumps([digest, image.label, image.split]))
-        count += 1
-        if count % 500 == 0:
-            logger.info("ingest: %d images read", count)
+    # The index goes to disk as it grows and the digests kept live in SQLite: memory stays flat.
+    with tempfile.TemporaryDirectory(prefix="headstart-ingest-") as scratch, \
+            SeenDigests(os.path.join(scratch, "kept.sqlite")) as kept, \
+            storage.atomic_path(os.path.join(output_dir, INDEX)) as index_path, \
+            open(index_path, "w", encoding="utf-8") as index:
+        for image in parsed.images:
+            try:
+                data = image.read()
+            except OSError as error:
+                rejects.append(json.dumps({"origin": origin(image.origin),
+                                           "reason": f"unreadable: {error.strerror or error}"}))
+                continue
+            except RefusedImage as refused:
+                rejects.append(json.dumps({"origin": origin(image.origin), "reason": str(refused)}))
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            first = kept.first(digest)
+            if first is not None:
+                kept_label, kept_origin = first
+                if kept_label == image.label:
+                    duplicates += 1
+                else:  # the same picture cannot be both: keep the first, say so for the second
+                    rejects.append(json.dumps({
+                        "origin": origin(image.origin),
+                        "reason": f"conflicting labels: the same image is {kept_origin} labelled {kept_label!r}; "
+                                  f"kept that one, not this one labelled {image.label!r}"}))
+                continue
+            kept.add(digest, image.label, origin(image.origin))
+            labels.add(image.label)
+            writer.write(RawExample(data, image.label, origin(image.origin), digest, image.split).serialize())
+            index.write(json.dumps([digest, image.label, image.split]) + "\n")
+            count += 1
+            if count % 500 == 0:
+                logger.info("ingest: %d images read", count)
     writer.close()
     if count == 0:
         raise SourceError(f"source {source!r} holds no image files")
     sorted_labels = sorted(labels)
     storage.write_lines(os.path.join(output_dir, LABELS), sorted_labels)
     storage.write_lines(os.path.join(output_dir, REJECTS), rejects)
-    storage.write_lines(os.path.join(output_dir, INDEX), index)
     storage.write_json(
         os.path.join(output_dir, MANIFEST),
         {
