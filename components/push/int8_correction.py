@@ -66,6 +66,14 @@ def _networks_and_inputs(model: keras.Model, inputs: tf.Tensor) -> Iterator[tupl
         values = layer(values, training=False)
 
 
+def _models(model: keras.Model) -> Iterator[keras.Model]:
+    """`model` and every model nested in it, at any depth."""
+    yield model
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _models(layer)
+
+
 def _rounded_as_int8(kernel: np.ndarray, depthwise: bool) -> np.ndarray:
     """The kernel as per-channel symmetric int8 gives it back: each output channel's largest weight is 127 steps."""
     channels = kernel.reshape(kernel.shape[0], kernel.shape[1], -1) if depthwise else kernel
@@ -106,6 +114,9 @@ def corrected_for_int8(model: keras.Model, images: np.ndarray) -> Iterator[int]:
         model: takes float images in [0, 255], as the classifier does.
         images: calibration images (N, S, S, 3) in [0, 255], from the training split.
     """
+    if not any(conv_batchnorm_pairs(network) for network in _models(model)):
+        yield 0  # nothing to correct (VGG16): no need to run the images through the base
+        return
     saved = model.get_weights()
     try:
         inputs = tf.convert_to_tensor(images, tf.float32)

@@ -104,3 +104,15 @@ def test_branching_bases_single_pairs_and_batchnorms_without_scale_or_centre(net
     with corrected_for_int8(model, pixels) as corrected:
         assert corrected == pairs
         np.testing.assert_allclose(model(pixels).numpy().mean(axis=0), expected.mean(axis=0), rtol=1e-4, atol=1e-4)
+
+
+def test_a_base_without_batchnorm_is_left_as_it_is():
+    inputs = keras.Input((12, 12, 3))
+    network = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs)))
+    images = keras.Input((12, 12, 3))
+    model = keras.Model(images, network(keras.layers.Rescaling(1 / 255)(images)))
+    saved = [weights.copy() for weights in model.get_weights()]
+    with corrected_for_int8(model, np.ones((2, 12, 12, 3), "float32")) as corrected:
+        assert corrected == 0
+        for weights, before in zip(model.get_weights(), saved):
+            np.testing.assert_array_equal(weights, before)
