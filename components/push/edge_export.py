@@ -70,17 +70,25 @@ def convert(model, image_size: int, examples_dir: str) -> dict[str, bytes]:
     calibration = [image.astype(np.float32) for image, _ in
                    itertools.islice(_images(examples_dir, "train", image_size), REPRESENTATIVE_IMAGES)]
     with corrected_for_int8(model, np.concatenate(calibration[:CORRECTION_IMAGES])):
-        # Float pixels in, and uint8 given as the input type: the converter makes the input uint8
-        # with scale 1 and zero point 0, so the model has no float op (uint8 pixels in would cast).
-        function, holder = _probabilities_function(model, image_size, tf.float32)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([image] for image in calibration)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
-        int8 = converter.convert()
+        int8 = int8_model(model, image_size, calibration)
     return {FLOAT16: float16, INT8: int8}
+
+
+def int8_model(model, image_size: int, calibration: list[np.ndarray]) -> bytes:
+    """The full-int8 TFLite model of `model`, calibrated on float images [1, S, S, 3] in [0, 255].
+
+    Float pixels in, and uint8 given as the input type: the converter makes the input uint8 with
+    scale 1 and zero point 0 when the calibration spans 0 to 255, and the model has no float op
+    (uint8 pixels in would need a cast).
+    """
+    function, holder = _probabilities_function(model, image_size, tf.float32)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image] for image in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    return converter.convert()
 
 
 class EdgeModel:

@@ -3,7 +3,6 @@
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from components.common import storage
 from components.common.artifact_files import METRICS, PREDICTIONS
@@ -48,14 +47,7 @@ def test_an_int8_input_scale_other_than_one_is_applied_to_the_pixels():
     rng = np.random.default_rng(0)  # images from black to mid-grey: the answer turns on brightness
     dark = (rng.uniform(0, 1, (20, 1, 8, 8, 3)) * rng.uniform(0, 100, (20, 1, 1, 1, 1))).astype("float32")
 
-    function, holder = edge_export._probabilities_function(model, 8, tf.float32)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], holder)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([image] for image in dark)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
-    edge = EdgeModel(model_content=converter.convert())
+    edge = EdgeModel(model_content=edge_export.int8_model(model, 8, list(dark)))
 
     scale, _ = edge._input["quantization"]
     assert abs(scale - 1.0) > 0.1  # the case at hand: pixels are not the quantized values
