@@ -108,7 +108,7 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
     features = _Features(features_dir)
     project = features.dim > MAX_DIMENSIONS and len(features.digests) > 1
     # The same number of sampled vectors at 5,000 images as at 50,000, spread evenly over them.
-    size = max(MAX_DIMENSIONS, min(PROJECTION_SAMPLE, PROJECTION_SAMPLE_BYTES // (4 * features.dim)))
+    size = max(2, min(PROJECTION_SAMPLE, PROJECTION_SAMPLE_BYTES // (4 * features.dim)))
     chosen = np.unique(np.linspace(0, len(features.digests) - 1, size).astype(int)) if project \
         else np.array([], dtype=int)
     sample = np.empty((len(chosen), features.dim), np.float32)
@@ -127,6 +127,7 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
         # Fitted on a sample: at 50,000 flattened 12,544-float vectors the whole would be 2.5 GB.
         # The projection never sees a label, so fitting it on held-out images too tells the
         # classifier nothing about their labels.
+        # As many components as the sample allows: fewer than 256 where vectors are very long.
         projection = PCA(min(MAX_DIMENSIONS, len(sample)), random_state=seed).fit(sample)
     del sample
     kept, distances = [], []

@@ -185,13 +185,17 @@ def cross_entropy_metric(num_classes: int) -> keras.metrics.Metric:
 
 
 def compiled_head(strategy, dim: int, num_classes: int, config: HeadConfig, statistics: TrainingStatistics,
-                  extra_metrics: tuple = ()) -> keras.Model:
-    """The head, built and compiled for training under `strategy`, with its accuracy and `extra_metrics`."""
+                  with_cross_entropy: bool = False) -> keras.Model:
+    """The head, built and compiled for training under `strategy`, with its accuracy (and cross-entropy) metric.
+
+    The metrics are made inside the strategy's scope, as their variables must be.
+    """
     with strategy.scope():
         head = build_head(dim, num_classes, config, statistics)
         loss, metric = loss_and_metric(num_classes, config.label_smoothing)
-        head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
-                     metrics=[metric, *extra_metrics], steps_per_execution=STEPS_PER_EXECUTION)
+        metrics = [metric, cross_entropy_metric(num_classes)] if with_cross_entropy else [metric]
+        head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=metrics,
+                     steps_per_execution=STEPS_PER_EXECUTION)
     return head
 
 

@@ -137,9 +137,11 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
             count += 1
             if count % 500 == 0:
                 logger.info("ingest: %d images read", count)
-    writer.close()
-    if count == 0:
-        raise SourceError(f"source {source!r} holds no image files")
+        writer.close()
+        if count == 0:  # raised inside the block: no index of nothing is left behind
+            first = f"; the first: {json.loads(rejects[0])}" if rejects else ""
+            raise SourceError(f"source {source!r} holds no image files ingest could read "
+                              f"({len(rejects)} rejected{first})")
     sorted_labels = sorted(labels)
     storage.write_lines(os.path.join(output_dir, LABELS), sorted_labels)
     storage.write_lines(os.path.join(output_dir, REJECTS), rejects)

@@ -16,16 +16,16 @@ class SeenDigests:
         # A scratch table: nothing to recover after a crash, so no journal and no syncs.
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE kept (digest BLOB PRIMARY KEY, label TEXT, origin TEXT) WITHOUT ROWID")
+        self._db.execute("CREATE TABLE kept (digest TEXT PRIMARY KEY, label TEXT, origin TEXT) WITHOUT ROWID")
 
     def first(self, digest: str) -> tuple[str, str] | None:
-        """The label and origin of the image kept with this (hex) digest, or None if none was."""
-        row = self._db.execute("SELECT label, origin FROM kept WHERE digest = ?", (bytes.fromhex(digest),)).fetchone()
+        """The label and origin of the image kept with this digest, or None if none was."""
+        row = self._db.execute("SELECT label, origin FROM kept WHERE digest = ?", (digest,)).fetchone()
         return None if row is None else (row[0], row[1])
 
     def add(self, digest: str, label: str, origin: str) -> None:
-        """Remembers the image kept with this (hex) digest."""
-        self._db.execute("INSERT INTO kept VALUES (?, ?, ?)", (bytes.fromhex(digest), label, origin))
+        """Remembers the image kept with this digest."""
+        self._db.execute("INSERT INTO kept VALUES (?, ?, ?)", (digest, label, origin))
 
     def close(self) -> None:
         """Closes the database; its file is the caller's to remove."""

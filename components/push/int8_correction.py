@@ -114,14 +114,14 @@ def corrected_for_int8(model: keras.Model, images: np.ndarray) -> Iterator[int]:
         model: takes float images in [0, 255], as the classifier does.
         images: calibration images (N, S, S, 3) in [0, 255], from the training split.
     """
-    if not any(conv_batchnorm_pairs(network) for network in _models(model)):
-        yield 0  # nothing to correct (VGG16): no need to run the images through the base
-        return
     saved = model.get_weights()
     try:
         inputs = tf.convert_to_tensor(images, tf.float32)
         try:
-            corrected = sum(_correct(network, values) for network, values in _networks_and_inputs(model, inputs))
+            corrected = 0
+            # Nothing to correct (VGG16): no need to run the images through the base.
+            if any(conv_batchnorm_pairs(network) for network in _models(model)):
+                corrected = sum(_correct(network, values) for network, values in _networks_and_inputs(model, inputs))
         except (ValueError, TypeError, tf.errors.OpError) as error:
             # A base this does not understand converts uncorrected; the int8 check still decides.
             logger.warning("push: int8 bias correction skipped: %s", error)

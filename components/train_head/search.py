@@ -12,10 +12,11 @@ epochs gives the seconds per epoch and the fixed cost of a new head (building, t
 budget runs out, the candidate in training stops at the end of its epoch, and the best candidate
 of the highest rung reached wins; if no candidate finished its first rung, the configured head
 does. Heads outranked within a rung are freed at once, and fewer candidates start where the kept
-heads would not fit in SEARCH_MEMORY_BYTES.
+heads would not fit in SEARCH_MEMORY_BYTES. If every candidate diverged, the configured head wins.
 """
 
 import dataclasses
+import gc
 import itertools
 import logging
 import math
@@ -31,7 +32,6 @@ from components.common.head_config import HeadConfig
 from components.common.head_training import (
     EpochTimer,
     compiled_head,
-    cross_entropy_metric,
     feature_batches,
     feature_dataset,
     features_shape,
@@ -158,8 +158,8 @@ class _Trainer:
         self._eval = feature_dataset(features_dir, "eval", dim, self._classes, config, shuffle=False)
 
     def head_bytes(self) -> int:
-        """Memory of the largest head in SEARCH_SPACE while it trains: weights and Adam's two moments."""
-        widest = max(SEARCH_SPACE["hidden_units"], key=lambda units: sum(units))
+        """Memory of the largest candidate head while it trains: weights and Adam's two moments."""
+        widest = max((*SEARCH_SPACE["hidden_units"], self._config.hidden_units), key=lambda units: sum(units))
         sizes = [self._dim, *widest, self._classes if self._classes > 2 else 1]
         return 3 * 4 * sum(inputs * outputs + outputs for inputs, outputs in zip(sizes, sizes[1:]))
 
@@ -170,7 +170,7 @@ class _Trainer:
             keras.utils.set_random_seed(self._config.seed)
             config = dataclasses.replace(self._config, **trial.values)
             trial.model = compiled_head(self._strategy, self._dim, self._classes, config, self._statistics,
-                                        extra_metrics=(cross_entropy_metric(self._classes),))
+                                        with_cross_entropy=True)
         if epochs > trial.epochs:
             history = trial.model.fit(self._train, validation_data=self._eval, initial_epoch=trial.epochs,
                                       epochs=epochs, class_weight=self._class_weight, verbose=0,
@@ -189,16 +189,52 @@ class _Trainer:
         return max(0.0, trial.seconds - PROBE_EPOCHS * epoch_seconds), epoch_seconds
 
 
+class _Freer:
+    """Drops the heads of trials that train no further, and has them collected before too many wait.
+
+    A Keras model sits in reference cycles, so a dropped one is freed only by a garbage collection;
+    one collection per drop would cost seconds over 81 candidates.
+    """
+
+    def __init__(self):
+        self._waiting = 0
+
+    def drop(self, trials: list[Trial], keep: int) -> None:
+        """Drops these trials' heads; collects once more than `keep` wait."""
+        for trial in trials:
+            if trial.model is not None:
+                trial.model = None
+                self._waiting += 1
+        if self._waiting > keep:
+            gc.collect()
+            self._waiting = 0
+
+
 def _rank(trials: list[Trial]) -> list[Trial]:
     return sorted(trials, key=lambda trial: (trial.best_loss(), -max(trial.eval_accuracies), trial.number))
+
+
+def _winner(trials: list[Trial], configured: dict, stopped: str) -> tuple[dict, str]:
+    """The best values of the highest rung reached, and why the search stopped.
+
+    The configured values when no candidate finished a rung, or when every one diverged.
+    """
+    reached = _rank([trial for trial in trials if trial.rung == max(t.rung for t in trials)])
+    if reached[0].rung < 0:
+        return configured, stopped
+    if reached[0].best_loss() == math.inf:
+        return configured, "every candidate diverged"
+    return reached[0].values, stopped
 
 
 def _candidate_count(config: HeadConfig, trainer: _Trainer, seconds_left: float) -> int:
     """The most candidates whose halving fits the time left (by the probe) and whose kept heads fit in memory."""
     new_head_seconds, epoch_seconds = trainer.probe()
     logger.info("train_head: head search probe: a new head %.1f s, an epoch %.2f s", new_head_seconds, epoch_seconds)
+    # Alive at once: the `keep` best, the one training, and up to `keep` dropped awaiting collection.
     fitting = [count for count in CANDIDATE_COUNTS
-               if (count // KEEP_ONE_IN + 1) * trainer.head_bytes() <= SEARCH_MEMORY_BYTES] or [CANDIDATE_COUNTS[-1]]
+               if (2 * (count // KEEP_ONE_IN) + 2) * trainer.head_bytes() <= SEARCH_MEMORY_BYTES] \
+        or [CANDIDATE_COUNTS[-1]]
     return next((count for count in fitting
                  if estimated_seconds(count, config.epochs, new_head_seconds, epoch_seconds) <= seconds_left),
                 fitting[-1])
@@ -226,7 +262,7 @@ def search(*, features_dir: str, config: HeadConfig) -> SearchResult:
     epochs_by_rung = rung_epochs(config.epochs, candidates)
     logger.info("train_head: head search: %d candidates, rungs of %s epochs", candidates, epochs_by_rung)
     trials = [Trial(number, values) for number, values in enumerate(candidate_values(config, candidates))]
-    stopped, alive, stop_at_deadline = "finished", trials, (_Deadline(deadline),)
+    stopped, alive, stop_at_deadline, freer = "finished", trials, (_Deadline(deadline),), _Freer()
     for rung, epochs in enumerate(epochs_by_rung):
         last = rung == len(epochs_by_rung) - 1
         keep = 0 if last else max(1, len(alive) // KEEP_ONE_IN)
@@ -240,8 +276,7 @@ def search(*, features_dir: str, config: HeadConfig) -> SearchResult:
                 break
             trial.rung = rung
             finished = _rank(finished + [trial])
-            for dropped in finished[keep:]:
-                dropped.model = None  # outranked by `keep` others already: it trains no further
+            freer.drop(finished[keep:], keep)  # outranked by `keep` others already: they train no further
         logger.info("train_head: head search rung %d/%d: %d of %d candidates at %d epochs, best eval cross-entropy %s",
                     rung + 1, len(epochs_by_rung), len(finished), len(alive), epochs,
                     f"{finished[0].best_loss():.4f}" if finished else "none")
@@ -250,8 +285,7 @@ def search(*, features_dir: str, config: HeadConfig) -> SearchResult:
         alive = finished[:keep]
     for trial in trials:
         trial.model = None
-    reached = [trial for trial in trials if trial.rung == max(t.rung for t in trials)]
-    chosen = _rank(reached)[0].values if reached[0].rung >= 0 else configured
+    chosen, stopped = _winner(trials, configured, stopped)
     logger.info("train_head: head search chose %s (%s)", _plain(chosen), stopped)
     rows = sorted((trial.row() for trial in trials),
                   key=lambda row: (-row["rung"], math.inf if row["eval_cross_entropy"] is None
