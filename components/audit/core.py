@@ -48,6 +48,8 @@ MAX_DIMENSIONS = 256
 # ResNet50's are eight times longer), whatever the number of images.
 PROJECTION_SAMPLE = 4096
 PROJECTION_SAMPLE_BYTES = 256 * 1024 * 1024
+# Features up to this size are kept after the first pass rather than read again for the second.
+KEEP_READ_BYTES = 256 * 1024 * 1024
 THUMBNAIL = 64
 HASHES = "hashes.jsonl"  # preprocess's per-image hashes and origins
 
@@ -74,7 +76,12 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 class _Features:
-    """The features artifact, one vector per image, read in batches as often as needed: never all at once."""
+    """The features artifact, one vector per image, in batches, as often as needed.
+
+    Up to KEEP_READ_BYTES of them are kept after the first reading, so a second pass costs no
+    reading (4,000 flattened vectors: each pass read the 560 MB of four views); more are read
+    again, so that memory does not grow with the images.
+    """
 
     def __init__(self, features_dir: str):
         self._dir = features_dir
@@ -88,18 +95,29 @@ class _Features:
             names = storage.read_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"))
             self.digests += names[::self._per_image.get(split, 1)]
             self.splits += [split] * len(names[::self._per_image.get(split, 1)])
+        self._read: list | None = [] if 4 * self.dim * len(self.digests) <= KEEP_READ_BYTES else None
+        self._all_read = False
 
     def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(vectors, label indices) batches over every split, in the digests' order."""
+        if self._all_read:
+            yield from self._read
+            return
+        if self._read is not None:
+            self._read = []  # a pass given up halfway leaves nothing behind
         for split in SPLITS:
             records = tf.data.TFRecordDataset(os.path.join(self._dir, f"{split}.tfrecord"))
             batches = records.shard(self._per_image.get(split, 1), 0).batch(1024)
             for vectors, labels in batches.map(lambda batch: parse_feature_batch(batch, self.dim)):
-                yield vectors.numpy(), labels.numpy().astype(int)
+                batch = vectors.numpy(), labels.numpy().astype(int)
+                if self._read is not None:
+                    self._read.append(batch)
+                yield batch
+        self._all_read = self._read is not None
 
 
 def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, classes: int, seed: int = 0) -> Images:
-    """Two passes over the features, so memory holds MAX_DIMENSIONS floats per image and a fixed sample.
+    """Two passes over the features: beyond KEEP_READ_BYTES, memory holds MAX_DIMENSIONS floats per image and a sample.
 
     The first sums each class's normalized vectors (the centroids) and, when the vectors are long,
     keeps an even sample of up to PROJECTION_SAMPLE of them to fit the projection on; the second
