@@ -211,7 +211,8 @@ class _Freer:
 
 
 def _rank(trials: list[Trial]) -> list[Trial]:
-    return sorted(trials, key=lambda trial: (trial.best_loss(), -max(trial.eval_accuracies), trial.number))
+    return sorted(trials, key=lambda trial: (trial.best_loss(), -max(trial.eval_accuracies, default=0.0),
+                                             trial.number))
 
 
 def _winner(trials: list[Trial], configured: dict, stopped: str) -> tuple[dict, str]:
