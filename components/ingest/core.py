@@ -8,6 +8,7 @@ Output directory layout:
     manifest.json                counts, explicit splits, the source
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -105,18 +106,18 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
     count = duplicates = 0
     # The index goes to disk as it grows and the digests kept live in SQLite: memory stays flat.
     with tempfile.TemporaryDirectory(prefix="headstart-ingest-") as scratch, \
-            SeenDigests(os.path.join(scratch, "kept.sqlite")) as kept, \
+            contextlib.closing(SeenDigests(os.path.join(scratch, "kept.sqlite"))) as kept, \
             storage.atomic_path(os.path.join(output_dir, INDEX)) as index_path, \
             open(index_path, "w", encoding="utf-8") as index:
         for image in parsed.images:
+            image_origin = origin(image.origin)
             try:
                 data = image.read()
             except OSError as error:
-                rejects.append(json.dumps({"origin": origin(image.origin),
-                                           "reason": f"unreadable: {error.strerror or error}"}))
+                rejects.append(json.dumps({"origin": image_origin, "reason": f"unreadable: {error.strerror or error}"}))
                 continue
             except RefusedImage as refused:
-                rejects.append(json.dumps({"origin": origin(image.origin), "reason": str(refused)}))
+                rejects.append(json.dumps({"origin": image_origin, "reason": str(refused)}))
                 continue
             digest = hashlib.sha256(data).hexdigest()
             first = kept.first(digest)
@@ -126,13 +127,13 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
                     duplicates += 1
                 else:  # the same picture cannot be both: keep the first, say so for the second
                     rejects.append(json.dumps({
-                        "origin": origin(image.origin),
+                        "origin": image_origin,
                         "reason": f"conflicting labels: the same image is {kept_origin} labelled {kept_label!r}; "
                                   f"kept that one, not this one labelled {image.label!r}"}))
                 continue
-            kept.add(digest, image.label, origin(image.origin))
+            kept.add(digest, image.label, image_origin)
             labels.add(image.label)
-            writer.write(RawExample(data, image.label, origin(image.origin), digest, image.split).serialize())
+            writer.write(RawExample(data, image.label, image_origin, digest, image.split).serialize())
             index.write(json.dumps([digest, image.label, image.split]) + "\n")
             count += 1
             if count % 500 == 0:

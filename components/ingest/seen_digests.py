@@ -9,7 +9,7 @@ import sqlite3
 
 
 class SeenDigests:
-    """Digest -> (label, origin) of the first copy kept, in an SQLite database at `path`; a context manager."""
+    """Digest -> (label, origin) of the first copy kept, in an SQLite database at `path`; close it when done."""
 
     def __init__(self, path: str):
         self._db = sqlite3.connect(path)
@@ -30,9 +30,3 @@ class SeenDigests:
     def close(self) -> None:
         """Closes the database; its file is the caller's to remove."""
         self._db.close()
-
-    def __enter__(self) -> "SeenDigests":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
