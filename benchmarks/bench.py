@@ -190,8 +190,11 @@ def plain_keras(tree: pathlib.Path, epochs: int) -> dict:
 SCRIPT_RECIPE = {"augment_views": 1, "test_time_augmentation": False, "edge_export": False}
 
 
-def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int, **knobs) -> dict:
-    """One whole pipeline run through kfp.local, with the step cache under `work/cache`; `knobs` override."""
+def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int, cold_steps: bool, **knobs) -> dict:
+    """One whole pipeline run through kfp.local, with the step cache under `work/cache`; `knobs` override.
+
+    `cold_steps` starts each step in a fresh Python instead of forking it warm (pipeline/warm_steps.py).
+    """
     from pipeline.config import PipelineConfig
     from pipeline.local_run import run_locally
 
@@ -202,7 +205,7 @@ def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int, **knobs) -
                             serving_root=str(work / "serving"), fine_tune_mode="off",
                             cache_root=str(work / "cache"), **knobs)
     with open(os.devnull, "w", encoding="utf-8") as quiet:
-        seconds, outcome = timed(run_locally, config, str(work / "runs"), terminal=quiet)
+        seconds, outcome = timed(run_locally, config, str(work / "runs"), terminal=quiet, cold_steps=cold_steps)
     if not outcome.succeeded:
         raise RuntimeError(f"the pipeline run failed: {outcome.error}")
     steps = outcome.summary["steps"]
@@ -252,13 +255,14 @@ def measure(rows: set[int], kind: str, args, work: pathlib.Path) -> dict:
         results["plain_keras"] = plain_keras(tree, args.epochs)
     if rows & {2, 4}:
         print("The whole pipeline, first run ...", flush=True)
-        results["pipeline"] = pipeline_run(tree, work, args.epochs)
+        results["pipeline"] = pipeline_run(tree, work, args.epochs, args.cold_steps)
     if 7 in rows:
         print("The whole pipeline, first run, doing only the plain script's work ...", flush=True)
-        results["pipeline_script_recipe"] = pipeline_run(tree, work / "script_recipe", args.epochs, **SCRIPT_RECIPE)
+        results["pipeline_script_recipe"] = pipeline_run(tree, work / "script_recipe", args.epochs, args.cold_steps,
+                                                         **SCRIPT_RECIPE)
     if 4 in rows:
         print("The whole pipeline again, on unchanged data ...", flush=True)
-        results["repeat"] = pipeline_run(tree, work, args.epochs)
+        results["repeat"] = pipeline_run(tree, work, args.epochs, args.cold_steps)
     if 5 in rows:
         print(f"Peak memory of each step, {args.memory_images} and {4 * args.memory_images} images ...", flush=True)
         weights = str(base_spec().base_weights)
@@ -309,6 +313,9 @@ def main(argv=None) -> int:
                              "generated: synthetic scenes")
     parser.add_argument("--rows", type=int, nargs="+", choices=sorted(ROWS), default=sorted(ROWS),
                         help="the rows to measure (default: all)")
+    parser.add_argument("--cold-steps", action="store_true",
+                        help="start each pipeline step in a fresh Python, as a pod does, instead of forking it from "
+                             "one that has imported TensorFlow (`headstart run --cold-steps`)")
     parser.add_argument("--output", default="runs/bench.json", help="where the JSON goes (default: %(default)s)")
     args = parser.parse_args(argv)
     kind = args.photos or ("real" if fixture_photos_present() else "generated")
@@ -318,7 +325,7 @@ def main(argv=None) -> int:
     rows = set(args.rows)
     with tempfile.TemporaryDirectory() as scratch:
         results = measure(rows, kind, args, pathlib.Path(scratch))
-    results.update({"machine": machine(), "photos": kind, "images": args.images,
+    results.update({"machine": machine(), "photos": kind, "cold_steps": args.cold_steps, "images": args.images,
                     "memory_images": args.memory_images, "epochs": args.epochs,
                     "weights": str(base_spec().base_weights)})
     found = table(rows, results)

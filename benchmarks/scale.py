@@ -67,7 +67,9 @@ def run_once(tree: pathlib.Path, work: pathlib.Path, images: int) -> dict:
                             fine_tune_mode="off", cache_root=str(work / "cache"))
     start = time.perf_counter()
     with open(os.devnull, "w", encoding="utf-8") as quiet:
-        outcome = run_locally(config, str(work / "runs"), terminal=quiet)
+        # Fresh step processes, as pods have: a forked step's peak memory leaves out the TensorFlow
+        # library pages its server touched (pipeline/warm_steps.py).
+        outcome = run_locally(config, str(work / "runs"), terminal=quiet, cold_steps=True)
     seconds = time.perf_counter() - start
     if not outcome.succeeded:
         raise RuntimeError(f"the pipeline run on {images} images failed: {outcome.error}")

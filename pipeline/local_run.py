@@ -1,5 +1,6 @@
 """Runs the compiled pipeline on this machine through kfp.local and summarizes the run."""
 
+import contextlib
 import datetime
 import os
 import sys
@@ -22,6 +23,7 @@ from pipeline.pipeline import (
 )
 from pipeline.progress import ProgressView
 from pipeline.summary import collect_summary
+from pipeline.warm_steps import warm_steps
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,16 @@ def _new_run_dir(pipeline_root: str, before: set[str]) -> str | None:
     return os.path.join(pipeline_root, created[-1]) if created else None
 
 
+def _step_starter(image: str | None, cold_steps: bool, log_path: str) -> contextlib.AbstractContextManager:
+    """How this run's step processes start: forked warm, or (in containers, or asked) fresh."""
+    if image or cold_steps:
+        return contextlib.nullcontext()
+    return warm_steps(log_path.removesuffix(".log") + ".fork-server.log")
+
+
 def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO = sys.stdout,
                 verbose: bool = False, image: str | None = None, isolated: bool = False,
-                audit_only: bool = False) -> RunOutcome:
+                audit_only: bool = False, cold_steps: bool = False) -> RunOutcome:
     """Runs every step through kfp.local: in this Python environment, or each in the image.
 
     Args:
@@ -56,6 +65,8 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         isolated: with `image`, give each container only what a KFP pod has (pipeline/isolated.py):
             every parameter must then be a gs:// URI or a name, never a path on this machine.
         audit_only: run `audit_pipeline` (up to extraction, then the data audit) instead, here.
+        cold_steps: without `image`, start every step in a fresh Python rather than forking it
+            from one that has imported TensorFlow (pipeline/warm_steps.py).
     """
     pipeline_root = os.path.abspath(pipeline_root)
     os.makedirs(os.path.join(pipeline_root, "logs"), exist_ok=True)
@@ -100,7 +111,8 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         original_stdout = sys.stdout
         sys.stdout = view
         try:
-            pipeline_function(**arguments)
+            with _step_starter(image, cold_steps, log_path):
+                pipeline_function(**arguments)
         finally:
             sys.stdout = original_stdout
     steps = {name: {"status": record.status, "seconds": record.seconds} for name, record in view.steps.items()}

@@ -33,9 +33,9 @@ def command(tmp_path):
             "--summary", str(tmp_path / "s.json")]
 
 
-def run_until_killed(tmp_path, marker: str, delay: float) -> str:
+def run_until_killed(tmp_path, marker: str, delay: float, *options: str) -> str:
     """Starts a run and kills it (SIGKILL, the whole process group) `delay` s after `marker` is shown."""
-    process = subprocess.Popen(command(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    process = subprocess.Popen([*command(tmp_path), *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     shown = []
     for line in process.stdout:
@@ -62,8 +62,9 @@ def watch_serving(model_dir: str, seen: list, stop: threading.Event) -> None:
 
 def test_runs_killed_in_extraction_and_in_the_push_complete_when_run_again(source):
     tmp_path = source
-    # One second into the step: it is still starting (TensorFlow's import alone takes longer).
-    run_until_killed(tmp_path, "[3/9] extract-features", delay=1)
+    # One second into the step: it is still starting. A fresh step process's TensorFlow import alone
+    # takes longer; a step forked warm would have finished these few images by then.
+    run_until_killed(tmp_path, "[3/9] extract-features", 1, "--cold-steps")
     extraction_cache = tmp_path / "runs" / "cache" / "extract-features"
     assert not extraction_cache.is_dir() or not [name for name in os.listdir(extraction_cache) if len(name) == 64]
 
@@ -71,7 +72,7 @@ def test_runs_killed_in_extraction_and_in_the_push_complete_when_run_again(sourc
     watcher = threading.Thread(target=watch_serving, args=(str(tmp_path / "serving" / "colors"), seen, stop))
     watcher.start()
     try:
-        run_until_killed(tmp_path, "[9/9] push", delay=4)
+        run_until_killed(tmp_path, "[9/9] push", 4)
         completed = subprocess.run(command(tmp_path), capture_output=True, text=True, timeout=600)
     finally:
         stop.set()
