@@ -34,7 +34,7 @@ from PIL import Image
 from components.common import examples_info, near_duplicates, storage
 from components.common.artifact_files import AUDIT_REPORT, FEATURE_DIGESTS_SUFFIX, FEATURES_INFO, LABELS
 from components.common.image_batches import split_files
-from components.common.record_parsing import parse_feature_batch, parse_processed
+from components.common.record_parsing import PROCESSED_FEATURES, parse_feature_batch, parse_processed
 from components.common.records import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ PROJECTION_SAMPLE_BYTES = 256 * 1024 * 1024
 # Features up to this size are kept after the first pass rather than read again for the second.
 KEEP_READ_BYTES = 256 * 1024 * 1024
 THUMBNAIL = 64
+# Processed records read at a time while looking for the ones to show.
+THUMBNAIL_SCAN_BATCH = 256
 HASHES = "hashes.jsonl"  # preprocess's per-image hashes and origins
 
 
@@ -249,15 +251,21 @@ def _thumbnails(examples_dir: str, digests: set[str]) -> dict[str, str]:
     image_size = examples_info.image_size(examples_dir)
     found = {}
     files = [path for split in SPLITS for path in split_files(examples_dir, split)]
-    for record in tf.data.TFRecordDataset(files).map(lambda r: parse_processed(r, image_size)):
-        digest = record["digest"].numpy().decode()
-        if digest in digests and digest not in found:
-            buffer = io.BytesIO()
-            Image.fromarray(record["pixels"].numpy()).resize((THUMBNAIL, THUMBNAIL)).save(buffer, format="PNG")
-            found[digest] = base64.b64encode(buffer.getvalue()).decode("ascii")
-            if len(found) == len(digests):
-                break
+    # Digests are parsed a batch at a time; pixels only for the few records wanted.
+    for batch in tf.data.TFRecordDataset(files).batch(THUMBNAIL_SCAN_BATCH):
+        batch_digests = tf.io.parse_example(batch, {"digest": PROCESSED_FEATURES["digest"]})["digest"].numpy()
+        for index, digest in enumerate(value.decode() for value in batch_digests):
+            if digest in digests and digest not in found:
+                found[digest] = _png_thumbnail(parse_processed(batch[index], image_size)["pixels"].numpy())
+        if len(found) == len(digests):
+            break
     return found
+
+
+def _png_thumbnail(pixels) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).resize((THUMBNAIL, THUMBNAIL)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _balance(images: Images, labels: list[str]) -> dict:

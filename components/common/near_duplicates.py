@@ -17,6 +17,7 @@ while distinct photos come down to 9.
 """
 
 import base64
+import functools
 import json
 import sys
 from dataclasses import dataclass
@@ -34,12 +35,24 @@ _GRID_CELLS, _GRID_STEPS = 8, 9
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
+@functools.lru_cache(maxsize=64)
 def _area_weights(source: int, target: int) -> np.ndarray:
-    """A (target, source) matrix that averages `source` pixels into `target` equal cells by overlap."""
+    """A (target, source) matrix that averages `source` pixels into `target` equal cells by overlap.
+
+    Cached, and read-only so that no caller changes the cached copy: processed images share a size.
+    """
     edges = np.arange(source + 1) * (target / source)  # pixel boundaries, in cell units
     cells = np.arange(target)[:, None]
     overlap = np.clip(np.minimum(edges[1:], cells + 1) - np.maximum(edges[:-1], cells), 0, None)
-    return overlap / overlap.sum(axis=1, keepdims=True)
+    weights = overlap / overlap.sum(axis=1, keepdims=True)
+    weights.flags.writeable = False
+    return weights
+
+
+def _gray(pixels: np.ndarray) -> np.ndarray:
+    """An RGB (or grayscale) uint8 image as float64 luma."""
+    gray = pixels.astype(np.float64)
+    return gray @ _LUMA if gray.ndim == 3 else gray
 
 
 def _gradient_bits(gray: np.ndarray) -> np.ndarray:
@@ -59,9 +72,10 @@ def difference_hash(pixels: np.ndarray) -> int:
         The hash as an unsigned integer: the high 64 bits compare horizontal neighbours, the low
         64 vertical ones.
     """
-    gray = pixels.astype(np.float64)
-    if gray.ndim == 3:
-        gray = gray @ _LUMA
+    return _hash_of_gray(_gray(pixels))
+
+
+def _hash_of_gray(gray: np.ndarray) -> int:
     bits = np.concatenate([_gradient_bits(gray), _gradient_bits(gray.T)])
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
@@ -95,11 +109,18 @@ CANDIDATES = 8
 
 def thumbnail(pixels: np.ndarray) -> bytes:
     """A THUMBNAIL_SIDE-square grayscale of an image, as uint8 bytes."""
-    gray = pixels.astype(np.float64)
-    if gray.ndim == 3:
-        gray = gray @ _LUMA
+    return _thumbnail_of_gray(_gray(pixels))
+
+
+def _thumbnail_of_gray(gray: np.ndarray) -> bytes:
     small = _area_weights(gray.shape[0], THUMBNAIL_SIDE) @ gray @ _area_weights(gray.shape[1], THUMBNAIL_SIDE).T
     return np.clip(np.rint(small), 0, 255).astype(np.uint8).tobytes()
+
+
+def hash_and_thumbnail(pixels: np.ndarray) -> tuple[int, bytes]:
+    """`difference_hash(pixels)` and `thumbnail(pixels)`, from one grayscale of the image."""
+    gray = _gray(pixels)
+    return _hash_of_gray(gray), _thumbnail_of_gray(gray)
 
 
 def _crop_weights(crop: float) -> np.ndarray:

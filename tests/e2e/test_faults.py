@@ -35,8 +35,8 @@ def command(tmp_path):
 
 def run_until_killed(tmp_path, marker: str, delay: float, *options: str) -> str:
     """Starts a run and kills it (SIGKILL, the whole process group) `delay` s after `marker` is shown."""
-    process = subprocess.Popen([*command(tmp_path), *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen([*command(tmp_path), *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
     shown = []
     for line in process.stdout:
         shown.append(line)
