@@ -31,7 +31,11 @@ def _step_name(python_args: list[str]) -> str | None:
     return None
 
 
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _run_fresh(python_args: list[str], reason: str) -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)  # exec keeps a blocked mask
     print(f"step fork server unavailable ({reason}); starting the step in a fresh Python", file=sys.stderr)
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *python_args])
@@ -42,6 +46,8 @@ def main(argv: list[str]) -> int:
     socket_path, *python_args = argv
     if _step_name(python_args) in FRESH_STEPS:
         os.execv(sys.executable, [sys.executable, *python_args])
+    # Held until the step's pid is known, then forwarded to it: a signal that comes earlier waits.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(socket_path)
@@ -63,8 +69,9 @@ def main(argv: list[str]) -> int:
         except ProcessLookupError:
             pass
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    for signal_number in FORWARDED_SIGNALS:
+        signal.signal(signal_number, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
     finished = receive_exactly(connection, STATUS.size)
     if len(finished) < STATUS.size:
         print(f"step fork server: lost the step (pid {step}) before it reported its exit status", file=sys.stderr)
