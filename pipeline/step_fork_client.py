@@ -7,7 +7,8 @@ local run (`pipeline/warm_steps.py`). It hands the server its command line, work
 environment and standard streams, forwards SIGINT and SIGTERM to the step, and exits with the
 step's exit status. Where the server cannot be reached, it becomes the fresh Python process the
 step would otherwise have been, as it does at once for the steps that never import TensorFlow
-(ingest), which need not wait for the server's import. It imports nothing beyond the standard
+(ingest) and for any step that comes while the server is still importing (its socket appears
+once it is ready). It imports nothing beyond the standard
 library, so that it starts in a few hundredths of a second.
 """
 
@@ -44,7 +45,8 @@ def _run_fresh(python_args: list[str], reason: str) -> None:
 def main(argv: list[str]) -> int:
     """Runs the step through the server at argv[0]; returns its exit status."""
     socket_path, *python_args = argv
-    if _step_name(python_args) in FRESH_STEPS:
+    if _step_name(python_args) in FRESH_STEPS or not os.path.exists(socket_path):
+        # No socket yet: the server is still importing, and starting fresh costs no more than waiting.
         os.execv(sys.executable, [sys.executable, *python_args])
     # Held until the step's pid is known, then forwarded to it: a signal that comes earlier waits.
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)

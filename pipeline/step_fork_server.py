@@ -93,17 +93,20 @@ def _supervise(connection: socket.socket, listener: socket.socket) -> None:
 
 
 def serve(socket_path: str, preloaded_modules: tuple[str, ...] = PRELOADED_MODULES) -> None:
-    """Listens at `socket_path`, imports `preloaded_modules`, then forks a step per request.
+    """Imports `preloaded_modules`, then listens at `socket_path` and forks a step per request.
 
-    Clients may connect as soon as the socket exists; they wait in the backlog for the imports.
-    The server ends when the process that started it does, or on SIGTERM.
+    The socket appears only once the imports are done (bound under another name, then renamed), so
+    a step that comes earlier starts fresh rather than wait: a step that reuses its cached outputs
+    needs no TensorFlow at all. The server ends when the process that started it does, or on
+    SIGTERM.
     """
     parent = os.getppid()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(socket_path)
-    listener.listen(16)
     for name in preloaded_modules:
         __import__(name)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path + ".binding")
+    listener.listen(16)
+    os.rename(socket_path + ".binding", socket_path)
     # Supervisors are reaped by the kernel: the server never waits, so it never blocks a request.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     listener.settimeout(PARENT_CHECK_SECONDS)

@@ -4,8 +4,10 @@ Every step of `headstart run` is still its own process, started by kfp.local's S
 with the compiled pipeline's command. Within `warm_steps()`, the `python3` of that command is
 `python -m pipeline.step_fork_client SOCKET`, which has the step fork server
 (`pipeline/step_fork_server.py`) fork the step's process from its copy with TensorFlow and Keras
-imported. That import, about 3 s per step on a 2-core machine, is paid once per run, while
-ingest (started fresh: it never imports TensorFlow) works, instead of once per step.
+imported. That import, about 3 s per step on a 2-core machine, is paid once per run instead of
+once per step. Steps that come before the server is ready start fresh, as without it: ingest (which
+never imports TensorFlow), usually preprocess, and every step of a repeat run that reuses its
+cached outputs and so needs no TensorFlow.
 
 What a step sees differs from a fresh process in its memory figure: a forked process counts only
 the pages of TensorFlow's libraries that it touches itself, not those the import touched, so
@@ -20,29 +22,17 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 
 from kfp.local import subprocess_task_handler
 
 SERVER_STOP_SECONDS = 10
-SERVER_START_SECONDS = 30
 
 
 @contextlib.contextmanager
 def _python_command(command: str) -> Iterator[str]:
     """kfp.local's `environment()` for use_venv=False, with `command` in place of its Python."""
     yield command
-
-
-def _wait_for_socket(server: subprocess.Popen, socket_path: str) -> None:
-    """Waits until the server listens, which it does before its imports.
-
-    A server that died is left to the clients, which then start their steps fresh.
-    """
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while not os.path.exists(socket_path) and server.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 @contextlib.contextmanager
@@ -58,7 +48,6 @@ def warm_steps(log_path: str) -> Iterator[None]:
         with open(log_path, "a", encoding="utf-8") as log:
             server = subprocess.Popen([sys.executable, "-m", "pipeline.step_fork_server", socket_path],
                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        _wait_for_socket(server, socket_path)
         command = shlex.join([sys.executable, "-m", "pipeline.step_fork_client", socket_path])
         original = subprocess_task_handler.environment
         subprocess_task_handler.environment = lambda use_venv, **kwargs: (

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,15 +70,28 @@ def test_a_step_killed_by_a_signal_reports_it_as_a_shell_does(server, tmp_path):
     assert client.returncode == 128 + signal.SIGTERM
 
 
-def test_without_a_server_the_step_runs_in_a_fresh_python(tmp_path):
+def test_before_the_server_is_ready_the_step_runs_in_a_fresh_python(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    client = _client(str(tmp_path / "no-server.sock"), work, "4")
+    client = _client(str(tmp_path / "not-yet.sock"), work, "4")  # the server binds once it has imported
+    stdout, stderr = client.communicate("", timeout=60)
+    assert json.loads(stdout)["forked"] is False
+    assert "unavailable" not in stderr
+    assert client.returncode == 4
+    assert (work / "atexit-ran").exists()
+
+
+def test_a_server_that_stopped_answering_leaves_the_step_to_a_fresh_python_and_says_so(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(tmp_path / "stale.sock"))  # its file stays; nothing listens
+    stale.close()
+    client = _client(str(tmp_path / "stale.sock"), work, "5")
     stdout, stderr = client.communicate("", timeout=60)
     assert json.loads(stdout)["forked"] is False
     assert "step fork server unavailable" in stderr
-    assert client.returncode == 4
-    assert (work / "atexit-ran").exists()
+    assert client.returncode == 5
 
 
 def test_a_step_that_never_imports_tensorflow_starts_fresh_without_asking_the_server(server, tmp_path):
