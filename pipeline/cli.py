@@ -170,12 +170,15 @@ def _missing_inputs(config) -> list[str]:
 
 def _config_from_args(args):
     """The validated configuration of `headstart run`: the demo's defaults made and applied explicitly."""
-    from pipeline.demo import demo_defaults, uses_demo_base
+    from pipeline.demo import demo_base_ready, demo_defaults, uses_demo_base
     from pipeline.run_options import chosen, config_from_args
 
     defaults = None
     if uses_demo_base(chosen(args, "source"), args.base_model):
-        print("Pretraining the demo base network on digits 0-4 (once) ...", flush=True)
+        if not demo_base_ready(args.pipeline_root):
+            print("Pretraining the demo base network on digits 0-4 (once) ...", flush=True)
+            # The only TensorFlow this process needs: the steps import their own.
+            import_tensorflow_quietly(os.path.join(args.pipeline_root, "logs", "headstart.log"))
         defaults = demo_defaults(args.pipeline_root)
     return config_from_args(args, defaults)
 
@@ -225,7 +228,7 @@ def _checked_config(args):
 
 def _run(args) -> int:
     os.makedirs(os.path.join(args.pipeline_root, "logs"), exist_ok=True)
-    import_tensorflow_quietly(os.path.join(args.pipeline_root, "logs", "headstart.log"))
+    quiet_tensorflow()
     try:
         config = _checked_config(args)
     except ValueError as error:

@@ -47,6 +47,11 @@ def build_demo_base():
     return keras.Model(images, x, name="digits_base")
 
 
+def demo_base_ready(pipeline_root: str) -> bool:
+    """Whether `demo_defaults(pipeline_root)` finds the pretrained demo base already there."""
+    return os.path.exists(os.path.join(os.path.abspath(pipeline_root), "demo", DEMO_BASE_FILE))
+
+
 def prepare_demo_base(directory: str) -> str:
     """Pretrains the demo base on digits 0 to 4 unless it is already there; returns its path."""
     path = os.path.join(os.path.abspath(directory), DEMO_BASE_FILE)
