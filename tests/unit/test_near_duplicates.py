@@ -12,6 +12,7 @@ from components.common.near_duplicates import (
     confirmed_copies,
     difference_hash,
     format_hash,
+    hash_and_thumbnail,
     parse_hashes,
     picture_distance,
     thumbnail,
@@ -108,3 +109,8 @@ def test_difference_hash_is_stable_under_small_changes_and_differs_between_image
     assert distance(image, other) > 3 * MAX_DISTANCE
     # Any size, gray or color, even smaller than the 9x8 grid, hashes.
     assert difference_hash(image[:5, :3, 0]) >= 0
+
+
+def test_the_hash_and_thumbnail_from_one_grayscale_equal_each_computed_alone():
+    for image in (smooth_image(11, side=97), smooth_image(12)[:40, :70, 1]):  # color and gray, odd sizes
+        assert hash_and_thumbnail(image) == (difference_hash(image), thumbnail(image))
