@@ -88,6 +88,7 @@ class DecodeAndResize(beam.DoFn):
         self._label_index = {label: index for index, label in enumerate(labels)}
         self._policy = policy
         self._decode = None
+        self._decode_chunk = None
         self._decoder = None
         self._blas_limit = None
 
