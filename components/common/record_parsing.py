@@ -2,8 +2,10 @@
 
 import tensorflow as tf
 
+from components.common.images import decode_and_resize
+
 PROCESSED_FEATURES = {
-    "pixels": tf.io.FixedLenFeature([], tf.string),
+    "image": tf.io.FixedLenFeature([], tf.string),
     "label_index": tf.io.FixedLenFeature([], tf.int64),
     "origin": tf.io.FixedLenFeature([], tf.string),
     "digest": tf.io.FixedLenFeature([], tf.string),
@@ -11,10 +13,13 @@ PROCESSED_FEATURES = {
 
 
 def parse_processed(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
-    """Parses a processed example inside tf.data: pixels come back as uint8 (H, W, 3)."""
+    """Parses a processed example inside tf.data; "pixels" is its image decoded and resized, uint8 (S, S, 3).
+
+    The decode is the one preprocess ran on the same bytes (and serving runs), so the pixels are
+    the ones preprocess accepted. The encoded bytes stay under "image".
+    """
     parsed = tf.io.parse_single_example(serialized, PROCESSED_FEATURES)
-    pixels = tf.io.decode_raw(parsed["pixels"], tf.uint8)
-    parsed["pixels"] = tf.reshape(pixels, [image_size, image_size, 3])
+    parsed["pixels"] = decode_and_resize(parsed["image"], image_size)
     return parsed
 
 

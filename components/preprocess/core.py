@@ -1,4 +1,9 @@
-"""Preprocess core: the Beam pipeline from raw examples to decoded, resized examples per split.
+"""Preprocess core: the Beam pipeline from raw examples to validated, split, de-duplicated examples.
+
+Every image is decoded and resized here once, with the shared `decode_and_resize`: to reject the
+ones that do not decode and to hash the rest. The examples keep the encoded bytes, not the
+pixels (a sixth of the disk for photos); the steps that need pixels decode them with the same
+function, through `record_parsing.parse_processed`.
 
 Output directory layout:
     train-*.tfrecord, eval-*.tfrecord, test-*.tfrecord   processed examples
@@ -68,10 +73,10 @@ class PreprocessResult:
 
 
 class DecodeAndResize(beam.DoFn):
-    """Decodes batches of raw examples and resizes them; undecodable records go to the rejects output.
+    """Decodes batches of raw examples to check and hash them; undecodable records go to the rejects output.
 
-    Each processed image's perceptual hash goes to the hashes output, so near copies across splits
-    can be found without reading the pixels again.
+    Each accepted image's perceptual hash goes to the hashes output, so near copies across splits
+    can be found without decoding the images again.
 
     A batch is decoded DECODE_CHUNK images per call into TensorFlow, on a background thread, while
     this thread hashes and serializes the chunk before: inside one call the images are decoded on
@@ -165,7 +170,7 @@ class DecodeAndResize(beam.DoFn):
         """A decoded image's (split, label, processed record) and its hash record."""
         split = self._policy.assign(example.digest, example.split)
         record = serialize_processed(
-            pixels, example.label, self._label_index[example.label], example.origin, example.digest
+            example.image, example.label, self._label_index[example.label], example.origin, example.digest
         )
         image_hash, thumbnail = near_duplicates.hash_and_thumbnail(pixels)
         return [

@@ -1,4 +1,4 @@
-"""Preprocess: the Beam pipeline decodes, resizes, splits, and routes bad records to rejects."""
+"""Preprocess: the Beam pipeline decodes, splits, keeps the good images encoded and routes bad records to rejects."""
 
 import glob
 import hashlib
@@ -16,6 +16,7 @@ from PIL import Image
 
 from components.common import storage
 from components.common.artifact_files import INDEX, LABELS, MANIFEST
+from components.common.images import decode_and_resize
 from components.common.record_parsing import parse_processed
 from components.common.records import RawExample
 from components.preprocess import core
@@ -99,6 +100,21 @@ def test_run_writes_splits_rejects_and_counts(tmp_path):
     assert stats["counts"] == result.counts and stats["image_size"] == 8
     train_files = glob.glob(str(tmp_path / "out" / "train-*.tfrecord"))
     assert sum(1 for _ in tf.data.TFRecordDataset(train_files)) == 2
+
+
+def test_examples_keep_the_source_bytes_and_decode_to_the_shared_functions_pixels(tmp_path):
+    write_raw_dir(str(tmp_path / "raw"), GOOD, ["train", "eval", "test"])
+
+    core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "out"), image_size=8)
+
+    files = glob.glob(str(tmp_path / "out" / "*-*.tfrecord"))
+    parsed = [parse_processed(record, 8) for record in tf.data.TFRecordDataset(files)]
+    by_origin = {example.origin: example.image for example in GOOD}
+    assert sorted(record["origin"].numpy().decode() for record in parsed) == sorted(by_origin)
+    for record in parsed:
+        source = by_origin[record["origin"].numpy().decode()]
+        assert record["image"].numpy() == source  # the encoded bytes, not 8x8x3 pixels
+        np.testing.assert_array_equal(record["pixels"].numpy(), decode_and_resize(tf.constant(source), 8).numpy())
 
 
 def test_too_few_classes_fail_with_one_clear_message(tmp_path):
