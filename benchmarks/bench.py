@@ -10,9 +10,8 @@ otherwise. The base is MobileNet alpha 0.25 at 224 pixels, with the ImageNet wei
 ../shared/fixtures when they are there and random weights otherwise.
 
 Each row compares two figures, a and b, and prints their ratio:
-1. feature extraction, images/s: the pipeline's extraction (read, parse, decode, infer, write)
-   against a tight loop doing the same decode and inference on the JPEGs held in memory, the
-   machine's practical limit for that work (the network alone is reported beside it);
+1. feature extraction, images/s: the pipeline's extraction (read, parse, infer, write) against a
+   tight tf.function loop over decoded tensors, the machine's practical limit for the network;
 2. first run, seconds: the whole pipeline through kfp.local against the plain Keras script
    trained for the same epochs;
 3. one epoch, seconds: the end-to-end Keras model against the head on cached features;
@@ -113,40 +112,8 @@ def bench_beam(raw_dir: str, work: pathlib.Path, count: int) -> dict:
     return rows
 
 
-def encoded_images(examples_dir: str) -> list[bytes]:
-    """The encoded bytes of every processed example, read into memory."""
-    import tensorflow as tf
-
-    from components.common.image_batches import split_files
-    from components.common.records import SPLITS
-
-    files = [path for split in SPLITS for path in split_files(examples_dir, split)]
-    spec = {"image": tf.io.FixedLenFeature([], tf.string)}
-    return [tf.io.parse_single_example(record, spec)["image"].numpy() for record in tf.data.TFRecordDataset(files)]
-
-
-def tight_loop(infer, images: list[bytes], batch_size: int = 32):
-    """Decodes `images` and runs the network over them as tightly as tf.data allows: nothing read, parsed or kept.
-
-    The same shared decode as the pipeline's, in parallel and a batch ahead of the network.
-    """
-    import tensorflow as tf
-
-    from components.common.images import decode_and_resize
-
-    dataset = (tf.data.Dataset.from_tensor_slices(tf.constant(images))
-               .map(lambda data: decode_and_resize(data, IMAGE_SIZE), num_parallel_calls=tf.data.AUTOTUNE)
-               .batch(batch_size).prefetch(1))
-    for batch in dataset:
-        infer(tf.cast(batch, tf.float32)).numpy()
-
-
 def bench_extraction(examples_dir: str, work: pathlib.Path) -> dict:
-    """Images per second of the pipeline's extraction (read, parse, decode, infer, write) and of the limit.
-
-    The limit is a tight loop over the same work, the JPEGs already in memory (`tight_loop`); the
-    network alone, over one decoded batch, is reported beside it.
-    """
+    """Images per second of the pipeline's extraction (read, parse, infer, write) and of the limit."""
     import tensorflow as tf
 
     from components.common.base_network import build_feature_extractor
@@ -154,29 +121,24 @@ def bench_extraction(examples_dir: str, work: pathlib.Path) -> dict:
 
     spec = base_spec()
     setup_seconds, extractor = timed(build_feature_extractor, spec)
-    images = encoded_images(examples_dir)
     batch = tf.random.uniform([32, IMAGE_SIZE, IMAGE_SIZE, 3], 0, 255)
-    infer = tf.function(lambda images: extractor(images, training=False),
-                        input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)])
+    infer = tf.function(lambda images: extractor(images, training=False))
     infer(batch)  # trace once, outside the timing
-    pipeline_rates, limit_rates, network_rates = [], [], []
+    pipeline_rates, limit_rates = [], []
     # Alternating rounds, medians reported: on a shared machine one slow spell would otherwise
     # decide the ratio. Every pipeline round is a whole write_features call, its trace included.
     for round_index in range(EXTRACTION_ROUNDS):
         features_dir = str(work / ("features" if round_index == 0 else f"features_{round_index}"))
         seconds, counts = timed(write_features, extractor, examples_dir, features_dir,
                                 IMAGE_SIZE, 32, {"base_model": "bench"})
-        pipeline_rates.append(sum(counts.values()) / seconds)
-        seconds, _ = timed(tight_loop, infer, images)
-        limit_rates.append(len(images) / seconds)
-        batches = max(1, len(images) // 32)
+        count = sum(counts.values())
+        pipeline_rates.append(count / seconds)
+        batches = max(1, count // 32)
         seconds, _ = timed(lambda: [infer(batch).numpy() for _ in range(batches)])
-        network_rates.append(batches * 32 / seconds)
+        limit_rates.append(batches * 32 / seconds)
     return {"pipeline_images_per_second": float(np.median(pipeline_rates)),
             "limit_images_per_second": float(np.median(limit_rates)),
-            "network_images_per_second": float(np.median(network_rates)),
-            "rounds": {"pipeline": pipeline_rates, "limit": limit_rates, "network": network_rates},
-            "build_base_seconds": setup_seconds}
+            "rounds": {"pipeline": pipeline_rates, "limit": limit_rates}, "build_base_seconds": setup_seconds}
 
 
 def steady_epoch_seconds(epoch_seconds: list[float]) -> float:

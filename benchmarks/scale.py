@@ -1,6 +1,7 @@
 """`make bench-scale`: the whole pipeline at a small and a large size, step by step.
 
-    python -m benchmarks.scale [--images 50000] [--small 5000] [--pooling flatten|avg] [--output runs/scale.json]
+    python -m benchmarks.scale [--images 50000] [--small 5000] [--pooling flatten|avg]
+                               [--compact-examples] [--output runs/scale.json]
 
 Both trees are real-photo variants (see `photos.py`); the small tree is the large one's first variants,
 linked, not copied. Each size gets one first run through kfp.local, as `headstart run`
@@ -56,15 +57,17 @@ def linked_subset(large: pathlib.Path, small: pathlib.Path, count: int) -> pathl
     return small
 
 
-def run_once(tree: pathlib.Path, work: pathlib.Path, images: int, pooling: str = "flatten") -> dict:
-    """One first run of the whole pipeline on `tree`, with the base's `pooling`; its seconds, steps and disk."""
+def run_once(tree: pathlib.Path, work: pathlib.Path, images: int, pooling: str = "flatten",
+             compact_examples: bool = False) -> dict:
+    """One first run of the whole pipeline on `tree` with the base's `pooling`; its seconds, steps and disk."""
     from pipeline.config import PipelineConfig
     from pipeline.local_run import run_locally
 
     config = PipelineConfig(source=str(tree), base_model="mobilenet", alpha=0.25,
                             base_weights=base_spec().base_weights, image_size=IMAGE_SIZE, epochs=5, patience=5,
                             pooling=pooling, hidden_units=(), dropout=0.0, serving_root=str(work / "serving"),
-                            fine_tune_mode="off", cache_root=str(work / "cache"))
+                            fine_tune_mode="off", cache_root=str(work / "cache"),
+                            compact_examples=compact_examples)
     start = time.perf_counter()
     with open(os.devnull, "w", encoding="utf-8") as quiet:
         # Fresh step processes, as pods have: a forked step's peak memory leaves out the TensorFlow
@@ -112,6 +115,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pooling", default="flatten", choices=("flatten", "avg"),
                         help="the base's pooling: flatten, as `make bench` compares with the plain script (12,544 "
                              "floats per vector), or avg, the pipeline's default (256) (default: %(default)s)")
+    parser.add_argument("--compact-examples", action="store_true",
+                        help="preprocess keeps the images encoded, not their pixels (the pipeline's option)")
     parser.add_argument("--work", help="where the trees and runs go (default: a temporary folder, removed after)")
     parser.add_argument("--output", default="runs/scale.json", help="where the JSON goes (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -125,10 +130,10 @@ def main(argv=None) -> int:
         print(f"Making {args.images} photo variants ...", flush=True)
         large_tree = photo_variants(work / "large" / "photos", args.images)
         small_tree = linked_subset(large_tree, work / "small" / "photos", args.small)
-        results = {"machine": machine(), "pooling": args.pooling}
+        results = {"machine": machine(), "pooling": args.pooling, "compact_examples": args.compact_examples}
         for label, tree, count in (("small", small_tree, args.small), ("large", large_tree, args.images)):
             print(f"The pipeline on {count} images ...", flush=True)
-            results[label] = run_once(tree, work / label, count, args.pooling)
+            results[label] = run_once(tree, work / label, count, args.pooling, args.compact_examples)
     lines = report(results["small"], results["large"])
     print("\n" + "\n".join(lines))
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

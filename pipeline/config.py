@@ -37,6 +37,7 @@ class PipelineConfig:
     train_fraction: float = same_knob(SplitPolicy, "train_fraction")
     eval_fraction: float = same_knob(SplitPolicy, "eval_fraction")
     beam_args: tuple[str, ...] = same_knob(RunSettings, "beam_args")
+    compact_examples: bool = same_knob(RunSettings, "compact_examples")
     hidden_units: tuple[int, ...] = same_knob(HeadConfig, "hidden_units")
     dropout: float = same_knob(HeadConfig, "dropout")
     learning_rate: float = same_knob(HeadConfig, "learning_rate")

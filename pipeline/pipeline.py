@@ -41,6 +41,7 @@ def build_pipeline(deployment: Deployment | None = None):
         train_fraction: float = DEFAULTS.train_fraction,
         eval_fraction: float = DEFAULTS.eval_fraction,
         beam_args: list = list(DEFAULTS.beam_args),
+        compact_examples: bool = DEFAULTS.compact_examples,
         hidden_units: list = list(DEFAULTS.hidden_units),
         dropout: float = DEFAULTS.dropout,
         learning_rate: float = DEFAULTS.learning_rate,
@@ -78,7 +79,7 @@ def build_pipeline(deployment: Deployment | None = None):
         preprocess_task = preprocess(
             raw_examples=ingest_task.outputs["raw_examples"], image_size=image_size,
             train_fraction=train_fraction, eval_fraction=eval_fraction, beam_args=beam_args,
-            cache_root=cache_root, use_cache=use_cache,
+            compact_examples=compact_examples, cache_root=cache_root, use_cache=use_cache,
         )
         extract_task = extract_features(
             examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights,
@@ -154,6 +155,7 @@ def audit_pipeline(
     train_fraction: float = DEFAULTS.train_fraction,
     eval_fraction: float = DEFAULTS.eval_fraction,
     beam_args: list = list(DEFAULTS.beam_args),
+    compact_examples: bool = DEFAULTS.compact_examples,
     batch_size: int = DEFAULTS.batch_size,
     audit_top: int = DEFAULTS.audit_top,
     cache_root: str = DEFAULTS.cache_root,
@@ -163,7 +165,8 @@ def audit_pipeline(
     ingest_task = ingest(source=source, cache_root=cache_root, use_cache=use_cache)
     preprocess_task = preprocess(
         raw_examples=ingest_task.outputs["raw_examples"], image_size=image_size, train_fraction=train_fraction,
-        eval_fraction=eval_fraction, beam_args=beam_args, cache_root=cache_root, use_cache=use_cache,
+        eval_fraction=eval_fraction, beam_args=beam_args, compact_examples=compact_examples, cache_root=cache_root,
+        use_cache=use_cache,
     )
     extract_task = extract_features(
         examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights, alpha=alpha,

@@ -54,8 +54,8 @@ EDGE_REPORT = "edge.json"
 ARTIFACTS = {
     "raw_examples": "ingest's raw examples: the source's images as records, the label vocabulary, the rejects "
                     "and an index of digests, labels and explicit splits",
-    "examples": "preprocess's examples: the images that decoded, still encoded, in train, eval and test shards, "
-                "with their statistics, rejects and perceptual hashes",
+    "examples": "preprocess's examples: decoded, resized images (or, compact, the images still encoded) in train, "
+                "eval and test shards, with their statistics, rejects and perceptual hashes",
     "features": "every image's feature vector from the frozen base network, per split, with the labels",
     "base_network": "the saved frozen base network (feature extractor) and a record of its spec",
     "head": "the trained MLP head and its training history",

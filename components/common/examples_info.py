@@ -12,6 +12,8 @@ STATS = "stats.json"
 NEAR_DUPLICATES = "near_duplicates.jsonl"
 # The stats.json key counting them.
 NEAR_DUPLICATES_DROPPED = "near_duplicates_dropped"
+# The stats.json key saying the examples hold encoded images rather than pixels.
+COMPACT_EXAMPLES = "compact_examples"
 
 
 def read_stats(examples_dir: str) -> dict:
@@ -30,6 +32,11 @@ def split_files(examples_dir: str, split: str) -> list[str]:
 def image_size(examples_dir: str) -> int:
     """The side of the square images preprocess wrote."""
     return read_stats(examples_dir)["image_size"]
+
+
+def compact(examples_dir: str) -> bool:
+    """Whether the examples hold encoded images, which their readers decode, rather than pixels."""
+    return bool(read_stats(examples_dir).get(COMPACT_EXAMPLES, False))
 
 
 def near_duplicates_dropped(examples_dir: str) -> int:

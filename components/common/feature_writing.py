@@ -41,21 +41,24 @@ def _record_batches(examples_dir: str, image_size: int, batch_size: int) -> tf.d
     Each batch is (uint8 pixels, digests, label indices, split indices into SPLITS).
 
     One dataset for all splits: its functions are traced once, not once per split. Pixels stay
-    uint8 until inside the network: a quarter of the bytes through the input pipeline. Records
-    are parsed and their images decoded on tf.data's threads, in order, a batch ahead of the
-    network.
+    uint8 until inside the network: a quarter of the bytes through the input pipeline. Stored
+    pixels are parsed in the loop's own thread: that is about 1% of the network's time, and on 2
+    cores parallel input threads only compete with the network (`make bench`'s extraction row
+    shows the pipeline's loop against the network alone). Compact examples' images are decoded
+    on tf.data's threads, in order, a batch ahead of the network.
     """
     files = [(path, index) for index, split in enumerate(SPLITS) for path in split_files(examples_dir, split)]
     paths = tf.constant([path for path, _ in files], tf.string)
     split_indices = tf.constant([index for _, index in files], tf.int64)
-    return (
-        tf.data.Dataset.from_tensor_slices((paths, split_indices))
-        .flat_map(lambda path, split: tf.data.TFRecordDataset(path).map(lambda record: (record, split)))
-        .map(lambda record, split: _pixels_digest_label_split(parse_processed(record, image_size), split),
-             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(batch_size)
-        .prefetch(1)
-    )
+    records = (tf.data.Dataset.from_tensor_slices((paths, split_indices))
+               .flat_map(lambda path, split: tf.data.TFRecordDataset(path).map(lambda record: (record, split))))
+
+    def parsed(record, split):
+        return _pixels_digest_label_split(parse_processed(record, image_size), split)
+
+    if not examples_info.compact(examples_dir):
+        return records.map(parsed).batch(batch_size)
+    return records.map(parsed, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size).prefetch(1)
 
 
 def _pixels_digest_label_split(example: dict[str, tf.Tensor], split: tf.Tensor) -> tuple[tf.Tensor, ...]:

@@ -5,7 +5,8 @@ import tensorflow as tf
 from components.common.images import decode_and_resize
 
 PROCESSED_FEATURES = {
-    "image": tf.io.FixedLenFeature([], tf.string),
+    "pixels": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "image": tf.io.FixedLenFeature([], tf.string, default_value=""),
     "label_index": tf.io.FixedLenFeature([], tf.int64),
     "origin": tf.io.FixedLenFeature([], tf.string),
     "digest": tf.io.FixedLenFeature([], tf.string),
@@ -13,13 +14,17 @@ PROCESSED_FEATURES = {
 
 
 def parse_processed(serialized: tf.Tensor, image_size: int) -> dict[str, tf.Tensor]:
-    """Parses a processed example inside tf.data; "pixels" is its image decoded and resized, uint8 (S, S, 3).
+    """Parses a processed example inside tf.data: pixels come back as uint8 (S, S, 3).
 
-    The decode is the one preprocess ran on the same bytes (and serving runs), so the pixels are
-    the ones preprocess accepted. The encoded bytes stay under "image".
+    A compact example's encoded image is decoded with the function preprocess ran on the same
+    bytes (and serving runs), so its pixels are the ones a full example would have stored.
     """
     parsed = tf.io.parse_single_example(serialized, PROCESSED_FEATURES)
-    parsed["pixels"] = decode_and_resize(parsed["image"], image_size)
+    parsed["pixels"] = tf.cond(
+        tf.strings.length(parsed["pixels"]) > 0,
+        lambda: tf.reshape(tf.io.decode_raw(parsed["pixels"], tf.uint8), [image_size, image_size, 3]),
+        lambda: decode_and_resize(parsed["image"], image_size),
+    )
     return parsed
 
 

@@ -1,9 +1,10 @@
 """The record formats that flow between steps, as tf.train.Example protos, and how they are written.
 
 raw example (ingest):       image (encoded bytes), label, origin, digest, split ("" if none)
-processed example (preprocess): image (the source's encoded bytes, which preprocess decoded), label,
-                            label_index, origin, digest; readers decode it with the shared
-                            `images.decode_and_resize` (record_parsing.parse_processed)
+processed example (preprocess): pixels (raw uint8 HxWx3) or, with compact examples, image (the
+                            source's encoded bytes, which preprocess decoded once already), label,
+                            label_index, origin, digest; record_parsing.parse_processed gives the
+                            pixels of either
 feature vector (extract_features): features (float32 list), label_index, digest
 
 Writing needs no TensorFlow (example_wire encodes the protos), so a step that only writes records
@@ -53,15 +54,18 @@ class RawExample:
         )
 
 
-def serialize_processed(image: bytes, label: str, label_index: int, origin: str, digest: str) -> bytes:
-    """Serializes an image preprocess accepted, still encoded, with its label, label index, origin and digest.
+def serialize_processed(pixels: np.ndarray | None, image: bytes | None, label: str, label_index: int, origin: str,
+                        digest: str) -> bytes:
+    """Serializes an image preprocess accepted with its label: its decoded, resized uint8 pixels, or its encoded bytes.
 
-    The encoded bytes, not the decoded pixels: a 224x224 photo is about 150 KB of pixels against
-    25 KB of JPEG, and every reader decodes through the same `decode_and_resize` that preprocess
-    and serving use, so the pixels are the same.
+    Exactly one of `pixels` and `image`. The encoded bytes are compact examples: a 224x224 photo is
+    about 150 KB of pixels against 25 KB of JPEG, and readers decode them with the same
+    `decode_and_resize` that made the pixels.
     """
+    if (pixels is None) == (image is None):
+        raise ValueError("a processed example holds either its pixels or its encoded image")
     return encode_example({
-        "image": image,
+        **({"image": image} if pixels is None else {"pixels": np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()}),
         "label": label.encode(),
         "label_index": int(label_index),
         "origin": origin.encode(),

@@ -19,6 +19,7 @@ def preprocess(
     train_fraction: float,
     eval_fraction: float,
     beam_args: list,
+    compact_examples: bool,
     cache_root: str,
     use_cache: bool,
     examples: Output[Dataset],

@@ -1,9 +1,9 @@
-"""Preprocess core: the Beam pipeline from raw examples to validated, split, de-duplicated examples.
+"""Preprocess core: the Beam pipeline from raw examples to decoded, resized examples per split.
 
-Every image is decoded and resized here once, with the shared `decode_and_resize`: to reject the
-ones that do not decode and to hash the rest. The examples keep the encoded bytes, not the
-pixels (a sixth of the disk for photos); the steps that need pixels decode them with the same
-function, through `record_parsing.parse_processed`.
+Every image is decoded and resized with the shared `decode_and_resize`: images that do not
+decode are rejected, the rest hashed for near copies. The examples hold the pixels, or with
+`compact_examples` the encoded bytes (a sixth of the disk for photos), which the steps that need
+pixels decode with the same function (`record_parsing.parse_processed`).
 
 Output directory layout:
     train-*.tfrecord, eval-*.tfrecord, test-*.tfrecord   processed examples
@@ -41,7 +41,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 from components.common import beam_files as files
 from components.common import gcs, near_duplicates
 from components.common.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MANIFEST
-from components.common.examples_info import NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, STATS
+from components.common.examples_info import COMPACT_EXAMPLES, NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, STATS
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
 from components.preprocess.splits import SplitError, SplitPolicy, stratify
@@ -73,10 +73,10 @@ class PreprocessResult:
 
 
 class DecodeAndResize(beam.DoFn):
-    """Decodes batches of raw examples to check and hash them; undecodable records go to the rejects output.
+    """Decodes batches of raw examples and resizes them; undecodable records go to the rejects output.
 
-    Each accepted image's perceptual hash goes to the hashes output, so near copies across splits
-    can be found without decoding the images again.
+    Each processed image's perceptual hash goes to the hashes output, so near copies across splits
+    can be found without reading the pixels again.
 
     A batch is decoded DECODE_CHUNK images per call into TensorFlow, on a background thread, while
     this thread hashes and serializes the chunk before: inside one call the images are decoded on
@@ -88,8 +88,9 @@ class DecodeAndResize(beam.DoFn):
     REJECTS = "rejects"
     HASHES = "hashes"
 
-    def __init__(self, image_size: int, labels: Sequence[str], policy: SplitPolicy):
+    def __init__(self, image_size: int, labels: Sequence[str], policy: SplitPolicy, compact_examples: bool = False):
         self._image_size = image_size
+        self._compact = compact_examples
         self._label_index = {label: index for index, label in enumerate(labels)}
         self._policy = policy
         self._decode = None
@@ -170,7 +171,8 @@ class DecodeAndResize(beam.DoFn):
         """A decoded image's (split, label, processed record) and its hash record."""
         split = self._policy.assign(example.digest, example.split)
         record = serialize_processed(
-            example.image, example.label, self._label_index[example.label], example.origin, example.digest
+            None if self._compact else pixels, example.image if self._compact else None,
+            example.label, self._label_index[example.label], example.origin, example.digest,
         )
         image_hash, thumbnail = near_duplicates.hash_and_thumbnail(pixels)
         return [
@@ -185,9 +187,9 @@ class DecodeAndResize(beam.DoFn):
 class PreprocessImages(beam.PTransform):
     """Raw example records in; a dict of processed records per split, plus rejects and hashes, out."""
 
-    def __init__(self, image_size: int, labels: Sequence[str], policy: SplitPolicy):
+    def __init__(self, image_size: int, labels: Sequence[str], policy: SplitPolicy, compact_examples: bool = False):
         super().__init__()
-        self._decode = DecodeAndResize(image_size, labels, policy)
+        self._decode = DecodeAndResize(image_size, labels, policy, compact_examples)
 
     def expand(self, raw_records):
         """Decodes the raw records in batches, then partitions the processed ones by split."""
@@ -208,12 +210,12 @@ class PreprocessImages(beam.PTransform):
 
 
 def build(pipeline: beam.Pipeline, *, raw_dir: str, output_dir: str, image_size: int,
-          labels: Sequence[str], policy: SplitPolicy) -> None:
+          labels: Sequence[str], policy: SplitPolicy, compact_examples: bool = False) -> None:
     """Adds the preprocessing steps, reads and writes included, to a Beam pipeline."""
     raw = pipeline | "ReadRawExamples" >> beam.io.ReadFromTFRecord(
         files.join(raw_dir, EXAMPLES_PATTERN)
     )
-    outputs = raw | "PreprocessImages" >> PreprocessImages(image_size, labels, policy)
+    outputs = raw | "PreprocessImages" >> PreprocessImages(image_size, labels, policy, compact_examples)
     written = []
     for split in SPLITS:
         written.append(
@@ -335,7 +337,8 @@ def _check_usable(counts: dict[str, dict[str, int]], labels: Sequence[str]) -> N
 
 
 def launch(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float = SplitPolicy.train_fraction,
-           eval_fraction: float = SplitPolicy.eval_fraction, beam_args: Sequence[str] = ()) -> PipelineResult:
+           eval_fraction: float = SplitPolicy.eval_fraction, beam_args: Sequence[str] = (),
+           compact_examples: bool = False) -> PipelineResult:
     """Builds the Beam preprocessing pipeline over ingest's output, runs it and waits for it.
 
     With Dataflow's `--dry_run=True` the job is translated, not submitted: the returned result's
@@ -349,6 +352,7 @@ def launch(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: fl
         train_fraction: share of train when the source gives no splits.
         eval_fraction: share of eval, carved from train when the source gives no eval split.
         beam_args: runner flags passed through to Beam (default: DirectRunner).
+        compact_examples: write each image's encoded bytes instead of its pixels.
 
     Raises:
         PreprocessError: a class too small to reach every split.
@@ -367,7 +371,7 @@ def launch(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: fl
         os.makedirs(output_dir, exist_ok=True)
     pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
     build(pipeline, raw_dir=raw_dir, output_dir=output_dir, image_size=image_size,
-          labels=manifest["labels"], policy=policy)
+          labels=manifest["labels"], policy=policy, compact_examples=compact_examples)
     result = pipeline.run()
     result.wait_until_finish()
     if result.state != PipelineState.DONE:
@@ -376,7 +380,8 @@ def launch(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: fl
 
 
 def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float = SplitPolicy.train_fraction,
-        eval_fraction: float = SplitPolicy.eval_fraction, beam_args: Sequence[str] = ()) -> PreprocessResult:
+        eval_fraction: float = SplitPolicy.eval_fraction, beam_args: Sequence[str] = (),
+        compact_examples: bool = False) -> PreprocessResult:
     """Runs the Beam preprocessing pipeline over ingest's output, then drops near copies from test.
 
     Args: as `launch`'s.
@@ -386,7 +391,7 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
             small to reach every split, or no test.
     """
     launch(raw_dir=raw_dir, output_dir=output_dir, image_size=image_size, train_fraction=train_fraction,
-           eval_fraction=eval_fraction, beam_args=beam_args)
+           eval_fraction=eval_fraction, beam_args=beam_args, compact_examples=compact_examples)
     manifest = files.read_json(files.join(raw_dir, MANIFEST))
     labels = manifest["labels"]
 
@@ -412,6 +417,7 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
     files.write_json(
         files.join(output_dir, STATS),
         {"counts": counts, "rejected": rejected, NEAR_DUPLICATES_DROPPED: len(copies), "image_size": image_size,
+         COMPACT_EXAMPLES: compact_examples,
          "labels": labels, "shards": shards},
     )
     # Only now that stats.json names the new test shards is nothing left that reads the old ones.

@@ -21,7 +21,8 @@ KNOBS = list(knob_fields(PipelineConfig))
 CHOSEN = {
     "source": "tfds:beans", "base_model": "vgg16", "base_weights": "none", "alpha": 0.5, "image_size": 96,
     "pooling": "flatten", "trust_base_model": True, "train_fraction": 0.7, "eval_fraction": 0.2,
-    "beam_args": ("--direct_num_workers=2", "--direct_running_mode=multi_threading"), "hidden_units": (64, 32),
+    "compact_examples": True, "beam_args": ("--direct_num_workers=2", "--direct_running_mode=multi_threading"),
+    "hidden_units": (64, 32),
     "dropout": 0.3, "learning_rate": 0.01, "epochs": 7, "batch_size": 16, "patience": 2, "seed": 3, "l2": 0.001,
     "label_smoothing": 0.1, "class_weights": True, "tune_seconds": 60, "augment_views": 2,
     "test_time_augmentation": False, "fine_tune_mode": "on", "fine_tune_fraction": 0.5,

@@ -1,4 +1,4 @@
-"""Preprocess: the Beam pipeline decodes, splits, keeps the good images encoded and routes bad records to rejects."""
+"""Preprocess: the Beam pipeline decodes, resizes, splits, and routes bad records to rejects."""
 
 import glob
 import hashlib
@@ -14,7 +14,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from components.common import storage
+from components.common import examples_info, storage
 from components.common.artifact_files import INDEX, LABELS, MANIFEST
 from components.common.images import decode_and_resize
 from components.common.record_parsing import parse_processed
@@ -102,19 +102,27 @@ def test_run_writes_splits_rejects_and_counts(tmp_path):
     assert sum(1 for _ in tf.data.TFRecordDataset(train_files)) == 2
 
 
-def test_examples_keep_the_source_bytes_and_decode_to_the_shared_functions_pixels(tmp_path):
+def test_compact_examples_keep_the_source_bytes_and_parse_to_the_full_examples_pixels(tmp_path):
     write_raw_dir(str(tmp_path / "raw"), GOOD, ["train", "eval", "test"])
 
-    core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "out"), image_size=8)
+    core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "full"), image_size=8)
+    core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "compact"), image_size=8, compact_examples=True)
 
-    files = glob.glob(str(tmp_path / "out" / "*-*.tfrecord"))
-    parsed = [parse_processed(record, 8) for record in tf.data.TFRecordDataset(files)]
-    by_origin = {example.origin: example.image for example in GOOD}
-    assert sorted(record["origin"].numpy().decode() for record in parsed) == sorted(by_origin)
-    for record in parsed:
-        source = by_origin[record["origin"].numpy().decode()]
-        assert record["image"].numpy() == source  # the encoded bytes, not 8x8x3 pixels
-        np.testing.assert_array_equal(record["pixels"].numpy(), decode_and_resize(tf.constant(source), 8).numpy())
+    def parsed_by_origin(name):
+        files = glob.glob(str(tmp_path / name / "*-*.tfrecord"))
+        return {record["origin"].numpy().decode(): record for record in
+                (parse_processed(serialized, 8) for serialized in tf.data.TFRecordDataset(files))}
+
+    full, compact = parsed_by_origin("full"), parsed_by_origin("compact")
+    sources = {example.origin: example.image for example in GOOD}
+    assert sorted(full) == sorted(compact) == sorted(sources)
+    assert examples_info.compact(str(tmp_path / "compact")) and not examples_info.compact(str(tmp_path / "full"))
+    for origin, record in compact.items():
+        assert record["image"].numpy() == sources[origin]  # the encoded bytes, not 8x8x3 pixels
+        assert full[origin]["image"].numpy() == b""
+        np.testing.assert_array_equal(record["pixels"].numpy(), full[origin]["pixels"].numpy())
+        np.testing.assert_array_equal(record["pixels"].numpy(),
+                                      decode_and_resize(tf.constant(sources[origin]), 8).numpy())
 
 
 def test_too_few_classes_fail_with_one_clear_message(tmp_path):

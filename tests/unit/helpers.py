@@ -18,10 +18,10 @@ def save_tiny_base(path: str) -> str:
     return path
 
 
-def prepared_examples(image_tree, tmp_path, image_size: int = IMAGE_SIZE) -> str:
+def prepared_examples(image_tree, tmp_path, image_size: int = IMAGE_SIZE, compact_examples: bool = False) -> str:
     """Ingest and preprocess a generated image tree; returns the examples directory."""
     raw_dir, examples_dir = str(tmp_path / "raw"), str(tmp_path / "examples")
     ingest_core.run(source=str(image_tree), output_dir=raw_dir)
     preprocess_core.run(raw_dir=raw_dir, output_dir=examples_dir, image_size=image_size,
-                        train_fraction=0.6, eval_fraction=0.2)
+                        train_fraction=0.6, eval_fraction=0.2, compact_examples=compact_examples)
     return examples_dir

@@ -115,6 +115,18 @@ def test_run_writes_features_for_every_split(image_tree, tmp_path):
     assert [int(label) for _, label in train] != in_examples
 
 
+def test_compact_examples_give_the_same_features_as_full_ones(image_tree, tmp_path):
+    spec = BaseNetworkSpec(base_model=save_tiny_base(str(tmp_path / "base.keras")), image_size=IMAGE_SIZE)
+    written = {}
+    for compact in (False, True):
+        examples_dir = prepared_examples(image_tree, tmp_path / f"compact-{compact}", compact_examples=compact)
+        core.run(examples_dir=examples_dir, features_dir=str(tmp_path / f"features-{compact}"),
+                 base_model_dir=str(tmp_path / f"base-{compact}"), spec=spec, batch_size=7)
+        written[compact] = {split: (tmp_path / f"features-{compact}" / f"{split}.tfrecord").read_bytes()
+                            for split in ("train", "eval", "test")}
+    assert written[True] == written[False]
+
+
 def test_store_keeps_vectors_by_digest_and_ignores_a_chunk_without_its_digests(tmp_path):
     store = FeatureStore(str(tmp_path / "store"))
     store.add(["a", "b"], np.array([[1, 2], [3, 4]], dtype=np.float32))
