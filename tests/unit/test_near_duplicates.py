@@ -3,6 +3,7 @@ on synthetic data."""
 
 import numpy as np
 
+from components.common import near_duplicates
 from components.common.near_duplicates import (
     HASH_BITS,
     MAX_DISTANCE,
@@ -78,6 +79,25 @@ def test_a_cropped_copy_is_alike_once_aligned_and_another_picture_is_not():
     other = _area_weights(200, 64) @ smooth_image(6, side=200).astype(float).transpose(2, 0, 1) @ _area_weights(
         200, 64).T
     assert picture_distance(views(original), views(other)) > 2 * MAX_THUMBNAIL_DISTANCE
+
+
+def test_copies_found_do_not_depend_on_how_many_reference_views_are_kept(monkeypatch):
+    """Many variants of a few pictures: every image has copies, and references are looked at again and again."""
+    rng = np.random.default_rng(3)
+    bases = [smooth_image(seed, side=32).astype(float) for seed in range(4)]
+    hashes, pictures = [], []
+    for index in range(60):
+        image = np.clip(bases[index % 4] + rng.normal(0, 3, bases[0].shape), 0, 255).astype(np.uint8)
+        image_hash, picture = hash_and_thumbnail(image)
+        hashes.append(format_hash(image_hash))
+        pictures.append(picture)
+    hashes = parse_hashes(hashes)
+
+    kept_all = confirmed_copies(hashes, pictures, hashes, pictures, same_set=True)
+    monkeypatch.setattr(near_duplicates, "REFERENCE_VIEWS_KEPT", 1)
+    kept_one = confirmed_copies(hashes, pictures, hashes, pictures, same_set=True)
+
+    assert len(kept_all) > 40 and kept_one == kept_all
 
 
 def test_nothing_to_compare():
