@@ -134,7 +134,9 @@ def main(argv=None) -> int:
         for label, tree, count in (("small", small_tree, args.small), ("large", large_tree, args.images)):
             print(f"The pipeline on {count} images ...", flush=True)
             results[label] = run_once(tree, work / label, count, args.pooling, args.compact_examples)
-    lines = report(results["small"], results["large"])
+    # The figures differ by configuration: the table names its own.
+    lines = [f"{args.pooling} pooling, {'compact examples' if args.compact_examples else 'pixels kept'}",
+             *report(results["small"], results["large"])]
     print("\n" + "\n".join(lines))
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
