@@ -50,6 +50,15 @@ PROJECTION_SAMPLE = 4096
 PROJECTION_SAMPLE_BYTES = 256 * 1024 * 1024
 # Features up to this size are kept after the first pass rather than read again for the second.
 KEEP_READ_BYTES = 256 * 1024 * 1024
+# Each fold's regression is fitted on at most this many of its images, spread over the classes:
+# its standardized float64 copies then take the same memory at 50,000 images as at 10,000, and
+# 8,192 images fit a regression on 256 features as well as 40,000 do.
+FOLD_FIT_SAMPLE = 8192
+# Every class keeps at least this many of its images in a fold's sample (all of them if fewer), so
+# that a rare class is not left out of the regression and every one of its images flagged.
+FOLD_FIT_CLASS_MINIMUM = 64
+# Held-out images scored at a time: probabilities of a whole fold at once copy it in float64 too.
+PREDICT_BATCH = 4096
 THUMBNAIL = 64
 # Processed records read at a time while looking for the ones to show.
 THUMBNAIL_SCAN_BATCH = 256
@@ -171,7 +180,9 @@ def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: 
 
     Features are standardized one by one; principal components (`standardize` False) are only
     scaled all alike: brought to unit variance one by one, the hundreds of noise components would
-    weigh as much as the few that separate the classes.
+    weigh as much as the few that separate the classes. Each fold's regression is fitted on at
+    most about FOLD_FIT_SAMPLE of its images and scores the held-out ones PREDICT_BATCH at a time,
+    so that its memory does not grow with the images.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -183,13 +194,31 @@ def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: 
     if folds < 2:
         probabilities[np.arange(len(labels)), labels] = 1  # too few images in a class to hold any out
         return probabilities
-    if not standardize:
-        vectors = vectors / max(float(vectors.std()), 1e-12)
-    for fit, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(vectors, labels):
+    divisor = 1.0 if standardize else max(float(vectors.std()), 1e-12)
+    rng = np.random.default_rng(seed)
+    for fit, held_out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
+        fit = fold_fit_sample(fit, labels, rng)
         model = make_pipeline(StandardScaler(with_std=standardize), LogisticRegression(C=0.1, max_iter=500))
-        model.fit(vectors[fit], labels[fit])
-        probabilities[np.ix_(held_out, model.classes_)] = model.predict_proba(vectors[held_out])
+        model.fit(vectors[fit] / divisor, labels[fit])
+        for start in range(0, len(held_out), PREDICT_BATCH):
+            rows = held_out[start:start + PREDICT_BATCH]
+            probabilities[np.ix_(rows, model.classes_)] = model.predict_proba(vectors[rows] / divisor)
     return probabilities
+
+
+def fold_fit_sample(fit: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """At most about FOLD_FIT_SAMPLE of a fold's images, each class in proportion but at least FOLD_FIT_CLASS_MINIMUM.
+
+    A fold of at most FOLD_FIT_SAMPLE images is returned whole.
+    """
+    if len(fit) <= FOLD_FIT_SAMPLE:
+        return fit
+    chosen = []
+    for label in np.unique(labels[fit]):
+        members = fit[labels[fit] == label]
+        share = max(FOLD_FIT_CLASS_MINIMUM, round(FOLD_FIT_SAMPLE * len(members) / len(fit)))
+        chosen.append(members if len(members) <= share else rng.choice(members, share, replace=False))
+    return np.sort(np.concatenate(chosen))
 
 
 def label_issues(probabilities: np.ndarray, labels: np.ndarray) -> list[tuple[int, float, int, bool]]:

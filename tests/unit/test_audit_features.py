@@ -58,3 +58,30 @@ def test_long_vectors_are_projected_on_a_sample_and_flips_still_rank_first(tmp_p
     assert {entry["digest"] for entry in audit["mislabeled"][:len(FLIPPED)]} == {
         f"train-{index:04d}" for index in FLIPPED}
     assert audit["mislabeled"][0]["origin"] == audit["mislabeled"][0]["digest"] + ".jpg"
+
+
+def test_folds_fitted_on_a_sample_still_rank_the_flips_first(tmp_path, monkeypatch):
+    # 400 images, 320 in each fold's fit: a 100-image sample of them is fitted instead.
+    monkeypatch.setattr(core, "FOLD_FIT_SAMPLE", 100)
+    monkeypatch.setattr(core, "PREDICT_BATCH", 7)
+    write_features(tmp_path, 400, dim=32)
+
+    audit = core.run(features_dir=str(tmp_path / "features"), examples_dir=str(tmp_path / "examples"),
+                     output_dir=str(tmp_path / "audit"), top=5)
+
+    assert {entry["digest"] for entry in audit["mislabeled"][:len(FLIPPED)]} == {
+        f"train-{index:04d}" for index in FLIPPED}
+
+
+def test_a_fold_sample_is_bounded_and_keeps_a_rare_class_whole(monkeypatch):
+    monkeypatch.setattr(core, "FOLD_FIT_SAMPLE", 100)
+    labels = np.array([0] * 1000 + [1] * 10 + [2] * 300)
+    fit = np.arange(len(labels))[::-1]
+
+    sample = core.fold_fit_sample(fit, labels, np.random.default_rng(0))
+
+    assert np.all(np.diff(sample) > 0) and set(sample) <= set(fit)
+    counts = np.bincount(labels[sample], minlength=3)
+    assert counts[1] == 10  # fewer than the class minimum: all of them
+    assert counts[0] == round(100 * 1000 / 1310) and counts[2] == core.FOLD_FIT_CLASS_MINIMUM
+    assert np.array_equal(core.fold_fit_sample(fit[:90], labels, np.random.default_rng(0)), fit[:90])
