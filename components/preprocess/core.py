@@ -44,6 +44,7 @@ from components.common.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MA
 from components.common.examples_info import COMPACT_EXAMPLES, NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, STATS
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
+from components.preprocess import runner_flags
 from components.preprocess.splits import SplitError, SplitPolicy, stratify
 
 logger = logging.getLogger(__name__)
@@ -351,7 +352,8 @@ def launch(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: fl
         image_size: side of the square images the base network takes.
         train_fraction: share of train when the source gives no splits.
         eval_fraction: share of eval, carved from train when the source gives no eval split.
-        beam_args: runner flags passed through to Beam (default: DirectRunner).
+        beam_args: runner flags passed through to Beam (default: its in-process FnApiRunner, see
+            `runner_flags`).
         compact_examples: write each image's encoded bytes instead of its pixels.
 
     Raises:
@@ -369,7 +371,7 @@ def launch(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: fl
         logger.info("preprocess: %d image(s) moved so that every class reaches every split", len(policy.overrides))
     if not gcs.is_gcs(output_dir):
         os.makedirs(output_dir, exist_ok=True)
-    pipeline = beam.Pipeline(options=PipelineOptions(list(beam_args)))
+    pipeline = beam.Pipeline(options=PipelineOptions(runner_flags.with_local_default(beam_args)))
     build(pipeline, raw_dir=raw_dir, output_dir=output_dir, image_size=image_size,
           labels=manifest["labels"], policy=policy, compact_examples=compact_examples)
     result = pipeline.run()

@@ -1,9 +1,9 @@
-"""Preprocess's Beam runner flags: DirectRunner flags untouched, Dataflow's filled in or refused by name."""
+"""Preprocess's Beam runner flags: local ones kept (FnApiRunner when none is named), Dataflow's filled in or refused."""
 
 import pytest
 
 from components.image import DATAFLOW_IMAGE
-from components.preprocess.runner_flags import RunnerFlagError, for_run, is_remote
+from components.preprocess.runner_flags import RunnerFlagError, for_run, is_remote, runner_of, with_local_default
 
 GS_IN, GS_OUT = "gs://bucket/root/run/ingest/raw", "gs://bucket/root/run/preprocess/examples"
 DATAFLOW = ["--runner=DataflowRunner", "--project=p", "--region=europe-west4"]
@@ -13,6 +13,15 @@ def test_direct_runner_flags_pass_through_even_with_local_artifacts():
     flags = ["--direct_running_mode=multi_threading", "--direct_num_workers=2"]
     assert not is_remote(flags) and not is_remote([])
     assert for_run(flags, input_uri="/tmp/raw", output_uri="/tmp/examples") == flags
+
+
+def test_flags_naming_no_runner_get_the_in_process_runner_and_others_keep_theirs():
+    # Beam's DirectRunner would first try to download the Prism runner's binary.
+    flags = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    assert with_local_default(flags) == [*flags, "--runner=FnApiRunner"]
+    assert runner_of(flags) == runner_of(with_local_default(flags)) == "fnapirunner"
+    assert with_local_default(["--runner=DirectRunner"]) == ["--runner=DirectRunner"]
+    assert with_local_default(DATAFLOW) == DATAFLOW
 
 
 def test_dataflow_gets_the_project_image_and_temp_beside_the_artifact():
