@@ -27,9 +27,10 @@ import numpy as np
 
 HASH_BITS = 128
 MAX_DISTANCE = 16
-# Test rows compared at once: 128 against 50,000 references is 51 MB of uint64 work memory, and
-# each chunk is one vectorized pass.
-CHUNK_ROWS = 128
+# Query-reference pairs compared at once, in one vectorized pass: each takes 8 bytes of uint64
+# work memory, so a chunk takes 8 MB however many references there are (a fixed 128 rows took
+# 51 MB against 50,000 references, and grew with them).
+CHUNK_PAIRS = 1 << 20
 
 _GRID_CELLS, _GRID_STEPS = 8, 9
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -172,8 +173,9 @@ def confirmed_copies(query_hashes: np.ndarray, query_thumbnails: Sequence[bytes]
         lambda index: _views(reference_thumbnails[index]))
 
     found = []
-    for start in range(0, len(query_hashes) if len(reference_hashes) else 0, CHUNK_ROWS):
-        chunk = query_hashes[start:start + CHUNK_ROWS]
+    rows_at_once = max(1, CHUNK_PAIRS // max(1, len(reference_hashes)))
+    for start in range(0, len(query_hashes) if len(reference_hashes) else 0, rows_at_once):
+        chunk = query_hashes[start:start + rows_at_once]
         distances = np.zeros((len(chunk), len(reference_hashes)), dtype=np.uint8)
         for word in range(2):
             distances += np.bitwise_count(chunk[:, word, None] ^ reference_hashes[None, :, word])
