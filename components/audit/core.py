@@ -60,6 +60,7 @@ FOLD_FIT_CLASS_MINIMUM = 64
 # Held-out images scored at a time: probabilities of a whole fold at once copy it in float64 too.
 PREDICT_BATCH = 4096
 THUMBNAIL = 64
+READ_BATCH = 1024  # feature vectors per batch
 # Processed records read at a time while looking for the ones to show.
 THUMBNAIL_SCAN_BATCH = 256
 HASHES = "hashes.jsonl"  # preprocess's per-image hashes and origins
@@ -109,6 +110,10 @@ class _Features:
         self._read: list | None = [] if 4 * self.dim * len(self.digests) <= KEEP_READ_BYTES else None
         self._all_read = False
 
+    def keep_nothing(self) -> None:
+        """Read the features again on every pass: for a caller that keeps the vectors itself."""
+        self._read, self._all_read = None, False
+
     def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(vectors, label indices) batches over every split, in the digests' order."""
         if self._all_read:
@@ -118,7 +123,7 @@ class _Features:
             self._read = []  # a pass given up halfway leaves nothing behind
         for split in SPLITS:
             records = tf.data.TFRecordDataset(os.path.join(self._dir, f"{split}.tfrecord"))
-            batches = records.shard(self._per_image.get(split, 1), 0).batch(1024)
+            batches = records.shard(self._per_image.get(split, 1), 0).batch(READ_BATCH)
             for vectors, labels in batches.map(lambda batch: parse_feature_batch(batch, self.dim)):
                 batch = vectors.numpy(), labels.numpy().astype(int)
                 if self._read is not None:
@@ -132,10 +137,15 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
 
     The first sums each class's normalized vectors (the centroids) and, when the vectors are long,
     keeps an even sample of up to PROJECTION_SAMPLE of them to fit the projection on; the second
-    projects every vector and measures its distance to each centroid.
+    projects every vector and measures its distance to each centroid. Vectors short enough to be
+    used as they are fill one array in the first pass, which the second pass reads.
     """
     features = _Features(features_dir)
     project = features.dim > MAX_DIMENSIONS and len(features.digests) > 1
+    # Kept once, here: the features' own copy of the first pass as well would double them.
+    whole = None if project else np.empty((len(features.digests), features.dim), np.float32)
+    if whole is not None:
+        features.keep_nothing()
     # The same number of sampled vectors at 5,000 images as at 50,000, spread evenly over them.
     size = max(2, min(PROJECTION_SAMPLE, PROJECTION_SAMPLE_BYTES // (4 * features.dim)))
     chosen = np.unique(np.linspace(0, len(features.digests) - 1, size).astype(int)) if project \
@@ -147,6 +157,8 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
         rows = chosen[(chosen >= seen) & (chosen < seen + len(vectors))]
         sample[np.searchsorted(chosen, rows)] = vectors[rows - seen]
         labels.append(batch_labels)
+        if whole is not None:
+            whole[seen:seen + len(vectors)] = vectors
         seen += len(vectors)
     centroids = _unit(sums).astype(np.float32)
     projection = None
@@ -166,14 +178,17 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
                          random_state=seed).fit(sample)
     del sample
     kept, distances = [], []
-    for vectors, _ in features.batches():
-        kept.append(projection.transform(vectors).astype(np.float32) if projection else vectors)
+    second_pass = features.batches() if project else (
+        (whole[start:start + READ_BATCH], None) for start in range(0, len(whole), READ_BATCH))
+    for vectors, _ in second_pass:
+        if project:
+            kept.append(projection.transform(vectors).astype(np.float32))
         distances.append(1 - _unit(vectors) @ centroids.T)
     label_array = np.concatenate(labels)
     names = storage.read_lines(os.path.join(features_dir, LABELS))
     origin_of = dict(zip(zip(hashes.digests, hashes.labels), hashes.origins))
     origins = [origin_of.get((digest, names[label]), digest) for digest, label in zip(features.digests, label_array)]
-    return Images(np.concatenate(kept), label_array, features.splits, features.digests, origins,
+    return Images(np.concatenate(kept) if project else whole, label_array, features.splits, features.digests, origins,
                   np.concatenate(distances), features.dim)
 
 
