@@ -132,13 +132,14 @@ class _Features:
         self._all_read = self._read is not None
 
 
-def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, classes: int, seed: int = 0) -> Images:
+def _read_features(features_dir: str, origin_of: dict[tuple[str, str], str], classes: int, seed: int = 0) -> Images:
     """Two passes over the features: beyond KEEP_READ_BYTES, memory holds MAX_DIMENSIONS floats per image and a sample.
 
     The first sums each class's normalized vectors (the centroids) and, when the vectors are long,
     keeps an even sample of up to PROJECTION_SAMPLE of them to fit the projection on; the second
     projects every vector and measures its distance to each centroid. Vectors short enough to be
-    used as they are fill one array in the first pass, which the second pass reads.
+    used as they are fill one array in the first pass, which the second pass reads. `origin_of`
+    gives each image's origin by (digest, label name); an image it lacks is named by its digest.
     """
     features = _Features(features_dir)
     project = features.dim > MAX_DIMENSIONS and len(features.digests) > 1
@@ -186,7 +187,6 @@ def _read_features(features_dir: str, hashes: near_duplicates.HashedImages, clas
         distances.append(1 - _unit(vectors) @ centroids.T)
     label_array = np.concatenate(labels)
     names = storage.read_lines(os.path.join(features_dir, LABELS))
-    origin_of = dict(zip(zip(hashes.digests, hashes.labels), hashes.origins))
     origins = [origin_of.get((digest, names[label]), digest) for digest, label in zip(features.digests, label_array)]
     return Images(np.concatenate(kept) if project else whole, label_array, features.splits, features.digests, origins,
                   np.concatenate(distances), features.dim)
@@ -275,22 +275,28 @@ def outlier_scores(centroid_distances: np.ndarray) -> np.ndarray:
     return scores
 
 
-def near_duplicate_pairs(images: near_duplicates.HashedImages) -> list[dict]:
-    """Pairs of processed images that are near copies, inside a split or across splits, closest first.
+def near_duplicate_pairs(images: near_duplicates.HashedImages, top: int) -> list[dict]:
+    """The `top` closest pairs of processed images that are near copies, inside a split or across splits.
 
-    `images` are preprocess's per-image hash records (hashes.jsonl).
+    `images` are preprocess's per-image hash records (hashes.jsonl). At most 2 x `top` distinct
+    pairs are held at a time, and only the `top` become records: in a set made of a few photos'
+    variants nearly every image has a copy.
     """
-    pairs = {}
-    for first, second, distance, apart in near_duplicates.confirmed_copies(
-            images.hashes, images.thumbnails, images.hashes, images.thumbnails, same_set=True):
-        pairs.setdefault(tuple(sorted((first, second))), (distance, apart))
-    found = []
-    for (first, second), (distance, apart) in sorted(pairs.items(), key=lambda item: item[1]):
+    best: dict[tuple[int, int], tuple[int, float, int]] = {}  # pair -> (hash distance, apart, order found)
+    for found, (first, second, distance, apart) in enumerate(near_duplicates.confirmed_copies(
+            images.hashes, images.thumbnails, images.hashes, images.thumbnails, same_set=True)):
+        pair = (min(first, second), max(first, second))
+        if pair not in best:
+            best[pair] = (distance, apart, found)
+        if len(best) > 2 * top:
+            best = dict(sorted(best.items(), key=lambda item: item[1])[:top])
+    found_pairs = []
+    for (first, second), (distance, apart, _) in sorted(best.items(), key=lambda item: item[1])[:top]:
         other = images.record(second)
-        found.append({**images.record(first), "matches": other["origin"], "matches_split": other["split"],
-                      "matches_label": other["label"], "matches_digest": other["digest"], "hash_distance": distance,
-                      "score": round(apart, 4)})
-    return found
+        found_pairs.append({**images.record(first), "matches": other["origin"], "matches_split": other["split"],
+                            "matches_label": other["label"], "matches_digest": other["digest"],
+                            "hash_distance": distance, "score": round(apart, 4)})
+    return found_pairs
 
 
 def _thumbnails(examples_dir: str, digests: set[str]) -> dict[str, str]:
@@ -332,11 +338,15 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
         output_dir: the audit artifact's directory.
         top: entries kept in each list.
     """
-    # Preprocess's per-image records: origins for every list, hashes for the duplicates.
+    # Preprocess's per-image records: origins for every list, hashes for the duplicates. The
+    # search comes first, so that the hashes' thumbnails are gone before the vectors are read.
     with open(os.path.join(examples_dir, HASHES), "rb") as lines:
         hashes = near_duplicates.read_hashed_images(lines)
+    duplicates = near_duplicate_pairs(hashes, top)
+    origin_of = dict(zip(zip(hashes.digests, hashes.labels), hashes.origins))
+    del hashes
     labels = storage.read_lines(os.path.join(features_dir, LABELS))
-    images = _read_features(features_dir, hashes, len(labels))
+    images = _read_features(features_dir, origin_of, len(labels))
 
     def entry(index: int, score: float, **more) -> dict:
         return {"origin": images.origins[index], "split": images.splits[index],
@@ -350,7 +360,6 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
                   for index, confidence, suggested, flagged in issues[:top]]
     scores = outlier_scores(images.centroid_distances)
     outliers = [entry(int(index), float(scores[index])) for index in np.argsort(-scores, kind="stable")[:top]]
-    duplicates = near_duplicate_pairs(hashes)[:top]
     listed = {item["digest"] for item in mislabeled + outliers + duplicates}
     listed |= {item["matches_digest"] for item in duplicates}
     thumbnails = _thumbnails(examples_dir, listed)

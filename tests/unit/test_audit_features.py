@@ -85,3 +85,26 @@ def test_a_fold_sample_is_bounded_and_keeps_a_rare_class_whole(monkeypatch):
     assert counts[1] == 10  # fewer than the class minimum: all of them
     assert counts[0] == round(100 * 1000 / 1310) and counts[2] == core.FOLD_FIT_CLASS_MINIMUM
     assert np.array_equal(core.fold_fit_sample(fit[:90], labels, np.random.default_rng(0)), fit[:90])
+
+
+def test_only_the_closest_near_copy_pairs_are_kept_and_in_the_same_order():
+    # Noisy variants of four pictures: nearly every image has copies, many at equal distances.
+    from components.common.near_duplicates import HashedImages, format_hash, hash_and_thumbnail, parse_hashes
+
+    rng = np.random.default_rng(3)
+    cumulative = [np.cumsum(np.cumsum(rng.normal(size=(32, 32, 3)), axis=0), axis=1) for _ in range(4)]
+    bases = [(picture - picture.min()) / np.ptp(picture) * 255 for picture in cumulative]
+    hashes, thumbnails = [], []
+    for index in range(60):
+        image = np.clip(bases[index % 4] + rng.normal(0, 3, bases[0].shape), 0, 255).astype(np.uint8)
+        image_hash, picture = hash_and_thumbnail(image)
+        hashes.append(format_hash(image_hash))
+        thumbnails.append(np.frombuffer(picture, np.uint8))
+    names = [f"image-{index:02d}" for index in range(60)]
+    images = HashedImages(names, [f"{name}.jpg" for name in names], ["a"] * 60, ["train"] * 60,
+                          parse_hashes(hashes), np.stack(thumbnails))
+
+    every_pair = core.near_duplicate_pairs(images, top=1000)
+
+    assert len(every_pair) > 20
+    assert core.near_duplicate_pairs(images, top=5) == every_pair[:5]
