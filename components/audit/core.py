@@ -283,11 +283,11 @@ def near_duplicate_pairs(images: near_duplicates.HashedImages, top: int) -> list
     variants nearly every image has a copy.
     """
     best: dict[tuple[int, int], tuple[int, float, int]] = {}  # pair -> (hash distance, apart, order found)
-    for found, (first, second, distance, apart) in enumerate(near_duplicates.confirmed_copies(
+    for order, (first, second, distance, apart) in enumerate(near_duplicates.confirmed_copies(
             images.hashes, images.thumbnails, images.hashes, images.thumbnails, same_set=True)):
         pair = (min(first, second), max(first, second))
         if pair not in best:
-            best[pair] = (distance, apart, found)
+            best[pair] = (distance, apart, order)
         if len(best) > 2 * top:
             best = dict(sorted(best.items(), key=lambda item: item[1])[:top])
     found_pairs = []
