@@ -283,15 +283,19 @@ def near_duplicate_pairs(images: near_duplicates.HashedImages, top: int) -> list
     variants nearly every image has a copy.
     """
     best: dict[tuple[int, int], tuple[int, float, int]] = {}  # pair -> (hash distance, apart, order found)
+
+    def closest() -> list[tuple[tuple[int, int], tuple[int, float, int]]]:
+        return sorted(best.items(), key=lambda item: item[1])[:top]
+
     for order, (first, second, distance, apart) in enumerate(near_duplicates.confirmed_copies(
             images.hashes, images.thumbnails, images.hashes, images.thumbnails, same_set=True)):
         pair = (min(first, second), max(first, second))
         if pair not in best:
             best[pair] = (distance, apart, order)
         if len(best) > 2 * top:
-            best = dict(sorted(best.items(), key=lambda item: item[1])[:top])
+            best = dict(closest())
     found_pairs = []
-    for (first, second), (distance, apart, _) in sorted(best.items(), key=lambda item: item[1])[:top]:
+    for (first, second), (distance, apart, _) in closest():
         other = images.record(second)
         found_pairs.append({**images.record(first), "matches": other["origin"], "matches_split": other["split"],
                             "matches_label": other["label"], "matches_digest": other["digest"],
