@@ -14,9 +14,11 @@ naming each image once per view); eval and test hold the image itself.
                                                     from the feature store)
 """
 
+import collections
 import logging
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
@@ -33,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 # Vectors per feature-store chunk: a few MB for typical feature sizes, large sequential writes.
 STORE_CHUNK_ROWS = 1024
+# Base network calls running at once, each on its own thread. One call's intra-op threads leave
+# cores idle between MobileNet's small layers; a second call fills them, and the loop parses the
+# next batch meanwhile. At 4,000 images on 2 cores, one view: 750 images/s with one call at a time,
+# 880 with two, no more with three.
+CALLS_IN_FLIGHT = 2
 
 
 def _record_batches(examples_dir: str, image_size: int, batch_size: int) -> tf.data.Dataset:
@@ -42,10 +49,9 @@ def _record_batches(examples_dir: str, image_size: int, batch_size: int) -> tf.d
 
     One dataset for all splits: its functions are traced once, not once per split. Pixels stay
     uint8 until inside the network: a quarter of the bytes through the input pipeline. Stored
-    pixels are parsed in the loop's own thread: 0.3 s against the network's 4.3 s at 4,000 images,
-    and a thread parsing a batch ahead saved nothing on 2 cores, which the network keeps busy
-    (`make bench`'s extraction row shows the pipeline's loop against the network alone). Compact
-    examples' images are decoded on tf.data's threads, in order, a batch ahead of the network.
+    pixels are parsed in the loop's own thread while the network's calls run on theirs (0.3 s
+    against the network's 4.3 s at 4,000 images). Compact examples' images are decoded on
+    tf.data's threads, in order, a batch ahead of the network.
     """
     files = [(path, index) for index, split in enumerate(SPLITS) for path in split_files(examples_dir, split)]
     paths = tf.constant([path for path, _ in files], tf.string)
@@ -108,6 +114,44 @@ class _StoreFiller:
             self._digests, self._vectors, self._pending = [], [], set()
 
 
+class _Inference:
+    """Runs the base on batches CALLS_IN_FLIGHT at a time; adds the vectors to the filler in call order."""
+
+    def __init__(self, infer, filler: _StoreFiller):
+        self._infer, self._filler = infer, filler
+        self._threads = ThreadPoolExecutor(CALLS_IN_FLIGHT, thread_name_prefix="extract")
+        self._calls: collections.deque = collections.deque()
+        self._queued: set[str] = set()  # keys of calls whose vectors are not in the filler yet
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._queued or key in self._filler
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *failure) -> None:
+        self._threads.shutdown(cancel_futures=True)
+
+    def submit(self, keys: list[str], pixels: tf.Tensor, view: str) -> None:
+        """Queues the base's call on one view of `pixels`; `keys` name its vectors, row by row."""
+        from components.common.views import view_of
+
+        self._queued.update(keys)
+        self._calls.append((keys, self._threads.submit(lambda: self._infer(view_of(pixels, view)).numpy())))
+        while len(self._calls) > CALLS_IN_FLIGHT:
+            self._collect_oldest()
+
+    def finish(self) -> None:
+        """Waits for every queued call and hands its vectors to the filler."""
+        while self._calls:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        keys, call = self._calls.popleft()
+        self._filler.add(keys, call.result())
+        self._queued.difference_update(keys)
+
+
 def store_key(digest: str, view: str) -> str:
     """The feature store's key of one view of an image: the image's own vector keeps the bare digest."""
     return digest if view == "identity" else f"{digest}#{view}"
@@ -124,26 +168,26 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
     One pass over the records runs the base on the views the store lacks; each split's records
     are then written from the store, train and eval in digest order, test in file order.
     """
-    from components.common.views import view_of
-
     digests: dict[str, list[str]] = {split: [] for split in SPLITS}
     label_indices: dict[str, list[int]] = {split: [] for split in SPLITS}
     preprocessed = examples_info.read_stats(examples_dir)["counts"]
     filler = _StoreFiller(store, sum(sum(per_label.values()) for per_label in preprocessed.values()))
-    for pixels, batch_digests, batch_labels, batch_splits in _record_batches(examples_dir, image_size, batch_size):
-        names = [digest.decode() for digest in batch_digests.numpy()]
-        splits = [SPLITS[index] for index in batch_splits.numpy()]
-        for view in dict.fromkeys(train_views + test_views):
-            keys = [store_key(name, view) for name in names]
-            new = [row for row, key in enumerate(keys)  # an image listed twice (two labels) runs once
-                   if view in _views_of_split(splits[row], train_views, test_views)
-                   and key not in filler and key not in keys[:row]]
-            if new:
-                subset = pixels if len(new) == len(names) else tf.gather(pixels, new)
-                filler.add([keys[row] for row in new], infer(view_of(subset, view)).numpy())
-        for name, label_index, split in zip(names, batch_labels.numpy(), splits):
-            digests[split].append(name)
-            label_indices[split].append(int(label_index))
+    with _Inference(infer, filler) as inference:
+        for pixels, batch_digests, batch_labels, batch_splits in _record_batches(examples_dir, image_size, batch_size):
+            names = [digest.decode() for digest in batch_digests.numpy()]
+            splits = [SPLITS[index] for index in batch_splits.numpy()]
+            for view in dict.fromkeys(train_views + test_views):
+                keys = [store_key(name, view) for name in names]
+                new = [row for row, key in enumerate(keys)  # an image listed twice (two labels) runs once
+                       if view in _views_of_split(splits[row], train_views, test_views)
+                       and key not in inference and key not in keys[:row]]
+                if new:
+                    subset = pixels if len(new) == len(names) else tf.gather(pixels, new)
+                    inference.submit([keys[row] for row in new], subset, view)
+            for name, label_index, split in zip(names, batch_labels.numpy(), splits):
+                digests[split].append(name)
+                label_indices[split].append(int(label_index))
+        inference.finish()
     filler.flush()
     for split in SPLITS:
         rows = list(zip(digests[split], label_indices[split]))

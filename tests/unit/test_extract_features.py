@@ -204,3 +204,34 @@ def test_random_bases_never_share_a_store(image_tree, tmp_path):
             for index in (1, 2)]
     assert [result.extracted for result in runs] == [40, 40]
     assert len(list(tmp_path.glob("store-weights-*"))) == 2
+
+
+def test_calls_in_flight_store_each_vector_under_its_own_key(tmp_path):
+    import threading
+    import time
+
+    from components.common.feature_writing import _Inference, _StoreFiller
+
+    first_call_started = threading.Event()
+
+    def infer(pixels):  # each image's vector is its first pixel; the first call finishes last
+        if not first_call_started.is_set():
+            first_call_started.set()
+            time.sleep(0.3)
+        return tf.cast(pixels[:, 0, 0, :1], tf.float32)
+
+    store = FeatureStore(str(tmp_path / "store"))
+    filler = _StoreFiller(store, images=6)
+    with _Inference(infer, filler) as inference:
+        for call in range(3):
+            keys = [f"image-{call}-{row}" for row in range(2)]
+            pixels = tf.constant([[[[10 * call + row] * 3]] for row in range(2)], tf.uint8)
+            inference.submit(keys, pixels, "identity")
+            # Submitted keys count as extracted at once, so a later batch never runs them again.
+            assert all(key in inference for key in keys)
+        inference.finish()
+    filler.flush()
+    assert len(store) == 6
+    for call in range(3):
+        for row in range(2):
+            np.testing.assert_array_equal(store.get(f"image-{call}-{row}"), [10 * call + row])
