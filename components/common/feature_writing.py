@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 STORE_CHUNK_ROWS = 1024
 # Base network calls running at once, each on its own thread, each on an equal part of a batch.
 # One call's intra-op threads leave cores idle between MobileNet's small layers; a second call
-# fills them, and the loop parses the next batch meanwhile. Splitting the batch keeps the
+# fills them, and the loop parses the next batch meanwhile. extract-features also gives each call
+# its own share of the cores (`devices.share_cores_between_calls`). Splitting the batch keeps the
 # activations held at once those of one batch: two whole batches at once were no faster and held
 # 100 MB more. At 4,000 images on 2 cores (alpha 0.25, one view, batch 32, medians of 8 alternating
 # rounds), one call against two halves: 4.89 s against 4.28 average-pooled, 5.48 against 5.17

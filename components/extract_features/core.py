@@ -16,8 +16,9 @@ import numpy as np
 from components.common import examples_info, storage
 from components.common.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO, FEATURES_INFO
 from components.common.base_network import BaseNetworkSpec, build_feature_extractor
+from components.common.devices import share_cores_between_calls
 from components.common.feature_store import FeatureStore
-from components.common.feature_writing import write_features
+from components.common.feature_writing import CALLS_IN_FLIGHT, write_features
 from components.common.head_config import HeadConfig
 from components.common.requested_gpus import check_requested_gpus
 from components.common.view_policy import ViewPolicy
@@ -63,6 +64,10 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     check_requested_gpus("extract-features")
+    threads = share_cores_between_calls(CALLS_IN_FLIGHT)
+    if threads:
+        logger.info("extract_features: %d base network calls at once; TensorFlow threads per call: %d",
+                    CALLS_IN_FLIGHT, threads)
     resized_to = examples_info.image_size(examples_dir)
     if resized_to != spec.image_size:
         raise ValueError(f"examples were resized to {resized_to} but the base network takes {spec.image_size}")

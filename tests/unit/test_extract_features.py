@@ -235,3 +235,26 @@ def test_calls_in_flight_store_each_vector_under_its_own_key(tmp_path):
     for call in range(3):
         for row in range(2):
             np.testing.assert_array_equal(store.get(f"image-{call}-{row}"), [10 * call + row])
+
+
+def test_each_call_gets_its_share_of_the_cores_before_the_runtime_starts():
+    import subprocess
+    import sys
+
+    # A fresh process: this one's TensorFlow runtime started with the first test.
+    script = (
+        "import tensorflow as tf\n"
+        "from components.common.cpu_quota import available_cpus\n"
+        "from components.common.devices import share_cores_between_calls\n"
+        "threads = share_cores_between_calls(2)\n"
+        "intra = tf.config.threading.get_intra_op_parallelism_threads\n"
+        "print(threads, max(1, available_cpus() // 2), intra())\n"
+        "tf.constant(1.0) + 1.0\n"
+        "print(available_cpus(), share_cores_between_calls(1), intra())\n"
+    )
+    printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert printed[0] == printed[1] == printed[2]  # the share it reports is the one TensorFlow got
+    cpus, again, threads_after = printed[3:]
+    # Once the runtime has started, its threads are left as they are.
+    assert threads_after == printed[2]
+    assert again == ("None" if cpus != printed[2] else printed[2])
