@@ -33,10 +33,10 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -121,7 +121,6 @@ def bench_extraction(examples_dir: str, work: pathlib.Path) -> dict:
     import tensorflow as tf
 
     from components.common.base_network import build_feature_extractor
-    from components.common.feature_writing import write_features
 
     spec = base_spec()
     setup_seconds, extractor = timed(build_feature_extractor, spec)
@@ -130,22 +129,18 @@ def bench_extraction(examples_dir: str, work: pathlib.Path) -> dict:
     infer(batch)  # trace once, outside the timing
     rates = {"pipeline": [], "limit": [], "limit_two_calls": []}
     # Alternating rounds, medians reported: on a shared machine one slow spell would otherwise
-    # decide the ratio. Every pipeline round is a whole write_features call, its trace included.
+    # decide the ratio. Every pipeline round is a whole write_features call, its trace included,
+    # in a fresh process with the step's threads (benchmarks/extraction_round.py).
     for round_index in range(EXTRACTION_ROUNDS):
         features_dir = str(work / ("features" if round_index == 0 else f"features_{round_index}"))
-        seconds, counts = timed(write_features, extractor, examples_dir, features_dir,
-                                IMAGE_SIZE, 32, {"base_model": "bench"})
-        count = sum(counts.values())
-        rates["pipeline"].append(count / seconds)
-        batches = max(2, count // 32)
+        written = json.loads(subprocess.run(
+            [sys.executable, "-m", "benchmarks.extraction_round", examples_dir, features_dir],
+            check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+        rates["pipeline"].append(written["images"] / written["seconds"])
+        rates["limit_two_calls"].append(written["limit_two_calls_images_per_second"])
+        batches = max(1, written["images"] // 32)
         seconds, _ = timed(lambda: [infer(batch).numpy() for _ in range(batches)])
         rates["limit"].append(batches * 32 / seconds)
-        # The pipeline runs two calls at once (feature_writing.CALLS_IN_FLIGHT); the same loop on
-        # two threads shows how much of that headroom its reading and writing leave unused.
-        with ThreadPoolExecutor(2) as threads:
-            seconds, _ = timed(lambda: list(threads.map(
-                lambda _: [infer(batch).numpy() for _ in range(batches // 2)], range(2))))
-        rates["limit_two_calls"].append(batches // 2 * 2 * 32 / seconds)
     return {"pipeline_images_per_second": float(np.median(rates["pipeline"])),
             "limit_images_per_second": float(np.median(rates["limit"])),
             "limit_two_calls_images_per_second": float(np.median(rates["limit_two_calls"])),
