@@ -12,7 +12,8 @@ otherwise. The base is MobileNet alpha 0.25 at 224 pixels, with the ImageNet wei
 Each row compares two figures, a and b, and prints their ratio:
 1. feature extraction, images/s: the pipeline's extraction (read, parse, infer, write) against a
    tight tf.function loop over decoded tensors, one call at a time as a plain script runs it (the
-   JSON also gives the same loop on two threads, as the pipeline runs its calls);
+   JSON also gives the network alone run as the step runs it, two calls at once, each with its
+   share of the cores);
 2. first run, seconds: the whole pipeline through kfp.local against the plain Keras script
    trained for the same epochs;
 3. one epoch, seconds: the end-to-end Keras model against the head on cached features;
