@@ -54,7 +54,7 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
         features_dir: the features artifact directory to fill.
         base_model_dir: the base model artifact directory; `base.keras` is written there.
         spec: which base network, weights, input size and pooling.
-        batch_size: images read at a time; the base runs on each batch in two halves at once.
+        batch_size: images read at a time; the base runs on each batch in CALLS_IN_FLIGHT parts at once.
         store_dir: the feature store for this base, weights, image size and preprocessing; vectors
             of images seen before are taken from it and new ones added. "" for no store.
         reuse_features: False to run the base over every image even if the store has it.
