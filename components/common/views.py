@@ -26,13 +26,18 @@ def view_of(pixels: tf.Tensor, view: str) -> tf.Tensor:
     return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
 
 
-def averaged_over_views(predict, images: tf.Tensor, views: tuple[str, ...]) -> tf.Tensor:
-    """The mean of `predict` (float images in [0, 255] to probabilities) over the views of `images`.
+def answers_over_views(predict, images: tf.Tensor, views: tuple[str, ...]) -> list[tf.Tensor]:
+    """`predict` (float images in [0, 255] to probabilities) on each of the views of `images`, in order.
 
     The image itself goes in as given; the other views are made from it as uint8 pixels, as
     extraction made them from the stored pixels.
     """
     pixels = tf.cast(tf.round(tf.clip_by_value(images, 0.0, 255.0)), tf.uint8)
-    answers = [predict(images) if view == "identity" else predict(tf.cast(view_of(pixels, view), tf.float32))
-               for view in views]
+    return [predict(images) if view == "identity" else predict(tf.cast(view_of(pixels, view), tf.float32))
+            for view in views]
+
+
+def averaged_over_views(predict, images: tf.Tensor, views: tuple[str, ...]) -> tf.Tensor:
+    """The mean of `predict`'s answers over the views of `images` (`answers_over_views`)."""
+    answers = answers_over_views(predict, images, views)
     return answers[0] if len(answers) == 1 else tf.add_n(answers) / float(len(answers))

@@ -4,7 +4,8 @@ Output directory layout (evaluation):
     metrics.json           the challenger's test metrics (see metrics.classification_metrics)
     blessing.json          the decision, every reason, the policy, the champion's metrics, the paired
                            comparison with it and the best recorded blessed version (blessing.py)
-    test_predictions.npz   label indices and probabilities per test image, in file order
+    test_predictions.npz   per test image, in file order: label indices, probabilities (averaged over
+                           the views) and single_view_probabilities (the image alone)
 The HTML report goes to its own artifact (report_path).
 """
 
@@ -33,7 +34,7 @@ from components.common.image_batches import image_batches, split_files
 from components.common.modeling import class_probabilities, head_predictions, load_joined_model
 from components.common.record_parsing import parse_processed
 from components.common.serving_layout import latest_version_dir, model_directory
-from components.common.views import averaged_over_views
+from components.common.views import answers_over_views
 from components.evaluate.blessing import (
     BlessingPolicy,
     best_in_serving,
@@ -145,8 +146,10 @@ def _explain(shown: list[dict], model_paths: tuple[str, str], trust_base_model: 
 
 def _test_predictions(examples_dir: str, features_dir: str | None, base_model_path: str, head_model_path: str,
                       image_size: int, batch_size: int, trust_base_model: bool,
-                      views: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The model's (label indices, probabilities) on the test split, averaged over `views`.
+                      views: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's (label indices, probabilities averaged over `views`, probabilities of each image alone).
+
+    The last are what a model answering one image without its other views gives (a TFLite model).
 
     Unless fine-tuning changed the base, the extracted test features (of each view) are the base's
     output already, and only the head runs; the push step's infra-check still runs the whole
@@ -160,14 +163,17 @@ def _test_predictions(examples_dir: str, features_dir: str | None, base_model_pa
             raise ValueError(f"the features hold the test views {extracted}, but evaluation asks for {list(views)}")
         logger.info("evaluate: scoring the head on the extracted test features (the base is unchanged), "
                     "averaged over the views %s", "+".join(views))
-        labels, probabilities = head_predictions(features_dir, head_model_path, "test")
+        labels, alone = head_predictions(features_dir, head_model_path, "test")
+        probabilities = alone
         for view in views[1:]:
             probabilities = probabilities + head_predictions(features_dir, head_model_path, f"test.{view}")[1]
-        return labels, probabilities / len(views)
+        return labels, probabilities / len(views), alone
     model = load_joined_model(base_model_path, head_model_path, trusted=trust_base_model)
     predict = lambda images: class_probabilities(model(images, training=False))  # noqa: E731
-    infer = tf.function(lambda images: averaged_over_views(predict, images, views), reduce_retracing=True)
-    return predict_split(infer, examples_dir, "test", image_size, batch_size)
+    infer = tf.function(lambda images: tf.stack(answers_over_views(predict, images, views), axis=1),
+                        reduce_retracing=True)
+    labels, by_view = predict_split(infer, examples_dir, "test", image_size, batch_size)
+    return labels, by_view.sum(axis=1) / len(views), by_view[:, 0]
 
 
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output_dir: str,
@@ -199,8 +205,9 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
     """
     image_size = examples_info.image_size(examples_dir)
     labels = storage.read_lines(os.path.join(examples_dir, LABELS))
-    label_indices, probabilities = _test_predictions(examples_dir, features_dir, base_model_path, head_model_path,
-                                                     image_size, batch_size, trust_base_model, tuple(views))
+    label_indices, probabilities, single_view = _test_predictions(
+        examples_dir, features_dir, base_model_path, head_model_path, image_size, batch_size, trust_base_model,
+        tuple(views))
     metrics = classification_metrics(label_indices, probabilities, labels)
     metrics["labels"] = labels
     # The views the model averages over: push exports the model that averages the same ones.
@@ -229,7 +236,8 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
     storage.write_json(os.path.join(output_dir, METRICS), metrics)
     write_blessing(output_dir, blessed, reasons, champion, policy, paired=paired, best=best)
     with storage.atomic_path(os.path.join(output_dir, PREDICTIONS)) as tmp_path, open(tmp_path, "wb") as f:
-        np.savez(f, label_indices=label_indices, probabilities=probabilities)
+        np.savez(f, label_indices=label_indices, probabilities=probabilities,
+                 single_view_probabilities=single_view)
     if report_path:
         history = storage.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
         mistakes, correct = worst_mistakes(label_indices, probabilities), correct_sample(label_indices, probabilities)

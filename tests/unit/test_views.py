@@ -69,3 +69,39 @@ def test_training_images_get_every_view_and_test_images_theirs_with_test_time_au
     assert len(records(str(tmp_path / "views" / "eval.tfrecord"))) == plain.counts["eval"]
     for view in VIEW_NAMES[1:]:
         assert len(records(str(tmp_path / "views" / f"test.{view}.tfrecord"))) == test
+
+
+def test_the_export_answers_test_images_as_evaluate_scored_them_with_every_view(trained, tmp_path):
+    """Train/serve skew with all four views: the exported model's average is evaluate's, to 1e-4."""
+    from components.common.image_batches import image_batches
+    from components.common.modeling import load_joined_model
+    from components.evaluate import core as evaluate_core
+    from components.evaluate.blessing import BlessingPolicy
+    from components.push.export import export_serving_model
+
+    spec = BaseNetworkSpec(base_model=trained["base_model_path"], image_size=IMAGE_SIZE)
+    core.run(examples_dir=trained["examples_dir"], features_dir=str(tmp_path / "features"),
+             base_model_dir=str(tmp_path / "base"), spec=spec, views=ViewPolicy(4, test_time_augmentation=True))
+    scored = {}
+    # From the extracted features of each view, from the joined model on the pixels, and the image alone.
+    for name, views, features_dir in (("features", VIEW_NAMES, str(tmp_path / "features")),
+                                      ("pixels", VIEW_NAMES, None), ("alone", VIEW_NAMES[:1], None)):
+        evaluate_core.run(examples_dir=trained["examples_dir"], base_model_path=trained["base_model_path"],
+                          head_model_path=trained["head_model_path"], output_dir=str(tmp_path / name),
+                          policy=BlessingPolicy(accuracy_threshold=0.0), features_dir=features_dir, views=views)
+        with np.load(tmp_path / name / "test_predictions.npz") as predictions:
+            scored[name] = {key: predictions[key] for key in predictions.files}
+    for key in ("probabilities", "single_view_probabilities"):
+        np.testing.assert_allclose(scored["pixels"][key], scored["features"][key], atol=1e-4)
+    # The image alone, as a TFLite model is checked against it: what evaluate scores without views.
+    np.testing.assert_allclose(scored["features"]["single_view_probabilities"], scored["alone"]["probabilities"],
+                               atol=1e-4)
+    assert not np.allclose(scored["features"]["probabilities"], scored["alone"]["probabilities"], atol=1e-4)
+
+    model = load_joined_model(trained["base_model_path"], trained["head_model_path"])
+    export_serving_model(model, ["blue", "red"], IMAGE_SIZE, str(tmp_path / "export"), VIEW_NAMES)
+    pixels = np.concatenate([images.numpy() for images, _ in image_batches(trained["examples_dir"], "test",
+                                                                            IMAGE_SIZE, 64)])
+    encoded = tf.stack([tf.io.encode_png(tf.cast(image, tf.uint8)) for image in pixels])  # lossless
+    served = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"](image_bytes=encoded)
+    np.testing.assert_allclose(served["probabilities"].numpy(), scored["features"]["probabilities"], atol=1e-4)
