@@ -65,7 +65,7 @@ def _export_edge_models(model, examples_dir: str, evaluation_dir: str, staging_d
     """The TFLite models that pass their checks, into the version; every check into `edge.json` in both places."""
     from components.push import edge_export
 
-    edge = edge_export.export(model, examples_dir, staging_dir)
+    edge = edge_export.export(model, examples_dir, staging_dir, os.path.join(evaluation_dir, PREDICTIONS))
     for directory in (staging_dir, output_dir):
         os.makedirs(directory, exist_ok=True)
         storage.write_json(os.path.join(directory, EDGE_REPORT), edge)
