@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # The image every component names: components/image.py's IMAGE.
 IMAGE ?= $(shell sed -n 's/^IMAGE = "\(.*\)"$$/\1/p' components/image.py)
 
-.PHONY: install run test lint compile image image-gpu rehearse bench bench-scale clean
+.PHONY: install run test lint compile image image-gpu rehearse bench bench-scale bench-accuracy clean
 
 install: $(INSTALLED)
 
@@ -50,6 +50,11 @@ bench: install
 # The whole pipeline on 5,000 and 50,000 real-photo variants: per-step time, peak memory, disk.
 bench-scale: install
 	$(BIN)/python -m benchmarks.scale --output runs/scale.json
+
+# Test accuracy of the defaults and the candidates beside them on ../shared/fixtures/cats_dogs_4k,
+# three head seeds each, with each candidate's first-run seconds; about 15 minutes on 2 cores.
+bench-accuracy: install
+	$(BIN)/python -m benchmarks.accuracy --output runs/accuracy.json
 
 clean:
 	rm -rf runs serving

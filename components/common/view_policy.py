@@ -18,9 +18,9 @@ VIEW_NAMES = ("identity", "flip", "crop85", "crop70")
 class ViewPolicy:
     """Augmented views of the training images in the feature store, and test-time augmentation."""
 
-    augment_views: int = knob(4, "views of each training image the head trains on, each extracted once and kept "
+    augment_views: int = knob(2, "views of each training image the head trains on, each extracted once and kept "
                               "in the feature store: 1 the image, 2 also its mirror, 4 also central crops of 85% "
-                              "and 70%", choices=(1, 2, 4))
+                              "and 70%; each view is a pass of the base network per image", choices=(1, 2, 4))
     test_time_augmentation: bool = knob(True, "the model answers with the average of its answers over the same "
                                         "views (evaluation and serving alike)")
 

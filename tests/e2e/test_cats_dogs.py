@@ -172,7 +172,7 @@ def test_tflite_models_are_checked_and_kept_only_when_they_pass_and_predict_uses
 
     served, on_float16 = predict(), predict("--tflite", "float16")
     assert served.returncode == on_float16.returncode == 0, served.stderr + on_float16.stderr
-    # The SavedModel averages 4 views (test-time augmentation), the TFLite model answers one.
+    # The SavedModel averages the image and its mirror (test-time augmentation), the TFLite model answers one.
     agree = sum(a.rsplit(" (", 1)[0] == b.rsplit(" (", 1)[0]
                 for a, b in zip(on_float16.stdout.splitlines(), served.stdout.splitlines()))
     assert agree >= len(photos) - 2, (on_float16.stdout, served.stdout)
