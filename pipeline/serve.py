@@ -239,7 +239,7 @@ async def _read_body(request: Request, max_request_bytes: int) -> bytes:
     """The body, read no further than the limit: a chunked body states no length and may never end."""
     too_large = RequestTooLarge(f"request larger than {max_request_bytes} bytes")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_request_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_request_bytes:
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():

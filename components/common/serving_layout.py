@@ -27,7 +27,15 @@ MODEL_KEY_FILE = ".headstart-model-key"
 SAVED_MODEL_FILE = "saved_model.pb"
 # Inside a pushed version: the evaluation that blessed it (TF Serving ignores the file).
 EVALUATION_RECORD_FILE = "headstart-evaluation.json"
-_PUSHED = re.compile(rf"(\d+)/{re.escape(SAVED_MODEL_FILE)}")
+# ASCII digits only, as TF Serving reads a version folder's name: Python's \d and str.isdigit()
+# also take other scripts' digits ("٣", which int() reads as 3) and superscripts ("²", which int()
+# refuses).
+_PUSHED = re.compile(rf"([0-9]+)/{re.escape(SAVED_MODEL_FILE)}")
+
+
+def version_number(name: str) -> int | None:
+    """The version a folder (or object prefix) name stands for, or None when it is not one."""
+    return int(name) if name.isascii() and name.isdigit() else None
 
 
 def model_directory(serving_root: str, model_name: str) -> str:
@@ -59,8 +67,8 @@ def existing_versions(model_dir: str) -> list[int]:
         return _pushed_versions(name for name, _ in gcs.list_objects(model_dir))
     if not os.path.isdir(model_dir):
         return []
-    return sorted(int(name) for name in os.listdir(model_dir)
-                  if name.isdigit() and holds_saved_model(os.path.join(model_dir, name)))
+    return sorted(version_number(name) for name in os.listdir(model_dir)
+                  if version_number(name) is not None and holds_saved_model(os.path.join(model_dir, name)))
 
 
 def latest_version_dir(serving_root: str, model_name: str) -> str | None:

@@ -43,7 +43,7 @@ import socket
 import time
 
 from components.common import gcs
-from components.common.serving_layout import SAVED_MODEL_FILE
+from components.common.serving_layout import SAVED_MODEL_FILE, version_number
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ def _scan(model_dir: str) -> tuple[dict[str, dict[str, float]], dict[str, float]
     claims: dict[str, float] = {}
     for name, written in gcs.list_object_times(model_dir):
         head, _, rest = name.partition("/")
-        if head == CLAIMS_DIR and rest.isdigit():
+        if head == CLAIMS_DIR and version_number(rest) is not None:
             claims[rest] = written
-        elif head.isdigit() and rest:
+        elif version_number(head) is not None and rest:
             versions.setdefault(head, {})[rest] = written
     return versions, claims
 

@@ -13,6 +13,7 @@ from components.common.images import decode_and_resize
 from components.common.modeling import class_probabilities, load_joined_model
 from components.common.serving_layout import (
     EVALUATION_RECORD_FILE,
+    _pushed_versions,
     existing_versions,
     latest_version_dir,
     read_evaluation_records,
@@ -113,6 +114,21 @@ def test_a_folder_without_saved_model_is_no_version_and_its_number_stays_taken(t
     assert core._commit(str(staging), str(model_dir)) == 3
     assert existing_versions(str(model_dir)) == [1, 3]
     assert (model_dir / "2" / "variables" / "variables.index").read_bytes() == b"partial"
+
+
+def test_only_folders_named_in_ascii_digits_are_versions(tmp_path):
+    """A folder named "²" passes str.isdigit() and crashes int(); "٣" is read by int() as 3."""
+    model_dir = tmp_path / "colors"
+    for name in ("1", "\u00b2", "\u0663"):
+        (model_dir / name).mkdir(parents=True)
+        (model_dir / name / "saved_model.pb").write_bytes(b"whole")
+    assert existing_versions(str(model_dir)) == [1]
+    staging = model_dir / ".staging-new"
+    staging.mkdir()
+    (staging / "saved_model.pb").write_bytes(b"new")
+    assert core._commit(str(staging), str(model_dir)) == 2
+    # The same rule for a gs:// listing.
+    assert _pushed_versions(["1/saved_model.pb", "\u0663/saved_model.pb", "\u00b2/saved_model.pb"]) == [1]
 
 
 @pytest.mark.parametrize("name", ["", "a/b", ".hidden"])
