@@ -52,7 +52,8 @@ def run_candidate(knobs: dict, seed: int, work: pathlib.Path) -> dict:
     return {"seed": seed, "seconds": seconds, "test_accuracy": summary["metrics"]["accuracy"],
             "test_images": summary["metrics"].get("count"),
             "steps": {name: step["seconds"] for name, step in summary["steps"].items()},
-            "edge": {variant: check.get("passed") for variant, check in (summary.get("edge") or {}).items()}}
+            "edge": {variant: {"passed": check.get("passed"), "reason": check.get("reason")}
+                     for variant, check in (summary.get("edge") or {}).items()}}
 
 
 def measure(candidates: list[str], seeds: list[int], scratch: pathlib.Path) -> dict:
