@@ -43,7 +43,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from components.common.pixel_limit import header_pixels, oversize_reason
-from components.common.serving_layout import existing_versions, model_directory
+from components.common.serving_layout import SAVED_MODEL_FILE, existing_versions, model_directory
 from pipeline.predict import NOT_AN_IMAGE
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ MAX_REQUEST_PIXELS = 100_000_000
 INFERENCE_WORKERS = 1
 MAX_WAITING_REQUESTS = 4
 MAX_LOADED_VERSIONS = 2
+# Written by tf.saved_model.save beside saved_model.pb.
+SAVED_MODEL_FINGERPRINT = "fingerprint.pb"
 RETRY_AFTER_SECONDS = 1
 
 
@@ -86,7 +88,8 @@ class ModelRepository:
         self.model_name = model_name
         self.model_dir = model_directory(serving_root, model_name)
         self.max_loaded_versions = max_loaded_versions
-        self._loaded: collections.OrderedDict[int, Any] = collections.OrderedDict()
+        # version -> (its content's identity, the loaded SavedModel)
+        self._loaded: collections.OrderedDict[int, tuple[bytes, Any]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def versions(self) -> list[int]:
@@ -97,6 +100,21 @@ class ModelRepository:
         """The versions held in memory, the least recently used first."""
         with self._lock:
             return list(self._loaded)
+
+    def _identity(self, version: int) -> bytes:
+        """What tells this version's SavedModel from another pushed under the same number.
+
+        A version deleted (a rollback) and pushed again holds another model under its old number:
+        the SavedModel's fingerprint (`fingerprint.pb`, hashes of its graph and weights) tells them
+        apart; without one, the size and write time of `saved_model.pb`.
+        """
+        version_dir = os.path.join(self.model_dir, str(version))
+        try:
+            with open(os.path.join(version_dir, SAVED_MODEL_FINGERPRINT), "rb") as fingerprint:
+                return fingerprint.read()
+        except FileNotFoundError:
+            status = os.stat(os.path.join(version_dir, SAVED_MODEL_FILE))
+            return f"{status.st_size}:{status.st_mtime_ns}".encode()
 
     def signature(self, version: int | None = None):
         """(version, serving_default) of a version, the newest when None.
@@ -111,18 +129,23 @@ class ModelRepository:
         version = versions[-1] if version is None else version
         if version not in versions:
             raise LookupError(f"{self.model_name!r} has no version {version}; it has {versions}")
+        try:
+            identity = self._identity(version)
+        except FileNotFoundError as error:  # deleted since the listing
+            raise LookupError(f"{self.model_name!r} has no version {version} any more") from error
         with self._lock:
-            if version in self._loaded:
+            if version in self._loaded and self._loaded[version][0] == identity:
                 self._loaded.move_to_end(version)
             else:
                 import tensorflow as tf
 
                 logger.info("loading %s version %d", self.model_name, version)
-                self._loaded[version] = tf.saved_model.load(os.path.join(self.model_dir, str(version)))
+                self._loaded.pop(version, None)
+                self._loaded[version] = identity, tf.saved_model.load(os.path.join(self.model_dir, str(version)))
                 while len(self._loaded) > self.max_loaded_versions:
                     dropped, _ = self._loaded.popitem(last=False)
                     logger.info("unloading %s version %d", self.model_name, dropped)
-            loaded = self._loaded[version]
+            loaded = self._loaded[version][1]
         return version, loaded.signatures["serving_default"]
 
 

@@ -77,6 +77,36 @@ def test_a_newly_pushed_version_is_served_without_restart(trained, served):
     assert client.post("/v1/models/colors:predict", json={"instances": [b64(jpeg)]}).json()["model_version"] == "1"
 
 
+def test_a_version_number_pushed_again_after_a_rollback_serves_the_new_model(trained, served):
+    """After version 1 is deleted, the next push reuses its number: the server must load the new model."""
+    from components.common.head_config import HeadConfig
+    from components.evaluate import core as evaluate_core
+    from components.evaluate.blessing import BlessingPolicy
+    from components.train_head import core as train_core
+
+    client, tmp_path = served
+    jpeg = (trained["tree"] / "red" / "2.jpg").read_bytes()
+    push(trained, tmp_path / "serving", tmp_path / "p1")
+    first = client.post("/v1/models/colors:predict", json={"instances": [b64(jpeg)]}).json()
+
+    other = dict(trained, head_model_path=train_core.run(
+        features_dir=trained["features_dir"], head_model_dir=str(tmp_path / "head2"),
+        config=HeadConfig(epochs=1, seed=7, hidden_units=(4,))).head_model_path,
+        evaluation_dir=str(tmp_path / "evaluation2"))
+    evaluate_core.run(examples_dir=trained["examples_dir"], base_model_path=trained["base_model_path"],
+                      head_model_path=other["head_model_path"], output_dir=other["evaluation_dir"],
+                      policy=BlessingPolicy(accuracy_threshold=0.0))
+    shutil.rmtree(tmp_path / "serving" / "colors" / "1")  # a rollback
+    assert push(other, tmp_path / "serving", tmp_path / "p2").version == 1
+    second = client.post("/v1/models/colors:predict", json={"instances": [b64(jpeg)]}).json()
+
+    expected = tf.saved_model.load(str(tmp_path / "serving" / "colors" / "1")).signatures["serving_default"](
+        image_bytes=tf.constant([jpeg]))["probabilities"].numpy()
+    assert second["model_version"] == "1"
+    np.testing.assert_allclose(second["predictions"][0]["probabilities"], expected[0], atol=1e-6)
+    assert not np.allclose(first["predictions"][0]["probabilities"], expected[0], atol=1e-3)
+
+
 def test_a_version_folder_without_saved_model_is_not_served(trained, served):
     client, tmp_path = served
     push(trained, tmp_path / "serving", tmp_path / "p1")
