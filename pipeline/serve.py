@@ -211,7 +211,7 @@ def predict(signature, images: list[bytes]) -> list[dict]:
 class InferenceQueue:
     """Predictions run in a few threads off the event loop, with a bounded number waiting.
 
-    A prediction is admitted before its body is parsed and holds its place until its inference
+    A prediction is admitted before its body is read and holds its place until its inference
     ends, so what admitted requests hold in memory is bounded too; one past the bound is refused
     rather than queued.
     """
@@ -309,17 +309,16 @@ class _PredictRequests:
         """The predictions of `version` (the newest when None), or the error that explains why there are none."""
         if model != self._repository.model_name:
             return _unknown_model(model, self._repository.model_name)
-        try:
-            raw = await _read_body(request, self._max_request_bytes)
-        except RequestTooLarge as error:
-            return _error(413, str(error))
         queue = self._queue
+        # Admitted before its body is read: what the admitted hold, uploads still arriving
+        # included, is bounded by the queue's capacity, and a refused body is never read.
         if not queue.admit():
             return _error(503, f"server busy: {queue.capacity} predictions are running or waiting, the limit is "
                                f"{queue.capacity} ({queue.workers} running, {queue.max_waiting} waiting); "
                                f"retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         handed_to_inference = False
         try:
+            raw = await _read_body(request, self._max_request_bytes)
             # JSON parsing and header reads of up to max_request_bytes stay off the event loop too.
             images, served_version, signature = await run_in_threadpool(self._prepare, raw, version)
             handed_to_inference = True

@@ -332,6 +332,24 @@ def test_an_oversized_chunked_body_is_refused_before_it_ends(pushed_root):
         assert_status_answers_within_a_second(base_url)
 
 
+def test_a_request_past_capacity_is_refused_before_its_body_is_read(pushed_root):
+    """N slow uploads must not each hold a body: admission comes first, so the next one gets a 503 at once."""
+    app = create_app(ModelRepository(str(pushed_root), "colors"), inference_workers=1, max_waiting_requests=0)
+    head = (b"POST /v1/models/colors:predict HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+    with running(app) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as slow, \
+                socket.create_connection(("127.0.0.1", port), timeout=5) as next_one:
+            slow.sendall(head + b'{"instances": [')  # admitted, then stalls mid-body
+            time.sleep(0.5)
+            next_one.sendall(head)  # no body at all yet
+            next_one.settimeout(3)
+            answer = next_one.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer.lower(), answer
+        assert_status_answers_within_a_second(base_url)
+
+
 def assert_status_answers_within_a_second_in(client: TestClient) -> None:
     started = time.monotonic()
     assert client.get(MODEL_STATUS).status_code == 200
