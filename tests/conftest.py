@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pathlib
+import struct
 import threading
 
 # Before TensorFlow is imported anywhere in the test process.
@@ -103,6 +104,22 @@ def decompression_bomb() -> bytes:
     buffer = io.BytesIO()
     Image.new("1", (30000, 30000)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def gif_bomb() -> bytes:
+    """A GIF of about 107 KB: a 1x1 screen and first frame, then a 12000 x 12000 frame.
+
+    Pillow reports 1x1; TensorFlow's decoder reads both frames and gives the first at 12000 x 12000
+    (432 MB as RGB).
+    """
+    buffer = io.BytesIO()
+    Image.new("P", (12000, 12000)).save(buffer, format="GIF")
+    large = buffer.getvalue()
+    flags = large[10]
+    table = large[13:13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)]
+    # One 1x1 frame: its image descriptor, LZW code size 2, a clear code then the end code.
+    first = b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + b"\x02\x02\x4c\x01\x00"
+    return b"GIF89a" + struct.pack("<HHBBB", 1, 1, flags, 0, 0) + table + first + large[13 + len(table):]
 
 
 class Webhook:

@@ -21,7 +21,7 @@ from components.common.record_parsing import parse_processed
 from components.common.records import RawExample
 from components.preprocess import core
 from components.preprocess.splits import SplitPolicy
-from tests.conftest import decompression_bomb, make_image
+from tests.conftest import decompression_bomb, gif_bomb, make_image
 
 
 def encoded(pixels, fmt="PNG"):
@@ -44,6 +44,7 @@ BAD = [
     raw(encoded(make_image((1, 2, 3), seed=4), "JPEG")[:200], "red", "truncated.jpg", "train"),
     raw(b"", "blue", "empty.png", "test"),
     raw(decompression_bomb(), "blue", "bomb.png", "train"),
+    raw(gif_bomb(), "red", "bomb.gif", "train"),
 ]
 
 
@@ -64,7 +65,8 @@ def test_preprocess_transform_routes_every_record():
             outputs["rejects"]
             | "Origins" >> beam.Map(lambda r: (r["origin"], r["reason"].split(":")[0])),
             equal_to([("text.jpg", "cannot decode image"), ("truncated.jpg", "cannot decode image"),
-                      ("empty.png", "cannot decode image"), ("bomb.png", "image too large")]),
+                      ("empty.png", "cannot decode image"), ("bomb.png", "image too large"),
+                      ("bomb.gif", "image too large")]),
             label="Rejects",
         )
         assert_that(

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from components.common.pixel_limit import oversize_reason
+from components.common.pixel_limit import MAX_PIXELS, gif_frame_sizes, header_pixels, oversize_reason
 from components.common.records import RawExample
 from components.preprocess.core import DecodeAndResize
 from components.preprocess.splits import SplitPolicy
-from tests.conftest import make_image
+from tests.conftest import gif_bomb, make_image
 
 
 def encoded(fmt: str) -> bytes:
@@ -63,3 +63,16 @@ def test_every_real_format_decodes():
         output, image_hash = decode.process([RawExample(data, "cold", "y", "d").serialize()])
         assert not isinstance(output, TaggedOutput) and image_hash.tag == DecodeAndResize.HASHES
     assert np.asarray(Image.open(io.BytesIO(REAL_IMAGES[0]))).shape == (18, 24, 3)
+
+
+def test_every_frame_of_a_gif_counts_against_the_pixel_limit():
+    bomb = gif_bomb()
+    assert len(bomb) < 120_000 and Image.open(io.BytesIO(bomb)).size == (1, 1)
+    assert gif_frame_sizes(bomb) == [(1, 1), (12000, 12000)]
+    assert "2 GIF frame(s) of up to 12000x12000 pixels" in oversize_reason(bomb)
+    assert header_pixels(bomb) > MAX_PIXELS
+    # An ordinary animation within the limit passes, counted frame by frame.
+    frames = [Image.new("RGB", (40, 30), color) for color in ("red", "green", "blue")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    assert oversize_reason(buffer.getvalue()) is None and header_pixels(buffer.getvalue()) == 3 * 40 * 30

@@ -20,7 +20,7 @@ from PIL import Image
 from components.push import core as push_core
 from pipeline.predict import resolve_model_dir
 from pipeline.serve import ModelRepository, create_app
-from tests.conftest import CLASS_COLORS, decompression_bomb
+from tests.conftest import CLASS_COLORS, decompression_bomb, gif_bomb
 
 
 def push(trained, serving_root, output_dir):
@@ -130,6 +130,7 @@ def test_a_version_folder_without_saved_model_is_not_served(trained, served):
         ({"rows": []}, 400, "instances"),
         ({"instances": [{"b64": "A" * 400_000}]}, 413, "larger than"),
         ({"instances": [{"b64": base64.b64encode(decompression_bomb()).decode()}]}, 400, "image too large"),
+        ({"instances": [{"b64": base64.b64encode(gif_bomb()).decode()}]}, 400, "GIF frame(s) of up to 12000x12000"),
     ],
 )
 def test_bad_requests_get_a_4xx_with_the_reason(trained, served, body, status, message):
