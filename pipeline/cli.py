@@ -157,7 +157,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-name", default=RunSettings.model_name, help="the model's name (default: %(default)s)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: %(default)s)")
+    _add_batching_options(serve.add_argument_group("server-side batching (TF Serving's names)"))
     return parser
+
+
+def _add_batching_options(group) -> None:
+    from pipeline import batching
+
+    least = {"batch_timeout_micros": 0}
+    for name, text in batching.BATCHING_HELP.items():
+        group.add_argument("--" + name.replace("_", "-"), dest=name, type=_at_least(least.get(name, 1)),
+                           default=getattr(batching, name.upper()), help=text + " (default: %(default)s)")
+
+
+def _at_least(least: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number of at least {least}"
+    return parse
 
 
 def _missing_inputs(config) -> list[str]:
@@ -444,7 +468,10 @@ def _serve(args) -> int:
     print(f"Serving {args.model_name} from {os.path.abspath(args.serving_root)} "
           f"({'newest version now ' + os.path.basename(newest) if newest else 'no version yet'}) at "
           f"http://{args.host}:{args.port}/v1/models/{args.model_name}", flush=True)
-    serve(args.serving_root, args.model_name, args.host, args.port)
+    from pipeline.batching import BATCHING_HELP
+
+    serve(args.serving_root, args.model_name, args.host, args.port,
+          **{name: getattr(args, name) for name in BATCHING_HELP})
     return 0
 
 

@@ -17,19 +17,19 @@ What one request may cost is bounded, so that no request can take the server dow
     pixels          MAX_PIXELS (50 million) per image, MAX_REQUEST_PIXELS (100      400 / 413
                     million) per request, both from the image headers, before decoding
     JSON            nested deeper than Python's recursion limit                    400
-    inference       INFERENCE_WORKERS (1) threads off the event loop, and at most    503
-                    MAX_WAITING_REQUESTS (4) more predictions waiting; one more is
-                    refused with Retry-After, so status requests are answered meanwhile
+    queue           the images of concurrent requests are merged into batches of at    503
+                    most MAX_BATCH_SIZE, run off the event loop (`pipeline.batching`);
+                    once MAX_ENQUEUED_BATCHES batches' worth of images are waiting or
+                    running, a request is refused with Retry-After before its body is
+                    read, so status requests are answered meanwhile
     loaded models   the MAX_LOADED_VERSIONS (2) most recently used versions
 All but the per-image limit (`components.common.pixel_limit`, shared with the pipeline) are
-parameters of `serve`.
+parameters of `serve`; the batching ones carry TF Serving's names.
 """
 
-import asyncio
 import base64
 import binascii
 import collections
-import concurrent.futures
 import contextlib
 import json
 import logging
@@ -44,6 +44,13 @@ from starlette.concurrency import run_in_threadpool
 
 from components.common.pixel_limit import header_pixels, oversize_reason
 from components.common.serving_layout import SAVED_MODEL_FILE, existing_versions, model_directory
+from pipeline.batching import (
+    BATCH_TIMEOUT_MICROS,
+    MAX_BATCH_SIZE,
+    MAX_ENQUEUED_BATCHES,
+    NUM_BATCH_THREADS,
+    BatchingQueue,
+)
 from pipeline.predict import NOT_AN_IMAGE
 
 logger = logging.getLogger(__name__)
@@ -54,10 +61,6 @@ MAX_INSTANCES = 64
 # Decoding takes 3 bytes of RGB and 12 of float per pixel: 100 million pixels is about 1.5 GB at
 # worst, and two 50-megapixel photos still fit in one request.
 MAX_REQUEST_PIXELS = 100_000_000
-# One prediction at a time: TensorFlow already spreads one over every core, and a second would
-# only double the peak memory.
-INFERENCE_WORKERS = 1
-MAX_WAITING_REQUESTS = 4
 MAX_LOADED_VERSIONS = 2
 # Written by tf.saved_model.save beside saved_model.pb.
 SAVED_MODEL_FINGERPRINT = "fingerprint.pb"
@@ -162,8 +165,10 @@ def _image_bytes(instance: Any, index: int) -> bytes:
 
 
 def parse_instances(raw: bytes, max_instances: int = MAX_INSTANCES,
-                    max_request_pixels: int = MAX_REQUEST_PIXELS) -> list[bytes]:
-    """The encoded images of a request body, checked against the limits before any is decoded.
+                    max_request_pixels: int = MAX_REQUEST_PIXELS) -> tuple[list[bytes], list[int]]:
+    """The encoded images of a request body and their pixels (from the headers), all checked.
+
+    Every limit is checked before any image is decoded.
 
     Raises:
         BadRequest: not the expected JSON, not base64, or one image over the per-image pixel limit.
@@ -181,11 +186,11 @@ def parse_instances(raw: bytes, max_instances: int = MAX_INSTANCES,
     for index, image in enumerate(images):
         if reason := oversize_reason(image):
             raise BadRequest(f"instance {index}: {reason}")
-    total_pixels = sum(header_pixels(image) or 0 for image in images)
-    if total_pixels > max_request_pixels:
-        raise RequestTooLarge(f"{total_pixels} pixels in one request (the images' width x height added up); "
+    pixels = [header_pixels(image) or 0 for image in images]
+    if sum(pixels) > max_request_pixels:
+        raise RequestTooLarge(f"{sum(pixels)} pixels in one request (the images' width x height added up); "
                               f"the limit is {max_request_pixels}")
-    return images
+    return images, pixels
 
 
 def predict(signature, images: list[bytes]) -> list[dict]:
@@ -206,56 +211,6 @@ def predict(signature, images: list[bytes]) -> list[dict]:
         }
         for row in range(len(images))
     ]
-
-
-class InferenceQueue:
-    """Predictions run in a few threads off the event loop, with a bounded number waiting.
-
-    A prediction is admitted before its body is read and holds its place until its inference
-    ends, so what admitted requests hold in memory is bounded too; one past the bound is refused
-    rather than queued.
-    """
-
-    def __init__(self, workers: int, max_waiting: int):
-        if workers < 1 or max_waiting < 0:
-            raise ValueError(f"need at least 1 inference worker and 0 waiting requests, got {workers}, {max_waiting}")
-        self.workers = workers
-        self.max_waiting = max_waiting
-        self.capacity = workers + max_waiting
-        self._executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="inference")
-        self._admitted = 0
-        self._lock = threading.Lock()
-
-    def admit(self) -> bool:
-        """Takes a place if one is free; `run` gives it back when the inference ends, `release` before."""
-        with self._lock:
-            if self._admitted >= self.capacity:
-                return False
-            self._admitted += 1
-            return True
-
-    def release(self, *_) -> None:
-        """Gives back a place `admit` took; also the done-callback `run` adds to each inference."""
-        with self._lock:
-            self._admitted -= 1
-
-    async def run(self, function, *args):
-        """Runs function(*args) in an inference thread and awaits its result.
-
-        The place `admit` took is released when the inference ends, even when the client has gone
-        and nobody awaits it any longer.
-        """
-        try:
-            future = self._executor.submit(function, *args)
-        except BaseException:
-            self.release()
-            raise
-        future.add_done_callback(self.release)
-        return await asyncio.wrap_future(future)
-
-    def shutdown(self) -> None:
-        """Shuts the inference threads down without waiting: predictions not yet started are cancelled."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 async def _read_body(request: Request, max_request_bytes: int) -> bytes:
@@ -292,7 +247,7 @@ def _version_status(versions: list[int]) -> dict:
 class _PredictRequests:
     """Answers one model's predict requests within the request limits (see `create_app`)."""
 
-    def __init__(self, repository: ModelRepository, queue: InferenceQueue, max_request_bytes: int,
+    def __init__(self, repository: ModelRepository, queue: BatchingQueue, max_request_bytes: int,
                  max_instances: int, max_request_pixels: int):
         self._repository = repository
         self._queue = queue
@@ -301,9 +256,9 @@ class _PredictRequests:
         self._max_request_pixels = max_request_pixels
 
     def _prepare(self, raw: bytes, version: int | None):
-        images = parse_instances(raw, self._max_instances, self._max_request_pixels)
+        images, pixels = parse_instances(raw, self._max_instances, self._max_request_pixels)
         served_version, signature = self._repository.signature(version)
-        return images, served_version, signature
+        return images, pixels, served_version, signature
 
     async def answer(self, request: Request, model: str, version: int | None) -> JSONResponse:
         """The predictions of `version` (the newest when None), or the error that explains why there are none."""
@@ -311,18 +266,19 @@ class _PredictRequests:
             return _unknown_model(model, self._repository.model_name)
         queue = self._queue
         # Admitted before its body is read: what the admitted hold, uploads still arriving
-        # included, is bounded by the queue's capacity, and a refused body is never read.
+        # included, is bounded by the queue's, and a refused body is never read.
         if not queue.admit():
-            return _error(503, f"server busy: {queue.capacity} predictions are running or waiting, the limit is "
-                               f"{queue.capacity} ({queue.workers} running, {queue.max_waiting} waiting); "
-                               f"retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        handed_to_inference = False
+            return _error(503, f"server busy: the queue holds {queue.max_enqueued_images} images "
+                               f"(max_enqueued_batches {queue.max_enqueued_batches} x max_batch_size "
+                               f"{queue.max_batch_size}) or {queue.max_enqueued_pixels} pixels, waiting or "
+                               "running; retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        submitted = False
         try:
             raw = await _read_body(request, self._max_request_bytes)
             # JSON parsing and header reads of up to max_request_bytes stay off the event loop too.
-            images, served_version, signature = await run_in_threadpool(self._prepare, raw, version)
-            handed_to_inference = True
-            predictions = await queue.run(predict, signature, images)
+            images, pixels, served_version, signature = await run_in_threadpool(self._prepare, raw, version)
+            submitted = True
+            predictions = await queue.submit(signature, images, pixels)
             return JSONResponse({"predictions": predictions, "model_version": str(served_version)})
         except LookupError as error:
             return _error(404, str(error))
@@ -331,7 +287,7 @@ class _PredictRequests:
         except (BadRequest, ValueError) as error:
             return _error(400, str(error))
         finally:
-            if not handed_to_inference:
+            if not submitted:
                 queue.release()
 
 
@@ -365,8 +321,8 @@ def _add_predict_routes(app: FastAPI, requests: _PredictRequests) -> None:
 
 def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST_BYTES,
                max_instances: int = MAX_INSTANCES, max_request_pixels: int = MAX_REQUEST_PIXELS,
-               inference_workers: int = INFERENCE_WORKERS,
-               max_waiting_requests: int = MAX_WAITING_REQUESTS) -> FastAPI:
+               max_batch_size: int = MAX_BATCH_SIZE, batch_timeout_micros: int = BATCH_TIMEOUT_MICROS,
+               max_enqueued_batches: int = MAX_ENQUEUED_BATCHES, num_batch_threads: int = NUM_BATCH_THREADS) -> FastAPI:
     """The REST application over one model's repository.
 
     Args:
@@ -375,14 +331,19 @@ def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST
         max_instances: the most instances in one predict request; more get a 413.
         max_request_pixels: the most pixels (width x height, from the image headers, added over
             the instances) in one predict request; more get a 413.
-        inference_workers: predictions that run at once, in threads off the event loop.
-        max_waiting_requests: predictions that may wait for a worker; one more gets a 503.
+        max_batch_size: the most images in one model call.
+        batch_timeout_micros: how long a batch that is not full waits for more images.
+        max_enqueued_batches: the queue's bound in batches; once it holds that many batches'
+            worth of images (or of max_request_pixels pixels), a request gets a 503.
+        num_batch_threads: model calls that run at once, in threads off the event loop.
     """
     for setting, value in [("max_request_bytes", max_request_bytes), ("max_instances", max_instances),
                            ("max_request_pixels", max_request_pixels)]:
         if value < 1:
             raise ValueError(f"{setting} must be at least 1, got {value}")
-    queue = InferenceQueue(inference_workers, max_waiting_requests)
+    queue = BatchingQueue(predict, max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros,
+                          max_enqueued_batches=max_enqueued_batches, num_batch_threads=num_batch_threads,
+                          max_batch_pixels=max_request_pixels)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -397,9 +358,7 @@ def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST
 
 
 def serve(serving_root: str, model_name: str, host: str, port: int, *,
-          max_request_bytes: int = MAX_REQUEST_BYTES, max_instances: int = MAX_INSTANCES,
-          max_request_pixels: int = MAX_REQUEST_PIXELS, inference_workers: int = INFERENCE_WORKERS,
-          max_waiting_requests: int = MAX_WAITING_REQUESTS, max_loaded_versions: int = MAX_LOADED_VERSIONS) -> None:
+          max_loaded_versions: int = MAX_LOADED_VERSIONS, **limits) -> None:
     """Runs the server until interrupted.
 
     Args:
@@ -407,17 +366,10 @@ def serve(serving_root: str, model_name: str, host: str, port: int, *,
         model_name: the model served.
         host: the address to listen on.
         port: the port to listen on.
-        max_request_bytes: as in `create_app`.
-        max_instances: as in `create_app`.
-        max_request_pixels: as in `create_app`.
-        inference_workers: as in `create_app`.
-        max_waiting_requests: as in `create_app`.
         max_loaded_versions: as in `ModelRepository`.
+        limits: `create_app`'s request limits and batching parameters, by name.
     """
     import uvicorn
 
-    app = create_app(ModelRepository(serving_root, model_name, max_loaded_versions),
-                     max_request_bytes=max_request_bytes, max_instances=max_instances,
-                     max_request_pixels=max_request_pixels, inference_workers=inference_workers,
-                     max_waiting_requests=max_waiting_requests)
+    app = create_app(ModelRepository(serving_root, model_name, max_loaded_versions), **limits)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -8,6 +8,7 @@ import shutil
 import socket
 import threading
 import time
+from unittest import mock
 
 import httpx
 import numpy as np
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from components.push import core as push_core
+from pipeline import serve
 from pipeline.predict import resolve_model_dir
 from pipeline.serve import ModelRepository, create_app
 from tests.conftest import CLASS_COLORS, decompression_bomb, gif_bomb
@@ -242,19 +244,46 @@ def test_status_is_answered_while_a_heavy_prediction_runs(pushed_root):
 
 
 def test_a_prediction_beyond_the_queue_gets_a_503(pushed_root):
+    # One batch's worth of queue: the heavy request's 600 images fill it.
     app = create_app(ModelRepository(str(pushed_root), "colors"), max_instances=1000, max_request_pixels=10**10,
-                     inference_workers=1, max_waiting_requests=0)
+                     max_enqueued_batches=1)
     small = {"instances": [b64(png(8))]}
     with running(app) as base_url, concurrent.futures.ThreadPoolExecutor(1) as pool:
         heavy = pool.submit(httpx.post, base_url + "/v1/models/colors:predict", json=heavy_request(), timeout=120)
         time.sleep(0.3)  # the heavy request is admitted and running
         refused = httpx.post(base_url + "/v1/models/colors:predict", json=small, timeout=1.0)
         assert refused.status_code == 503, refused.text
-        assert "limit is 1" in refused.json()["error"] and refused.headers["retry-after"]
+        assert "max_enqueued_batches 1 x max_batch_size 32" in refused.json()["error"], refused.text
+        assert refused.headers["retry-after"]
         assert_status_answers_within_a_second(base_url)
         assert not heavy.done(), "the heavy request ended too soon: the 503 proves nothing"
         assert heavy.result().status_code == 200
         assert httpx.post(base_url + "/v1/models/colors:predict", json=small, timeout=30).status_code == 200
+
+
+def test_concurrent_clients_are_batched_and_each_gets_its_own_answers(trained, pushed_root):
+    jpegs = [path.read_bytes() for label in CLASS_COLORS
+             for path in sorted((trained["tree"] / label).glob("*.jpg"))[:8]]
+    signature = tf.saved_model.load(str(pushed_root / "colors" / "1")).signatures["serving_default"]
+    expected = signature(image_bytes=tf.constant(jpegs))["probabilities"].numpy()
+    calls = []
+
+    def recording_predict(model, images):
+        calls.append(len(images))
+        return serve.predict(model, images)
+
+    with mock.patch.object(serve, "predict", recording_predict):
+        # A timeout long enough that clients starting together meet in one batch on a busy machine.
+        app = create_app(ModelRepository(str(pushed_root), "colors"), batch_timeout_micros=50_000)
+    with running(app) as base_url, concurrent.futures.ThreadPoolExecutor(len(jpegs)) as pool:
+        def one_client(jpeg):
+            return httpx.post(base_url + "/v1/models/colors:predict", json={"instances": [b64(jpeg)]}, timeout=60)
+
+        responses = list(pool.map(one_client, jpegs))
+
+    assert [response.status_code for response in responses] == [200] * len(jpegs)
+    np.testing.assert_allclose([r.json()["predictions"][0]["probabilities"] for r in responses], expected, atol=1e-5)
+    assert sum(calls) == len(jpegs) and len(calls) < len(jpegs), calls
 
 
 def test_only_the_newest_loaded_versions_are_kept(pushed_root, tmp_path):
@@ -335,7 +364,8 @@ def test_an_oversized_chunked_body_is_refused_before_it_ends(pushed_root):
 
 def test_a_request_past_capacity_is_refused_before_its_body_is_read(pushed_root):
     """N slow uploads must not each hold a body: admission comes first, so the next one gets a 503 at once."""
-    app = create_app(ModelRepository(str(pushed_root), "colors"), inference_workers=1, max_waiting_requests=0)
+    # Room for one image: the slow upload's reservation fills it.
+    app = create_app(ModelRepository(str(pushed_root), "colors"), max_batch_size=1, max_enqueued_batches=1)
     head = (b"POST /v1/models/colors:predict HTTP/1.1\r\nHost: localhost\r\n"
             b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
     with running(app) as base_url:
