@@ -25,6 +25,8 @@ INSTALL_REQUIRES = [
     # headstart serve: the TF Serving REST API on a local port.
     "fastapi>=0.110,<1",
     "uvicorn>=0.29,<1",
+    # The warmup records each pushed version carries (PredictionLog), which TF Serving replays.
+    "tensorflow-serving-api>=2.21,<2.22",
     # The evaluation report's plots.
     "matplotlib>=3.8,<4",
 ]

@@ -11,6 +11,8 @@ entry (a name and the `serve` flags it adds, such as "b16=--max-batch-size 16"),
     1, 4 and 16 clients, each sending one full-size photo per request, back to back;
     2 clients each sending 32 photos per request (the batched load: what the model gives when
     the client batches).
+Before the loads, it times the first requests (1 photo, then 32) a freshly started server
+answers, for the version as pushed and for a copy without its warmup records.
 A refused request (503) is counted and sent again at once, as an impatient client would. The
 table gives images answered per second, the latency of a request (p50 and p99) and the share
 refused. Clients and server share the machine's cores, as the measurements in issue 27 did.
@@ -23,6 +25,7 @@ import json
 import os
 import pathlib
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,6 +36,7 @@ import time
 
 from benchmarks.bench import SHARED_WEIGHTS
 from benchmarks.photos import FIXTURE_PHOTOS
+from components.common.warmup_requests import WARMUP_FILE
 
 LOADS = [(1, 1), (4, 1), (16, 1), (2, 32)]  # (clients, images per request)
 MODELS = {"tta": {}, "single": {"test_time_augmentation": False}}
@@ -145,6 +149,30 @@ def run_load(server: Server, photos: list[bytes], clients: int, per_request: int
     }
 
 
+def first_requests(serving_root: pathlib.Path, model_name: str, photos: list[bytes]) -> dict:
+    """Milliseconds of the first 1-photo and 32-photo requests a new server answers, with and without warmup."""
+    cold_name = model_name + "_without_warmup"
+    shutil.copytree(serving_root / model_name, serving_root / cold_name)
+    for version in (serving_root / cold_name).iterdir():
+        shutil.rmtree(version / os.path.dirname(WARMUP_FILE), ignore_errors=True)
+    timings = {}
+    for name in (model_name, cold_name):
+        with Server(serving_root, name, []) as server:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            for size in (1, 32):
+                body = request_bodies(photos, size)[0]
+                started = time.monotonic()
+                connection.request("POST", f"/v1/models/{name}:predict", body=body,
+                                   headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"the first request to {name} got {response.status}")
+                timings[f"{'with' if name == model_name else 'without'}_warmup_{size}_ms"] = \
+                    1000 * (time.monotonic() - started)
+    return timings
+
+
 def fixture_jpegs() -> list[bytes]:
     """The fixture's full-size photos, as a client would upload them."""
     return [path.read_bytes() for path in sorted(FIXTURE_PHOTOS.glob("*/*.jpg"))]
@@ -176,6 +204,10 @@ def main(argv=None) -> int:
         for model in args.models:
             print(f"training {model} ...", flush=True)
             train(model, MODELS[model], work)
+        first = {model: first_requests(work / "serving", model, photos) for model in args.models}
+        for model, timings in first.items():
+            print(f"{model}: first requests of a new server, ms: "
+                  + ", ".join(f"{key[:-3]} {value:.0f}" for key, value in timings.items()), flush=True)
         for model in args.models:
             for name, flags in settings:
                 with Server(work / "serving", model, flags) as server:
@@ -190,7 +222,8 @@ def main(argv=None) -> int:
                               flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
-        json.dump({"seconds": args.seconds, "photos": len(photos), "results": results}, f, indent=2)
+        json.dump({"seconds": args.seconds, "photos": len(photos), "first_requests": first, "results": results},
+                  f, indent=2)
     print(f"saved {args.output}")
     return 0
 

@@ -36,6 +36,7 @@ import logging
 import os
 import reprlib
 import threading
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 
 from components.common.pixel_limit import header_pixels, oversize_reason
 from components.common.serving_layout import SAVED_MODEL_FILE, existing_versions, model_directory
+from components.common.warmup_requests import read_warmup_requests
 from pipeline.batching import (
     BATCH_TIMEOUT_MICROS,
     MAX_BATCH_SIZE,
@@ -144,12 +146,36 @@ class ModelRepository:
 
                 logger.info("loading %s version %d", self.model_name, version)
                 self._loaded.pop(version, None)
-                self._loaded[version] = identity, tf.saved_model.load(os.path.join(self.model_dir, str(version)))
+                version_dir = os.path.join(self.model_dir, str(version))
+                saved_model = tf.saved_model.load(version_dir)
+                _replay_warmup(saved_model.signatures["serving_default"], version_dir)
+                self._loaded[version] = identity, saved_model
                 while len(self._loaded) > self.max_loaded_versions:
                     dropped, _ = self._loaded.popitem(last=False)
                     logger.info("unloading %s version %d", self.model_name, dropped)
             loaded = self._loaded[version][1]
         return version, loaded.signatures["serving_default"]
+
+
+def _replay_warmup(signature, version_dir: str) -> None:
+    """Sends a version's warmup requests through it before any client's, as TF Serving does.
+
+    A version whose warmup file cannot be replayed is served anyway: the push's infra-check has
+    already seen it answer real images, and only the first requests' speed is at stake.
+    """
+    import tensorflow as tf
+
+    started = time.monotonic()
+    try:
+        requests = read_warmup_requests(version_dir)
+        for images in requests:
+            signature(image_bytes=tf.constant(images))
+    except (ValueError, tf.errors.OpError) as error:
+        logger.warning("%s: warmup requests not replayed: %s", version_dir, error)
+        return
+    if requests:
+        logger.info("replayed %d warmup requests (%s images) in %.2f s", len(requests),
+                    "+".join(str(len(images)) for images in requests), time.monotonic() - started)
 
 
 def _image_bytes(instance: Any, index: int) -> bytes:
@@ -347,6 +373,10 @@ def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # The newest version is loaded and warmed before the server takes requests, as TF Serving does.
+        if repository.versions():
+            with contextlib.suppress(LookupError):
+                await run_in_threadpool(repository.signature)
         yield
         queue.shutdown()
 

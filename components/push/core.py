@@ -31,6 +31,7 @@ from components.common.serving_layout import (
     existing_versions,
     model_directory,
 )
+from components.common.warmup_requests import write_warmup_requests
 from components.push.export import export_serving_model
 from components.push.gcs_commit import commit_to_gcs
 from components.push.infra_check import InfraCheck
@@ -108,9 +109,10 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         infra_check: InfraCheck | None = None, trust_base_model: bool = False, edge_export: bool = True) -> PushResult:
     """Pushes the model when the evaluation blessed it; otherwise leaves serving untouched.
 
-    A pushed version holds the SavedModel, `model_card.md` and the evaluation record
-    (`serving_layout.EVALUATION_RECORD_FILE`: test accuracy, test-set size, labels), which TF
-    Serving ignores and later evaluations read for their drift guard; the push result artifact holds
+    A pushed version holds the SavedModel, its warmup requests (`warmup_requests.py`),
+    `model_card.md` and the evaluation record (`serving_layout.EVALUATION_RECORD_FILE`: test
+    accuracy, test-set size, labels), which TF Serving ignores and later evaluations read for
+    their drift guard; the push result artifact holds
     `push.json` and, for a push, KServe and TF Serving manifests pointing at the model.
     `model_key`, the content key of the base and head, is kept in the version so a later run can
     tell that it would push the same model again. `infra_check`, started early by the caller so
@@ -139,6 +141,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
                 views = tuple(storage.read_json(os.path.join(evaluation_dir, METRICS)).get("views", ["identity"]))
                 export_serving_model(model, labels, image_size, staging_dir, views)
                 infra.run(staging_dir)
+            write_warmup_requests(staging_dir, model_name, examples_dir)
             edge = _export_edge_models(model, examples_dir, evaluation_dir, staging_dir, output_dir) \
                 if edge_export else {}
             _write_model_card(staging_dir, model_name=model_name, run_id=run_id, labels=labels,
