@@ -158,7 +158,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: %(default)s)")
     _add_batching_options(serve.add_argument_group("server-side batching (TF Serving's names)"))
+    _add_label_parser(commands)
     return parser
+
+
+def _add_label_parser(commands) -> None:
+    label = commands.add_parser(
+        "label", help="point a version label (stable, canary) at a pushed version, or list the labels",
+        description="Set, remove or list a model's version labels. They are written as TF Serving reads them, "
+        "in <serving-root>/<model-name>/models.config (pass it to TF Serving as --model_config_file); "
+        "`headstart serve` answers /v1/models/NAME/labels/LABEL:predict from the same file.",
+    )
+    label.add_argument("label", nargs="?", help="the label, such as stable or canary (none: list the labels)")
+    label.add_argument("version", nargs="?", type=int, help="the pushed version the label names")
+    label.add_argument("--remove", action="store_true", help="remove the label instead")
+    label.add_argument("--serving-root", default=RunSettings.serving_root,
+                       help="the serving root (default: %(default)s)")
+    label.add_argument("--model-name", default=RunSettings.model_name, help="the model's name (default: %(default)s)")
 
 
 def _add_batching_options(group) -> None:
@@ -459,6 +475,23 @@ def _predict(args) -> int:
     return 1 if failures else 0
 
 
+def _label(args) -> int:
+    from pipeline import version_labels
+
+    if args.label is not None and args.remove == (args.version is not None):
+        print("headstart label: error: give a label and a version, or a label and --remove", file=sys.stderr)
+        return 2
+    try:
+        labels = version_labels.read_labels(args.serving_root, args.model_name) if args.label is None else \
+            version_labels.set_label(args.serving_root, args.model_name, args.label, args.version)
+    except ValueError as error:
+        print(f"headstart label: error: {error}", file=sys.stderr)
+        return 2
+    shown = ", ".join(f"{name} -> version {version}" for name, version in labels.items()) or "no labels"
+    print(f"{args.model_name}: {shown} ({version_labels.config_path(args.serving_root, args.model_name)})")
+    return 0
+
+
 def _serve(args) -> int:
     import_tensorflow_quietly(os.devnull)
     from components.common.serving_layout import latest_version_dir
@@ -483,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # on; the steps' own logs go to the run's log file and its progress view.
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
     handlers = {"run": _run, "audit": _run, "compile": _compile, "predict": _predict, "serve": _serve,
-                "submit": _submit_or_schedule, "schedule": _submit_or_schedule, "runs": _runs}
+                "label": _label, "submit": _submit_or_schedule, "schedule": _submit_or_schedule, "runs": _runs}
     return handlers[args.command](args)
 
 

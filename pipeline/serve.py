@@ -5,6 +5,9 @@ The same requests a client sends to TF Serving or KServe's TensorFlow predictor 
     GET  /v1/models/NAME/versions/N                       one version's status
     POST /v1/models/NAME:predict                          {"instances": [{"b64": "<JPEG, base64>"}, ...]}
     POST /v1/models/NAME/versions/N:predict               the same, against version N
+    GET  /v1/models/NAME/labels/LABEL                     the status of the version a label names
+    POST /v1/models/NAME/labels/LABEL:predict             a prediction of the version a label names
+                                                          (labels: `headstart label`, version_labels.py)
 Answers are in TF Serving's row format: {"predictions": [{"probabilities": [...], "class_id": 1,
 "class_name": "dogs", "class_names": [...]}, ...]}. A newly pushed version is picked up on the
 next request, without a restart. Versions are chosen by `serving_layout.existing_versions`, the
@@ -54,6 +57,7 @@ from pipeline.batching import (
     BatchingQueue,
 )
 from pipeline.predict import NOT_AN_IMAGE
+from pipeline.version_labels import read_labels
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +95,7 @@ class ModelRepository:
         if max_loaded_versions < 1:
             raise ValueError(f"max_loaded_versions must be at least 1, got {max_loaded_versions}")
         self.model_name = model_name
+        self.serving_root = serving_root
         self.model_dir = model_directory(serving_root, model_name)
         self.max_loaded_versions = max_loaded_versions
         # version -> (its content's identity, the loaded SavedModel)
@@ -100,6 +105,28 @@ class ModelRepository:
     def versions(self) -> list[int]:
         """The versions that can be served now, oldest first (see `serving_layout.existing_versions`)."""
         return existing_versions(self.model_dir)
+
+    def labels(self) -> dict[str, int]:
+        """The model's version labels (`version_labels.py`), read afresh: `headstart label` changes them live.
+
+        A config that cannot be read labels nothing, with a warning: the versions are still served.
+        """
+        try:
+            return read_labels(self.serving_root, self.model_name)
+        except ValueError as error:
+            logger.warning("version labels not read: %s", error)
+            return {}
+
+    def labelled_version(self, label: str) -> int:
+        """The version a label names.
+
+        Raises:
+            LookupError: no such label.
+        """
+        labels = self.labels()
+        if label not in labels:
+            raise LookupError(f"{self.model_name!r} has no label {label!r}; its labels are {sorted(labels) or 'none'}")
+        return labels[label]
 
     def loaded_versions(self) -> list[int]:
         """The versions held in memory, the least recently used first."""
@@ -262,10 +289,11 @@ def _unknown_model(model: str, name: str) -> JSONResponse:
     return _error(404, f"no model named {model!r}; this server serves {name!r}")
 
 
-def _version_status(versions: list[int]) -> dict:
-    """TF Serving's status answer for these versions, each of them available."""
+def _version_status(versions: list[int], labels: dict[str, int]) -> dict:
+    """TF Serving's status answer for these versions, each of them available, with its labels."""
     return {"model_version_status": [
-        {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        {"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""},
+         "labels": sorted(name for name, labelled in labels.items() if labelled == v)}
         for v in versions
     ]}
 
@@ -281,13 +309,19 @@ class _PredictRequests:
         self._max_instances = max_instances
         self._max_request_pixels = max_request_pixels
 
-    def _prepare(self, raw: bytes, version: int | None):
+    def _prepare(self, raw: bytes, version: int | None, label: str | None):
         images, pixels = parse_instances(raw, self._max_instances, self._max_request_pixels)
+        if label is not None:
+            version = self._repository.labelled_version(label)
         served_version, signature = self._repository.signature(version)
         return images, pixels, served_version, signature
 
-    async def answer(self, request: Request, model: str, version: int | None) -> JSONResponse:
-        """The predictions of `version` (the newest when None), or the error that explains why there are none."""
+    async def answer(self, request: Request, model: str, version: int | None = None,
+                     label: str | None = None) -> JSONResponse:
+        """The predictions of `version`, or of the version `label` names, else of the newest.
+
+        Or the error that explains why there are none.
+        """
         if model != self._repository.model_name:
             return _unknown_model(model, self._repository.model_name)
         queue = self._queue
@@ -302,7 +336,7 @@ class _PredictRequests:
         try:
             raw = await _read_body(request, self._max_request_bytes)
             # JSON parsing and header reads of up to max_request_bytes stay off the event loop too.
-            images, pixels, served_version, signature = await run_in_threadpool(self._prepare, raw, version)
+            images, pixels, served_version, signature = await run_in_threadpool(self._prepare, raw, version, label)
             submitted = True
             predictions = await queue.submit(signature, images, pixels)
             return JSONResponse({"predictions": predictions, "model_version": str(served_version)})
@@ -324,15 +358,25 @@ def _add_status_routes(app: FastAPI, repository: ModelRepository) -> None:
     def model_status(model: str):
         if model != name:
             return _unknown_model(model, name)
-        versions = repository.versions()
-        # TF Serving reports the version it serves: the newest.
-        return _version_status(versions[-1:])
+        versions, labels = repository.versions(), repository.labels()
+        # TF Serving reports the versions it serves: the newest, and here the labelled ones.
+        return _version_status(sorted(set(versions[-1:]) | (set(labels.values()) & set(versions))), labels)
 
     @app.get("/v1/models/{model}/versions/{version}")
     def version_status(model: str, version: int):
         if model != name or version not in repository.versions():
             return _error(404, f"no version {version} of {model!r}")
-        return _version_status([version])
+        return _version_status([version], repository.labels())
+
+    @app.get("/v1/models/{model}/labels/{label}")
+    def label_status(model: str, label: str):
+        if model != name:
+            return _unknown_model(model, name)
+        try:
+            version = repository.labelled_version(label)
+        except LookupError as error:
+            return _error(404, str(error))
+        return _version_status([version], repository.labels())
 
 
 def _add_predict_routes(app: FastAPI, requests: _PredictRequests) -> None:
@@ -342,7 +386,11 @@ def _add_predict_routes(app: FastAPI, requests: _PredictRequests) -> None:
 
     @app.post("/v1/models/{model}/versions/{version}:predict")
     async def predict_version(model: str, version: int, request: Request):
-        return await requests.answer(request, model, version)
+        return await requests.answer(request, model, version=version)
+
+    @app.post("/v1/models/{model}/labels/{label}:predict")
+    async def predict_label(model: str, label: str, request: Request):
+        return await requests.answer(request, model, label=label)
 
 
 def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST_BYTES,
