@@ -27,6 +27,8 @@ INSTALL_REQUIRES = [
     "uvicorn>=0.29,<1",
     # The warmup records each pushed version carries (PredictionLog), which TF Serving replays.
     "tensorflow-serving-api>=2.21,<2.22",
+    # The interpreter of the TFLite edge models (tf.lite.Interpreter is deprecated for it).
+    "ai-edge-litert>=2.3,<3",
     # The evaluation report's plots.
     "matplotlib>=3.8,<4",
 ]

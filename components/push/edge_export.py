@@ -106,8 +106,11 @@ class EdgeModel:
 
     def __init__(self, model_content: bytes | None = None, model_path: str | None = None,
                  threads: int | None = None):
-        self._interpreter = tf.lite.Interpreter(model_content=model_content, model_path=model_path,
-                                                num_threads=threads)
+        # LiteRT's interpreter, which tf.lite.Interpreter is deprecated in favour of: the runtime
+        # devices ship.
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_content=model_content, model_path=model_path, num_threads=threads)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
