@@ -1,7 +1,10 @@
 """Version labels: `headstart label` writes TF Serving's model config, and `serve` answers by label."""
 
 import shutil
+import threading
+import time
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from google.protobuf import text_format
@@ -10,7 +13,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from pipeline.cli import main
 from pipeline.serve import ModelRepository, create_app
 from pipeline.version_labels import config_path, read_labels, set_label
-from tests.unit.test_serve import b64, png, pushed_root  # noqa: F401 (a fixture)
+from tests.unit.test_serve import b64, png, pushed_root, running  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -64,6 +67,40 @@ def test_serve_answers_by_label_and_follows_a_relabel(two_versions):
     assert client.post("/v1/models/colors/labels/stable:predict", json=body).json()["model_version"] == "2"
     missing = client.post("/v1/models/colors/labels/beta:predict", json=body)
     assert missing.status_code == 404 and "no label 'beta'" in missing.json()["error"]
+
+
+def test_moving_stable_under_a_busy_client_fails_no_request_and_switches_its_answers(two_versions):
+    set_label(str(two_versions), "colors", "stable", 1)
+    answered: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def client(base_url):
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            while not stop.is_set():
+                response = http.post("/v1/models/colors/labels/stable:predict", json={"instances": [b64(png(8))]})
+                answered.append((response.status_code, response.json().get("model_version")))
+
+    def wait_for(count):
+        deadline = time.monotonic() + 60
+        while len(answered) < count:
+            assert time.monotonic() < deadline, answered
+            time.sleep(0.01)
+
+    with running(create_app(ModelRepository(str(two_versions), "colors"))) as base_url:
+        sender = threading.Thread(target=client, args=(base_url,))
+        sender.start()
+        try:
+            wait_for(5)
+            set_label(str(two_versions), "colors", "stable", 2)
+            wait_for(len(answered) + 10)
+        finally:
+            stop.set()
+            sender.join()
+
+    assert {status for status, _ in answered} == {200}, answered
+    versions = [version for _, version in answered]
+    switch = versions.index("2")
+    assert switch >= 5 and set(versions[:switch]) == {"1"} and set(versions[switch:]) == {"2"}, versions
 
 
 def test_the_label_command_sets_lists_and_removes(two_versions, capsys):
