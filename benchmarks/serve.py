@@ -20,6 +20,7 @@ refused. Clients and server share the machine's cores, as the measurements in is
 
 import argparse
 import base64
+import glob
 import http.client
 import json
 import os
@@ -36,14 +37,18 @@ import time
 
 from benchmarks.bench import SHARED_WEIGHTS
 from benchmarks.photos import FIXTURE_PHOTOS
+from components.common.artifact_files import METRICS
 from components.common.warmup_requests import WARMUP_FILE
 
 LOADS = [(1, 1), (4, 1), (16, 1), (2, 32)]  # (clients, images per request)
 MODELS = {"tta": {}, "single": {"test_time_augmentation": False}}
 
 
-def train(model_name: str, knobs: dict, work: pathlib.Path) -> None:
-    """Pushes `model_name` into work/serving: the pipeline's defaults on the fixture photos, plus `knobs`."""
+def train(model_name: str, knobs: dict, work: pathlib.Path) -> list[str]:
+    """Pushes `model_name` into work/serving: the pipeline's defaults on the fixture photos, plus `knobs`.
+
+    Returns the views its `serving_default` averages, as the evaluation recorded them.
+    """
     from pipeline.config import PipelineConfig
     from pipeline.local_run import run_locally
 
@@ -56,6 +61,9 @@ def train(model_name: str, knobs: dict, work: pathlib.Path) -> None:
         raise RuntimeError(f"training {model_name} failed: {outcome.error}")
     if not outcome.summary["pushed_uri"]:
         raise RuntimeError(f"{model_name} was not pushed: {outcome.summary['push_reason']}")
+    newest_metrics = max(glob.glob(str(work / "runs" / "**" / METRICS), recursive=True), key=os.path.getmtime)
+    with open(newest_metrics, encoding="utf-8") as f:
+        return json.load(f)["views"]
 
 
 def free_port() -> int:
@@ -201,9 +209,11 @@ def main(argv=None) -> int:
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         work = pathlib.Path(scratch)
+        views = {}
         for model in args.models:
             print(f"training {model} ...", flush=True)
-            train(model, MODELS[model], work)
+            views[model] = train(model, MODELS[model], work)
+            print(f"{model}: serving_default averages the views {', '.join(views[model])}", flush=True)
         first = {model: first_requests(work / "serving", model, photos) for model in args.models}
         for model, timings in first.items():
             print(f"{model}: first requests of a new server, ms: "
@@ -213,7 +223,7 @@ def main(argv=None) -> int:
                 with Server(work / "serving", model, flags) as server:
                     for clients, per_request in LOADS:
                         result = run_load(server, photos, clients, per_request, args.seconds)
-                        result.update(model=model, setting=name, flags=flags)
+                        result.update(model=model, views=views[model], setting=name, flags=flags)
                         results.append(result)
                         print(f"{model:<7} {name:<12} {clients:>3} clients x {per_request:>2} images: "
                               f"{result['images_per_second']:6.1f} images/s, p50 {result['p50_ms']:6.0f} ms, "
