@@ -14,6 +14,7 @@ take speed from `make bench` (real-photo variants at full size), accuracy from h
 """
 
 import argparse
+import glob
 import json
 import os
 import pathlib
@@ -22,6 +23,7 @@ import sys
 import tempfile
 
 from benchmarks.bench import SHARED_WEIGHTS, timed
+from components.common.artifact_files import PREDICTIONS
 
 ACCURACY_PHOTOS = SHARED_WEIGHTS.parent / "cats_dogs_4k"
 
@@ -30,6 +32,8 @@ ACCURACY_PHOTOS = SHARED_WEIGHTS.parent / "cats_dogs_4k"
 CANDIDATES = {
     "defaults": {},
     "four_views_tta": {"augment_views": 4, "test_time_augmentation": True},
+    # Trains on the image and its mirror, averages all four views: two more passes per test image.
+    "two_trained_four_averaged": {"test_time_views": 4},
     "one_view": {"augment_views": 1, "test_time_augmentation": False},
     "tune_20s": {"tune_seconds": 20},
 }
@@ -49,11 +53,33 @@ def run_candidate(knobs: dict, seed: int, work: pathlib.Path) -> dict:
     if not outcome.succeeded:
         raise RuntimeError(f"the pipeline run failed: {outcome.error}")
     summary = outcome.summary
-    return {"seed": seed, "seconds": seconds, "test_accuracy": summary["metrics"]["accuracy"],
+    return {"seed": seed, "correct": _test_correctness(work / "runs"), "seconds": seconds,
+            "test_accuracy": summary["metrics"]["accuracy"],
             "test_images": summary["metrics"].get("count"),
             "steps": {name: step["seconds"] for name, step in summary["steps"].items()},
             "edge": {variant: {"passed": check.get("passed"), "reason": check.get("reason")}
                      for variant, check in (summary.get("edge") or {}).items()}}
+
+
+def _test_correctness(runs: pathlib.Path) -> list[bool]:
+    """Per test image, in the split's order, whether the newest run's evaluation got it right."""
+    import numpy as np
+
+    newest = max(glob.glob(str(runs / "**" / PREDICTIONS), recursive=True), key=os.path.getmtime)
+    with np.load(newest) as predictions:
+        return (predictions["probabilities"].argmax(axis=1) == predictions["label_indices"]).tolist()
+
+
+def paired_against(baseline: dict, candidate: dict) -> dict:
+    """Candidate minus baseline in accuracy, paired image by image over the seeds both ran, with a 95% interval."""
+    from components.evaluate.blessing import paired_comparison
+
+    pairs = [(b["correct"], c["correct"])
+             for b in baseline["runs"] for c in candidate["runs"] if b["seed"] == c["seed"]]
+    comparison = paired_comparison([x for _, correct in pairs for x in correct],
+                                   [x for correct, _ in pairs for x in correct], confidence=0.975)
+    return {"difference": comparison.difference, "low": comparison.lower, "high": comparison.upper,
+            "gains": comparison.challenger_only, "losses": comparison.champion_only, "seeds": len(pairs)}
 
 
 def measure(candidates: list[str], seeds: list[int], scratch: pathlib.Path) -> dict:
@@ -84,10 +110,15 @@ def main(argv=None) -> int:
         parser.error(f"needs the real photos in {ACCURACY_PHOTOS} and the weights {SHARED_WEIGHTS}")
     with tempfile.TemporaryDirectory() as scratch:
         results = measure(args.candidates, args.seeds, pathlib.Path(scratch))
-    print(f"\n{'candidate':<26} {'accuracy mean':>13} {'low':>7} {'high':>7} {'first run, s':>13}")
+    baseline_name = args.candidates[0]
+    print(f"\n{'candidate':<26} {'accuracy mean':>13} {'low':>7} {'high':>7} {'first run, s':>13}   "
+          f"minus {baseline_name}, paired (95%)")
     for name, result in results.items():
+        paired = result["paired_against_first"] = paired_against(results[baseline_name], result)
         print(f"{name:<26} {result['accuracy_mean']:>13.4f} {result['accuracy_low']:>7.4f} "
-              f"{result['accuracy_high']:>7.4f} {result['first_run_seconds']:>13.1f}")
+              f"{result['accuracy_high']:>7.4f} {result['first_run_seconds']:>13.1f}   "
+              f"{paired['difference']:+.4f} ({paired['low']:+.4f} to {paired['high']:+.4f}; "
+              f"{paired['gains']} gained, {paired['losses']} lost)")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump({"photos": str(ACCURACY_PHOTOS), "seeds": args.seeds, "candidates": results}, f, indent=2)
