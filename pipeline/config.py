@@ -51,6 +51,7 @@ class PipelineConfig:
     tune_seconds: int = same_knob(HeadConfig, "tune_seconds")
     augment_views: int = same_knob(ViewPolicy, "augment_views")
     test_time_augmentation: bool = same_knob(ViewPolicy, "test_time_augmentation")
+    test_time_views: int = same_knob(ViewPolicy, "test_time_views")
     fine_tune_mode: str = same_knob(FineTuneConfig, "fine_tune_mode")
     fine_tune_fraction: float = same_knob(FineTuneConfig, "fine_tune_fraction")
     fine_tune_learning_rate: float = same_knob(FineTuneConfig, "fine_tune_learning_rate")

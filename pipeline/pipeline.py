@@ -55,6 +55,7 @@ def build_pipeline(deployment: Deployment | None = None):
         tune_seconds: int = DEFAULTS.tune_seconds,
         augment_views: int = DEFAULTS.augment_views,
         test_time_augmentation: bool = DEFAULTS.test_time_augmentation,
+        test_time_views: int = DEFAULTS.test_time_views,
         fine_tune_mode: str = DEFAULTS.fine_tune_mode,
         fine_tune_fraction: float = DEFAULTS.fine_tune_fraction,
         fine_tune_learning_rate: float = DEFAULTS.fine_tune_learning_rate,
@@ -85,7 +86,8 @@ def build_pipeline(deployment: Deployment | None = None):
             examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights,
             alpha=alpha, image_size=image_size, pooling=pooling, batch_size=batch_size,
             trust_base_model=trust_base_model, augment_views=augment_views,
-            test_time_augmentation=test_time_augmentation, cache_root=cache_root, use_cache=use_cache,
+            test_time_augmentation=test_time_augmentation, test_time_views=test_time_views, cache_root=cache_root,
+            use_cache=use_cache,
         )
         train_task = train_head(
             features=extract_task.outputs["features"], hidden_units=hidden_units, dropout=dropout,
@@ -171,7 +173,8 @@ def audit_pipeline(
     extract_task = extract_features(
         examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights, alpha=alpha,
         image_size=image_size, pooling=pooling, batch_size=batch_size, trust_base_model=trust_base_model,
-        augment_views=1, test_time_augmentation=False, cache_root=cache_root, use_cache=use_cache,
+        augment_views=1, test_time_augmentation=False, test_time_views=0, cache_root=cache_root,
+        use_cache=use_cache,
     )
     audit_task = audit_data(
         examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],

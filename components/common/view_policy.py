@@ -23,10 +23,16 @@ class ViewPolicy:
                               "and 70%; each view is a pass of the base network per image", choices=(1, 2, 4))
     test_time_augmentation: bool = knob(True, "the model answers with the average of its answers over the same "
                                         "views (evaluation and serving alike)")
+    test_time_views: int = knob(0, "with test-time augmentation, how many views the model averages: 0 the "
+                                "training views; 2 the image and its mirror; 4 also the two central crops. Each "
+                                "view is a pass of the base network per test image and per served image",
+                                choices=(0, 2, 4))
 
     def __post_init__(self):
         if self.augment_views not in (1, 2, 4):
             raise ValueError(f"augment_views must be 1, 2 or 4, got {self.augment_views}")
+        if self.test_time_views not in (0, 2, 4):
+            raise ValueError(f"test_time_views must be 0 (the training views), 2 or 4, got {self.test_time_views}")
 
     @property
     def train_views(self) -> tuple[str, ...]:
@@ -35,13 +41,15 @@ class ViewPolicy:
 
     @property
     def test_views(self) -> tuple[str, ...]:
-        """The views the model averages: the training ones with test-time augmentation, else the image."""
-        return self.train_views if self.test_time_augmentation else VIEW_NAMES[:1]
+        """The views the model averages: test_time_views of them (0: the training ones), else the image."""
+        if not self.test_time_augmentation:
+            return VIEW_NAMES[:1]
+        return VIEW_NAMES[:self.test_time_views] if self.test_time_views else self.train_views
 
 
 def views_to_average(test_time_augmentation: bool, features_dir: str) -> tuple[str, ...]:
-    """The views a model averages: with test-time augmentation, those the features' training used."""
+    """The views a model averages: with test-time augmentation, those extracted for its test split."""
     if not test_time_augmentation:
         return VIEW_NAMES[:1]
     with open(os.path.join(features_dir, FEATURES_INFO), encoding="utf-8") as info:
-        return tuple(json.load(info).get("train_views", VIEW_NAMES[:1]))
+        return tuple(json.load(info).get("test_views", VIEW_NAMES[:1]))

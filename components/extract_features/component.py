@@ -25,6 +25,7 @@ def extract_features(
     trust_base_model: bool,
     augment_views: int,
     test_time_augmentation: bool,
+    test_time_views: int,
     cache_root: str,
     use_cache: bool,
     features: Output[Dataset],

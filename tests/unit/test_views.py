@@ -8,7 +8,7 @@ from components.common import storage
 from components.common.artifact_files import FEATURE_DIGESTS_SUFFIX, FEATURES_INFO
 from components.common.base_network import BaseNetworkSpec
 from components.common.record_parsing import parse_feature_batch
-from components.common.view_policy import VIEW_NAMES, ViewPolicy
+from components.common.view_policy import VIEW_NAMES, ViewPolicy, views_to_average
 from components.common.views import averaged_over_views, view_of
 from components.extract_features import core
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
@@ -31,6 +31,20 @@ def test_views_are_mirrors_and_central_crops_of_the_same_size():
         view_of(pixels, "rotate")
     with pytest.raises(ValueError, match="augment_views must be 1, 2 or 4"):
         ViewPolicy(augment_views=3)
+
+
+def test_the_test_views_can_outnumber_the_training_views(tmp_path):
+    policy = ViewPolicy(augment_views=2, test_time_augmentation=True, test_time_views=4)
+    assert (policy.train_views, policy.test_views) == (VIEW_NAMES[:2], VIEW_NAMES)
+    assert ViewPolicy(augment_views=4, test_time_views=0).test_views == VIEW_NAMES
+    assert ViewPolicy(augment_views=4, test_time_augmentation=False, test_time_views=4).test_views == ("identity",)
+    storage.write_json(str(tmp_path / FEATURES_INFO), {"train_views": list(VIEW_NAMES[:2]),
+                                                       "test_views": list(VIEW_NAMES)})
+    # Evaluate and push average the views extracted for the test split, not the training ones.
+    assert views_to_average(True, str(tmp_path)) == VIEW_NAMES
+    assert views_to_average(False, str(tmp_path)) == ("identity",)
+    with pytest.raises(ValueError, match="test_time_views must be 0"):
+        ViewPolicy(test_time_views=3)
 
 
 def test_the_average_over_views_is_the_mean_of_each_views_answer():
