@@ -60,6 +60,8 @@ class PipelineConfig:
     accuracy_threshold: float = same_knob(BlessingPolicy, "accuracy_threshold")
     auc_threshold: float = same_knob(BlessingPolicy, "auc_threshold")
     champion_tolerance: float = same_knob(BlessingPolicy, "champion_tolerance")
+    max_test_interval: float = same_knob(BlessingPolicy, "max_test_interval")
+    bless_small_test_set: bool = same_knob(BlessingPolicy, "bless_small_test_set")
     serving_root: str = same_knob(RunSettings, "serving_root")
     model_name: str = same_knob(RunSettings, "model_name")
     audit_top: int = same_knob(RunSettings, "audit_top")

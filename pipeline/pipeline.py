@@ -64,6 +64,8 @@ def build_pipeline(deployment: Deployment | None = None):
         accuracy_threshold: float = DEFAULTS.accuracy_threshold,
         auc_threshold: float = DEFAULTS.auc_threshold,
         champion_tolerance: float = DEFAULTS.champion_tolerance,
+        max_test_interval: float = DEFAULTS.max_test_interval,
+        bless_small_test_set: bool = DEFAULTS.bless_small_test_set,
         serving_root: str = DEFAULTS.serving_root,
         model_name: str = DEFAULTS.model_name,
         audit_top: int = DEFAULTS.audit_top,
@@ -119,7 +121,8 @@ def build_pipeline(deployment: Deployment | None = None):
             base_network=tune_task.outputs["tuned_base_network"], head=tune_task.outputs["tuned_head"],
             lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
             auc_threshold=auc_threshold,
-            champion_tolerance=champion_tolerance, serving_root=serving_root, model_name=model_name,
+            champion_tolerance=champion_tolerance, max_test_interval=max_test_interval,
+            bless_small_test_set=bless_small_test_set, serving_root=serving_root, model_name=model_name,
             batch_size=batch_size, trust_base_model=trust_base_model, test_time_augmentation=test_time_augmentation,
             cache_root=cache_root, use_cache=use_cache,
         )

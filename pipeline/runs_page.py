@@ -40,7 +40,9 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
     record = {
         "finished_at": finished_at or datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "run_id": summary.get("run_id"), "succeeded": succeeded, "source": source, "base": base,
-        "accuracy": metrics.get("accuracy"), "accuracy_ci95": metrics.get("accuracy_ci95"),
+        "accuracy": metrics.get("accuracy"),
+        "accuracy_ci95": metrics.get("accuracy_wilson95") or metrics.get("accuracy_ci95"),
+        "small_test_split": bool(metrics.get("small_test_split")),
         "test_count": metrics.get("count"), "blessed": bool(summary.get("blessed")),
         "blessing_reason": summary.get("blessing_reason"),
         "version": int(os.path.basename(pushed.rstrip("/"))) if pushed else None,
@@ -107,7 +109,9 @@ def _accuracy(run: dict[str, Any]) -> str:
         return "&ndash;"
     low, high = run.get("accuracy_ci95") or (None, None)
     interval = f" <span class=ci>({low:.3f}&ndash;{high:.3f})</span>" if low is not None else ""
-    return f"{run['accuracy']:.3f}{interval}"
+    small = (f' <span class=small title="{run.get("test_count")} test images: too few for this accuracy to mean '
+             f'much">small test split</span>') if run.get("small_test_split") else ""
+    return f"{run['accuracy']:.3f}{interval}{small}"
 
 
 def _when(finished_at: str) -> str:
@@ -131,6 +135,17 @@ def _run_row(run: dict[str, Any]) -> str:
             f'<td title="{escape(run.get("push_reason") or "")}">{version}</td><td>{report}</td></tr>')
 
 
+def _small_record(entry: dict[str, Any]) -> str:
+    """A mark on a version whose recorded accuracy comes from a test split too small to count (blessing rule 4)."""
+    from components.common.accuracy_evidence import interval_width
+    from components.evaluate.blessing import BlessingPolicy
+
+    if not entry.get("test_count") or interval_width(entry["accuracy"], entry["test_count"]) <= \
+            BlessingPolicy().max_test_interval:
+        return ""
+    return " <span class=small>small test split</span>"
+
+
 def _model_section(model: dict[str, Any]) -> str:
     escape = html.escape
     heading = f"<h3>{escape(model['model_dir'])}</h3>"
@@ -140,7 +155,7 @@ def _model_section(model: dict[str, Any]) -> str:
         return heading + "<p>no version pushed yet</p>"
     rows = "".join(
         f'<tr><td>{entry["version"]}{" (newest: serving)" if index == 0 else ""}</td>'
-        f'<td>{entry["accuracy"]:.3f}</td><td>{entry.get("test_count", "")}</td>'
+        f'<td>{entry["accuracy"]:.3f}{_small_record(entry)}</td><td>{entry.get("test_count", "")}</td>'
         f'<td>{escape(str(entry.get("run_id", "")))}</td></tr>' if "accuracy" in entry else
         f'<tr><td>{entry["version"]}</td><td colspan=3>no evaluation record</td></tr>'
         for index, entry in enumerate(model["versions"]))
@@ -150,7 +165,8 @@ def _model_section(model: dict[str, Any]) -> str:
 
 STYLE = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-bottom:1.5em}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}
-tr.failed td{background:#fdecea}.ci{color:#666;font-size:90%}"""
+tr.failed td{background:#fdecea}.ci{color:#666;font-size:90%}
+.small{background:#fff3cd;color:#8a6d00;font-size:85%;padding:0 .3em}"""
 
 
 def render(runs: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:

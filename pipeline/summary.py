@@ -25,7 +25,8 @@ from pipeline.pipeline import STEP_NAMES
 
 # Entries of each audit list the summary carries (the audit artifact and the report have them all).
 AUDIT_TOP = 5
-_REPORTED_METRICS = ("accuracy", "accuracy_ci95", "auc", "log_loss", "precision", "recall", "ece", "per_class",
+_REPORTED_METRICS = ("accuracy", "accuracy_ci95", "accuracy_wilson95", "small_test_split",
+                     "auc", "log_loss", "precision", "recall", "ece", "per_class",
                      "transfer_lift", "count", "confusion_matrix", "labels")
 
 
@@ -144,6 +145,20 @@ def _blessing_and_push_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _metrics_lines(metrics: dict[str, Any]) -> list[str]:
+    """The test metrics, with a warning when the test split is too small for them to mean much."""
+    if not metrics:
+        return []
+    shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall", "ece")
+                      if key in metrics)
+    low, high = metrics.get("accuracy_wilson95") or metrics.get("accuracy_ci95", (float("nan"), float("nan")))
+    lines = [f"  test metrics: {shown} ({metrics.get('count', 0)} images; accuracy 95% CI {low:.4f}-{high:.4f})"]
+    if metrics.get("small_test_split"):
+        lines.append(f"  warning: {metrics.get('count', 0)} test images are too few for this accuracy to mean much "
+                     f"(anywhere from {low:.4f} to {high:.4f}); use a larger test split")
+    return lines
+
+
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The run summary as a person reads it at the end of `headstart run`, one string per line.
 
@@ -160,12 +175,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         done = ("reused: " if cache.get("reused") else "ran: ") + cache["why"] if cache else ""
         lines.append(f"  {name:<17} {step['status']:<8} {step['seconds']:7.1f} s  {_resources_text(step)}{done}")
     metrics = summary["metrics"]
-    if metrics:
-        shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "auc", "precision", "recall", "ece")
-                          if key in metrics)
-        low, high = metrics.get("accuracy_ci95", (float("nan"), float("nan")))
-        lines.append(f"  test metrics: {shown} ({metrics.get('count', 0)} images; "
-                     f"accuracy 95% CI {low:.4f}-{high:.4f})")
+    lines.extend(_metrics_lines(metrics))
     tuned = summary.get("fine_tune") or {}
     if tuned.get("ran"):
         before, after = tuned["eval_accuracy_before"], tuned["eval_accuracy_after"]

@@ -15,6 +15,11 @@ of these hold:
    `serving_layout.read_evaluation_records`). Those scores were measured on each version's own
    test split, so this is no paired comparison: it bounds how far quality can slide over many
    pushes, each of which passed rule 2 alone.
+4. Evidence: a test split too small for its accuracy to mean much, one whose 95% Wilson interval
+   (`accuracy_evidence.py`) is wider than `max_test_interval`, cannot replace a champion (unless
+   `bless_small_test_set`, which the blessing records), and a version that recorded such an
+   accuracy is left out of rule 3. Without this, 17 test images all right (0.82 to 1.00) tie with
+   any champion under rule 2, replace it, and then hold every later model to 1.0 under rule 3.
 """
 
 import math
@@ -24,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from components.common import storage
+from components.common.accuracy_evidence import interval_width, wilson_interval
 from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS
 from components.common.knobs import knob
 from components.common.serving_layout import read_evaluation_records
@@ -51,11 +57,18 @@ class BlessingPolicy:
     auc_threshold: float = knob(0.0, "the least test AUC that blesses the model; 0 for none")
     champion_tolerance: float = knob(0.01, "how much lower than the serving model's accuracy, both measured on "
                                      "this run's test split, the new model's may be and still be blessed")
+    max_test_interval: float = knob(0.10, "the widest 95% interval of a test accuracy that counts as evidence: a "
+                                    "model whose test split gives a wider one cannot replace the model in serving, "
+                                    "and a version that recorded one is left out of the drift guard (about 100 "
+                                    "test images at 0.93 accuracy give 0.10)")
+    bless_small_test_set: bool = knob(False, "let a model whose test split is too small for max_test_interval "
+                                      "replace the model in serving; the blessing records it")
     confidence: float = 0.95
     drift_margin: float = 0.05
 
     def __post_init__(self):
-        for name in ("accuracy_threshold", "auc_threshold", "champion_tolerance", "drift_margin"):
+        for name in ("accuracy_threshold", "auc_threshold", "champion_tolerance", "max_test_interval",
+                     "drift_margin"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -122,18 +135,45 @@ def paired_comparison(challenger_correct, champion_correct, confidence: float,
                             confidence, resamples)
 
 
-def best_recorded(records: dict[int, dict], labels: list[str]) -> dict | None:
+def best_recorded(records: dict[int, dict], labels: list[str], max_test_interval: float = 1.0) -> dict | None:
     """The version with the highest recorded accuracy among those with these classes, or None.
 
+    Records from test splits too small to count (a 95% interval wider than max_test_interval)
+    are left out, and named in the answer.
+
     Returns:
-        {"version", "accuracy", "test_count"} of that version.
+        {"version", "accuracy", "test_count", "left_out"} of that version; "left_out" lists the
+        versions whose records were too small to count.
     """
-    comparable = [(record["accuracy"], version, record["test_count"]) for version, record in records.items()
-                  if record["labels"] == list(labels)]
+    same_classes = {version: record for version, record in records.items() if record["labels"] == list(labels)}
+    left_out = sorted(version for version, record in same_classes.items()
+                      if interval_width(record["accuracy"], record["test_count"]) > max_test_interval + 1e-9)
+    comparable = [(record["accuracy"], version, record["test_count"]) for version, record in same_classes.items()
+                  if version not in left_out]
     if not comparable:
         return None
     accuracy, version, test_count = max(comparable)
-    return {"version": version, "accuracy": accuracy, "test_count": test_count}
+    return {"version": version, "accuracy": accuracy, "test_count": test_count, "left_out": left_out}
+
+
+def _small_test_split(challenger: dict, policy: BlessingPolicy, champion: dict | None) -> tuple[bool, str | None]:
+    """(whether the test split keeps the challenger from replacing the champion, the reason to give)."""
+    count = challenger.get("count")
+    if not count:
+        return False, None
+    low, high = wilson_interval(challenger["accuracy"], count)
+    if high - low <= policy.max_test_interval + 1e-9:
+        return False, None
+    evidence = (f"the test split has {count} images: accuracy {challenger['accuracy']:.4f}, 95% interval "
+                f"{low:.4f} to {high:.4f}, wider than max_test_interval {policy.max_test_interval:.2f}, too small "
+                f"for its accuracy to mean much")
+    if champion is None or champion.get("same_model"):  # nothing to replace
+        return False, evidence
+    if policy.bless_small_test_set:
+        return False, f"{evidence}; it may replace the champion only because bless_small_test_set is set"
+    return True, (f"{evidence}, so it may not replace the champion (version {champion['version']}): use a "
+                  f"larger test split (more images), another --model-name, or --bless-small-test-set to "
+                  f"replace it anyway")
 
 
 def decide_blessing(challenger: dict, champion: dict | None, policy: BlessingPolicy, *,
@@ -161,6 +201,10 @@ def decide_blessing(challenger: dict, champion: dict | None, policy: BlessingPol
         verdict = "meets" if meets else "is below"
         reasons.append(f"test {name} {value:.4f} {verdict} the threshold {threshold:.4f}")
     accuracy = challenger["accuracy"]
+    refused_for_evidence, evidence = _small_test_split(challenger, policy, champion)
+    if evidence:
+        blessed = blessed and not refused_for_evidence
+        reasons.append(evidence)
     if champion is None:
         reasons.append("no comparable champion in serving" + ("" if best else ": thresholds alone decide"))
     else:
@@ -181,23 +225,31 @@ def decide_blessing(challenger: dict, champion: dict | None, policy: BlessingPol
             reasons.append(f"not worse than the champion by more than the tolerance "
                            f"{policy.champion_tolerance:.4f} at {confidence}: {comparison}")
     if best is not None:
-        margin = policy.effective_drift_margin
-        record = (f"version {best['version']} recorded {best['accuracy']:.4f} on its own test split of "
-                  f"{best['test_count']} images, the challenger scores {accuracy:.4f} here, margin {margin:.4f} "
-                  f"(different test splits: a guard against drift, not a paired comparison)")
-        if accuracy < best["accuracy"] - margin - 1e-9:
-            blessed = False
-            reasons.append(f"more than the drift margin below the best recorded blessed accuracy: {record}")
-        else:
-            reasons.append(f"within the drift margin of the best recorded blessed accuracy: {record}")
+        within, reason = _drift_guard(accuracy, best, policy)
+        blessed = blessed and within
+        reasons.append(reason)
     elif champion is not None:
         reasons.append("no version in serving records its evaluation: no drift guard")
     return blessed, reasons
 
 
-def best_in_serving(model_dir: str | None, labels: list[str]) -> dict | None:
+def _drift_guard(accuracy: float, best: dict, policy: BlessingPolicy) -> tuple[bool, str]:
+    """Rule 3: (whether the accuracy is within the drift margin of the best record, the reason)."""
+    margin = policy.effective_drift_margin
+    record = (f"version {best['version']} recorded {best['accuracy']:.4f} on its own test split of "
+              f"{best['test_count']} images, the challenger scores {accuracy:.4f} here, margin {margin:.4f} "
+              f"(different test splits: a guard against drift, not a paired comparison)")
+    if best.get("left_out"):
+        record += (f"; versions {best['left_out']} left out, their test splits too small to count "
+                   f"(max_test_interval {policy.max_test_interval:.2f})")
+    if accuracy < best["accuracy"] - margin - 1e-9:
+        return False, f"more than the drift margin below the best recorded blessed accuracy: {record}"
+    return True, f"within the drift margin of the best recorded blessed accuracy: {record}"
+
+
+def best_in_serving(model_dir: str | None, labels: list[str], max_test_interval: float = 1.0) -> dict | None:
     """The best recorded blessed version under a model directory (local or gs://), or None."""
-    return best_recorded(read_evaluation_records(model_dir), labels) if model_dir else None
+    return best_recorded(read_evaluation_records(model_dir), labels, max_test_interval) if model_dir else None
 
 
 def write_blessing(evaluation_dir: str, blessed: bool, reasons: list[str], champion: dict | None,
@@ -233,7 +285,7 @@ def redecide_reused(evaluation_dir: str, champion_dir: str | None) -> tuple[bool
         with np.load(os.path.join(evaluation_dir, PREDICTIONS)) as predictions:
             correct = predictions["probabilities"].argmax(axis=1) == predictions["label_indices"]
         paired = paired_comparison(correct, correct, policy.confidence)
-        best = best_in_serving(champion_dir.rstrip("/").rsplit("/", 1)[0], metrics["labels"])
+        best = best_in_serving(champion_dir.rstrip("/").rsplit("/", 1)[0], metrics["labels"], policy.max_test_interval)
     blessed, reasons = decide_blessing(metrics, champion, policy, paired=paired, best=best)
     write_blessing(evaluation_dir, blessed, reasons, champion, policy, paired=paired, best=best)
     return blessed, "; ".join(reasons)

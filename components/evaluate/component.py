@@ -25,6 +25,8 @@ def evaluate(
     accuracy_threshold: float,
     auc_threshold: float,
     champion_tolerance: float,
+    max_test_interval: float,
+    bless_small_test_set: bool,
     serving_root: str,
     model_name: str,
     batch_size: int,

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, gcs, storage
+from components.common.accuracy_evidence import interval_width, wilson_interval
 from components.common.artifact_files import (
     AUDIT_REPORT,
     FEATURES_INFO,
@@ -228,7 +229,12 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
             raise RuntimeError("the champion was scored on the test images in another order than the challenger: "
                                "no paired comparison is possible")
         paired = paired_comparison(probabilities.argmax(axis=1) == label_indices, champion_correct, policy.confidence)
-    best = best_in_serving(model_directory(serving_root, model_name) if in_serving else None, labels)
+    # Whether the test split is large enough for its accuracy to count (blessing rule 4); shown
+    # wherever the accuracy is.
+    metrics["accuracy_wilson95"] = list(wilson_interval(metrics["accuracy"], metrics["count"]))
+    metrics["small_test_split"] = interval_width(metrics["accuracy"], metrics["count"]) > policy.max_test_interval
+    best = best_in_serving(model_directory(serving_root, model_name) if in_serving else None, labels,
+                           policy.max_test_interval)
     blessed, reasons = decide_blessing(metrics, champion, policy, paired=paired, best=best)
     reason = "; ".join(reasons)
 

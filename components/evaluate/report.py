@@ -204,7 +204,11 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
             examples' stats.json); None when not known.
     """
     escape = html.escape
-    low, high = metrics["accuracy_ci95"]
+    low, high = metrics.get("accuracy_wilson95") or metrics["accuracy_ci95"]
+    small_test_split = (
+        f'<p class="warning"><b>Too few test images to trust this accuracy:</b> {metrics["count"]} images leave it '
+        f"anywhere from {low:.4f} to {high:.4f} (95%). Use a larger test split before relying on it; a model "
+        "measured on so few cannot replace the one in serving.</p>") if metrics.get("small_test_split") else ""
     figures = [_confusion_matrix(metrics["confusion_matrix"], labels), _roc(metrics["roc"], metrics["auc"]),
                _training_curves(history), _reliability(metrics["reliability"], metrics["ece"])]
     images = "".join(f'<img src="{uri}" alt="figure">' for uri in figures if uri)
@@ -243,10 +247,11 @@ table {{ border-collapse: collapse; margin: 0.5em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
 figure {{ display: inline-block; margin: 0.3em; font-size: 0.8em; text-align: center; }}
 .verdict {{ font-size: 1.3em; font-weight: bold; }}
+.warning {{ background: #fff3cd; border-left: 4px solid #e0a800; padding: 0.5em; }}
 </style></head><body>
 <h1>Evaluation on the test split</h1>
 <p class="verdict">{verdict}</p><ul>{reasons}</ul>{champion_html}
-<p>Accuracy <b>{metrics['accuracy']:.4f}</b> (bootstrap 95% interval {low:.4f} to {high:.4f}) on
+{small_test_split}<p>Accuracy <b>{metrics['accuracy']:.4f}</b> (95% interval {low:.4f} to {high:.4f}) on
 {metrics['count']} images; AUC {metrics['auc']:.4f}; log loss {metrics['log_loss']:.4f};
 expected calibration error {metrics['ece']:.4f}.</p>{near_duplicates_html}
 {head_search_section(history.get("tuning"))}

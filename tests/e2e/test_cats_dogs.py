@@ -214,7 +214,9 @@ def test_ten_percent_new_images_are_the_only_ones_extracted_and_the_new_model_me
     tmp_path = cats_dogs_run["tmp_path"]
     split_tree(shared_fixtures / "cats_dogs", tmp_path / "photos", TRAIN_PER_CLASS)
     # No transfer lift this time: it would extract every image again through a random base.
-    command = [*cats_dogs_run["command"], "--no-measure-transfer-lift", "--champion-tolerance", "0.1"]
+    # 60 test images: the tolerance and the evidence bound (blessing rule 4) are loosened to match.
+    command = [*cats_dogs_run["command"], "--no-measure-transfer-lift", "--champion-tolerance", "0.1",
+               "--max-test-interval", "0.2"]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     second = json.loads((tmp_path / "s.json").read_text())

@@ -105,7 +105,7 @@ def test_the_drift_guard_refuses_what_is_within_tolerance_of_the_newest_but_far_
     best = best_in_serving(str(model_dir), LABELS)
     blessed, reasons = decide(challenger, champion, best=best)
 
-    assert best == {"version": 1, "accuracy": 0.95, "test_count": 40}
+    assert best == {"version": 1, "accuracy": 0.95, "test_count": 40, "left_out": []}
     assert "not worse than the champion" in reasons[1]
     assert not blessed
     assert reasons[2].startswith("more than the drift margin below the best recorded blessed accuracy: version 1 "
@@ -132,13 +132,14 @@ def test_without_a_champion_the_best_record_still_guards():
     assert reasons[1] == "no comparable champion in serving" and "version 4 recorded 0.9900" in reasons[2]
 
 
-def push_version(model_dir, version, accuracy=None, labels=LABELS, record_text=None, saved_model=True):
+def push_version(model_dir, version, accuracy=None, labels=LABELS, record_text=None, saved_model=True,
+                 test_count=40):
     version_dir = model_dir / str(version)
     version_dir.mkdir(parents=True)
     if saved_model:
         (version_dir / SAVED_MODEL_FILE).write_bytes(b"model")
     if record_text is None and accuracy is not None:
-        record_text = json.dumps(evaluation_record(accuracy=accuracy, test_count=40, labels=labels))
+        record_text = json.dumps(evaluation_record(accuracy=accuracy, test_count=test_count, labels=labels))
     if record_text is not None:
         (version_dir / EVALUATION_RECORD_FILE).write_text(record_text)
 
@@ -157,7 +158,7 @@ def test_records_are_read_from_whole_versions_and_the_unreadable_are_left_out(tm
 
     assert sorted(records) == [2, 6, 7]
     assert records[2] == {"accuracy": 0.9, "test_count": 40, "labels": LABELS, "run_id": ""}
-    assert best_recorded(records, LABELS) == {"version": 2, "accuracy": 0.9, "test_count": 40}
+    assert best_recorded(records, LABELS) == {"version": 2, "accuracy": 0.9, "test_count": 40, "left_out": []}
     assert best_recorded(records, ["cat", "dog"])["version"] == 6
     assert best_recorded(records, ["a", "b", "c"]) is None
     assert read_evaluation_records(str(tmp_path / "no-model")) == {}
@@ -194,8 +195,8 @@ def test_records_are_read_from_a_bucket_with_one_listing(tmp_path, monkeypatch):
 
 def test_a_reused_evaluation_is_held_to_the_best_record_again(tmp_path):
     model_dir = tmp_path / "serving" / "colors"
-    push_version(model_dir, 1, accuracy=0.99)
-    push_version(model_dir, 2, accuracy=0.85)
+    push_version(model_dir, 1, accuracy=0.99, test_count=2000)
+    push_version(model_dir, 2, accuracy=0.85, test_count=2000)
     evaluation = tmp_path / "evaluation"
     labels = np.array([0, 1] * 20)
     probabilities = np.eye(2)[np.where(np.arange(40) < 34, labels, 1 - labels)]

@@ -35,7 +35,7 @@ def pushed_version(serving, version, accuracy, run_id):
     directory.mkdir(parents=True)
     (directory / "saved_model.pb").write_bytes(b"")
     (directory / EVALUATION_RECORD_FILE).write_text(json.dumps(
-        evaluation_record(accuracy=accuracy, test_count=40, labels=["a", "b"], run_id=run_id)))
+        evaluation_record(accuracy=accuracy, test_count=400, labels=["a", "b"], run_id=run_id)))
 
 
 def summary(root, run_id, accuracy, pushed=None):
@@ -44,7 +44,7 @@ def summary(root, run_id, accuracy, pushed=None):
     report.write_text("<html></html>")
     return {"run_id": run_id, "report": str(report), "blessed": pushed is not None, "pushed_uri": pushed,
             "pushed": run_id != "run-c",
-            "metrics": {"accuracy": accuracy, "accuracy_ci95": [accuracy - 0.05, accuracy + 0.04], "count": 40},
+            "metrics": {"accuracy": accuracy, "accuracy_ci95": [accuracy - 0.05, accuracy + 0.04], "count": 400},
             "blessing_reason": "accuracy high enough", "push_reason": "pushed"}
 
 
@@ -77,7 +77,7 @@ def test_runs_newest_first_with_their_outcome_and_the_serving_versions(tmp_path)
     assert page.links == ["reports/run-c.html", "reports/run-a.html"]
     assert os.path.samefile(root / "reports" / "run-a.html", root / "run-a" / "evaluate" / "report")
     assert [[cell.strip() for cell in row] for row in versions[1:]] == \
-        [["2 (newest: serving)", "0.925", "40", "run-c"], ["1", "0.875", "40", "run-a"]]
+        [["2 (newest: serving)", "0.925", "400", "run-c"], ["1", "0.875", "400", "run-a"]]
 
 
 def test_a_serving_root_that_cannot_be_read_is_shown_not_fatal(tmp_path, monkeypatch):

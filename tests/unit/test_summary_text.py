@@ -68,3 +68,13 @@ def test_a_fine_tune_that_ran_reports_both_accuracies():
 
     assert ("  fine-tune: a GPU was found; eval accuracy 0.8000 before, 0.8500 after; the fine-tuned model goes on"
             in summary_lines(summary))
+
+
+def test_a_small_test_split_gets_its_honest_interval_and_a_warning():
+    summary = copy.deepcopy(SUMMARY)
+    summary["metrics"].update(accuracy=1.0, accuracy_ci95=[1.0, 1.0], accuracy_wilson95=[0.8157, 1.0], count=17,
+                              small_test_split=True)
+    lines = summary_lines(summary)
+    assert any("(17 images; accuracy 95% CI 0.8157-1.0000)" in line for line in lines), lines
+    assert "  warning: 17 test images are too few for this accuracy to mean much (anywhere from 0.8157 to " \
+           "1.0000); use a larger test split" in lines
