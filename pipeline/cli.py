@@ -345,9 +345,10 @@ def _notify(args, config, summary: dict, *, succeeded: bool, error: str | None) 
     message = notify.run_message(summary, succeeded=succeeded, error=error, source=config.source,
                                  base=os.path.basename(config.base_model))
     if notify.post(args.notify, message):
-        print(f"  notified: {args.notify}")
+        print(f"  notified: {notify.redacted(args.notify)}")
     else:
-        print(f"headstart run: warning: the notification to {args.notify} was not delivered", file=sys.stderr)
+        print(f"headstart run: warning: the notification to {notify.redacted(args.notify)} was not delivered",
+              file=sys.stderr)
 
 
 def _deployment(args):

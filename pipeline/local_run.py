@@ -19,7 +19,6 @@ from pipeline.pipeline import (
     STEP_NAMES,
     audit_pipeline,
     build_pipeline,
-    headstart_pipeline,
 )
 from pipeline.progress import ProgressView
 from pipeline.summary import collect_summary
@@ -79,10 +78,13 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     # for every task that it ignores them, which is expected here.
     warnings.filterwarnings("ignore", message="Task .* have no effect in the current local runner",
                             category=UserWarning)
+    # No step retries here: kfp.local retries every failure alike, so a data error (one class, a
+    # bad parameter) would wait 30 + 60 + 120 s for nothing. Storage calls retry their transient
+    # errors themselves (components/common/gcs.py); a cluster keeps its retries (deployment.py).
     if image and isolated:
         from pipeline.isolated import isolated_runner
 
-        deployment = Deployment(image=image)
+        deployment = Deployment(image=image, retries=0)
         runner, pipeline_function = isolated_runner(deployment), build_pipeline(deployment)
     elif image:
         from pipeline.containers import docker_runner
@@ -93,11 +95,11 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         # The steps read and write these besides the pipeline root: the container sees them too.
         runner = docker_runner(read_only=[config.source, config.base_model, config.base_weights],
                                read_write=[config.serving_root, config.cache_root])
-        pipeline_function = build_pipeline(Deployment(image=image))
+        pipeline_function = build_pipeline(Deployment(image=image, retries=0))
     elif audit_only:
         runner, pipeline_function = local.SubprocessRunner(use_venv=False), audit_pipeline
     else:
-        runner, pipeline_function = local.SubprocessRunner(use_venv=False), headstart_pipeline
+        runner, pipeline_function = local.SubprocessRunner(use_venv=False), build_pipeline(Deployment(retries=0))
     step_names = AUDIT_STEP_NAMES if audit_only else STEP_NAMES
     # A pipeline takes the parameters it declares; the audit's are a subset of the config's.
     arguments = {name: value for name, value in config.to_arguments().items()

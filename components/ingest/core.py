@@ -143,6 +143,9 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
             first = f"; the first: {json.loads(rejects[0])}" if rejects else ""
             raise SourceError(f"source {source!r} holds no image files ingest could read "
                               f"({len(rejects)} rejected{first})")
+        if len(labels) < 2:  # raised inside the block too: nothing a later step could use is left
+            raise SourceError(f"source {source!r} holds images of one class only ({sorted(labels)[0]!r}, "
+                              f"{count} images); a classifier needs at least two: one folder (or label) per class")
     sorted_labels = sorted(labels)
     storage.write_lines(os.path.join(output_dir, LABELS), sorted_labels)
     storage.write_lines(os.path.join(output_dir, REJECTS), rejects)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from pipeline.notify import redacted
 from tests.conftest import Webhook
 
 HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
@@ -30,4 +31,4 @@ def test_a_run_that_fails_in_a_step_still_notifies(image_tree, tmp_path):
     text = hook.messages[0]["text"]
     assert "FAILED" in text and "error: step extract-features did not succeed" in text, text
     assert f"source {image_tree}" in text and "pushed: nothing (push did not run)" in text
-    assert f"notified: {hook.url}" in completed.stdout
+    assert f"notified: {redacted(hook.url)}" in completed.stdout and hook.url not in completed.stdout

@@ -139,3 +139,20 @@ def test_an_endpoint_that_answers_with_an_http_error_exits_2_with_its_status_and
     err = capsys.readouterr().err
     assert f"headstart runs: the KFP API at {host} answered HTTP 403 Forbidden: user x may not list runs\n" in err
     assert "Traceback" not in err
+
+
+def test_a_one_class_source_fails_in_ingest_at_once_naming_the_class(tmp_path):
+    from tests.conftest import make_image, write_image
+
+    for index in range(6):
+        write_image(tmp_path / "images" / "cats" / f"{index}.jpg", make_image((200, 60, 40), seed=index))
+    completed = subprocess.run(
+        [HEADSTART, "run", "--source", str(tmp_path / "images"), "--pipeline-root", str(tmp_path / "runs"),
+         "--serving-root", str(tmp_path / "serving"), "--summary", str(tmp_path / "s.json")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "holds images of one class only ('cats', 6 images)" in completed.stderr
+    log = open(completed.stderr.split("The whole output is in ")[1].strip(), encoding="utf-8").read()
+    # Ingest ran once: a data error is not retried (kfp.local retries every failure alike).
+    assert log.count("ingest: 6 images") <= 1 and "retry" not in log.lower(), log[-2000:]

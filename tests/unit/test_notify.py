@@ -75,3 +75,24 @@ def test_a_refused_message_is_not_retried():
 def test_a_webhook_url_that_cannot_take_a_post_is_refused_by_name(url):
     with pytest.raises(ValueError, match="--notify must be an http:// or https:// webhook URL"):
         notify.check_webhook_url(url)
+
+
+def test_a_malformed_webhook_url_costs_a_warning_and_never_shows_its_secret_path(caplog, capsys):
+    from types import SimpleNamespace
+
+    from pipeline.cli import _notify
+
+    url = "http://hooks.example:abc/services/T000/B000/SECRET"
+    assert not notify.post(url, {"text": "hi"}, sleep=lambda _: None)
+    assert "malformed URL (nonnumeric port: 'abc')" in caplog.text and "http://hooks.example:abc/..." in caplog.text
+    # What the end of a successful run does with it: a warning, no exception, no path anywhere.
+    _notify(SimpleNamespace(notify=url), SimpleNamespace(source="photos", base_model="mobilenet"), SUMMARY,
+            succeeded=True, error=None)
+    printed = capsys.readouterr()
+    assert "was not delivered" in printed.err
+    assert "SECRET" not in caplog.text + printed.out + printed.err
+
+
+def test_redacted_keeps_the_scheme_and_host_only():
+    assert notify.redacted("https://user:pw@hooks.slack.com/services/T/B/X?x=1") == "https://hooks.slack.com/..."
+    assert notify.redacted("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
