@@ -1,6 +1,7 @@
 """The `headstart` command: run the pipeline locally, compile it, predict with a pushed model."""
 
 import argparse
+import difflib
 import logging
 import os
 import sys
@@ -125,9 +126,33 @@ def _add_cluster_parsers(commands) -> None:
     runs.add_argument("--limit", type=int, default=20, help="how many of the newest runs (default: %(default)s)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser that takes options only as spelled, and names the nearest ones for a misspelling.
+
+    argparse would take `--epoch 5` as `--epochs 5`, and report `--base-modle` with the top-level
+    usage; here each subcommand refuses an unknown option itself, with its own usage.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        unknown = [extra for extra in extras if extra.startswith("-")]
+        if unknown and self._subparsers is None:
+            known = [option for action in self._actions for option in action.option_strings]
+            named = []
+            for option in unknown:
+                nearest = difflib.get_close_matches(option.split("=", 1)[0], known, n=2, cutoff=0.6)
+                named.append(option + (f" (did you mean {' or '.join(nearest)}?)" if nearest else ""))
+            self.error("unrecognized arguments: " + ", ".join(named))
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `headstart` command line: one subcommand per thing it does."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROJECT,
         description="Transfer-learning image classification pipeline (Kubeflow Pipelines v2).",
     )

@@ -156,3 +156,17 @@ def test_a_one_class_source_fails_in_ingest_at_once_naming_the_class(tmp_path):
     log = open(completed.stderr.split("The whole output is in ")[1].strip(), encoding="utf-8").read()
     # Ingest ran once: a data error is not retried (kfp.local retries every failure alike).
     assert log.count("ingest: 6 images") <= 1 and "retry" not in log.lower(), log[-2000:]
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--epoch", "5"], "unrecognized arguments: --epoch (did you mean --epochs?)"),
+    (["--base-modle", "vgg16"], "unrecognized arguments: --base-modle (did you mean --base-model"),
+])
+def test_an_abbreviated_or_misspelled_option_gets_the_subcommands_usage_and_the_nearest_names(flags, expected, capsys):
+    from pipeline.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["run", *flags])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and expected in err
+    assert err.startswith("usage: headstart run ") and "headstart run: error:" in err
