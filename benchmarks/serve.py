@@ -41,7 +41,7 @@ from components.common.artifact_files import METRICS
 from components.common.warmup_requests import WARMUP_FILE
 
 LOADS = [(1, 1), (4, 1), (16, 1), (2, 32)]  # (clients, images per request)
-MODELS = {"tta": {}, "single": {"test_time_augmentation": False}}
+MODELS = {"tta": {}, "single": {"test_time_augmentation": False}, "tta4": {"test_time_views": 4}}
 
 
 def train(model_name: str, knobs: dict, work: pathlib.Path) -> list[str]:
@@ -194,7 +194,8 @@ def main(argv=None) -> int:
                         help="serve settings to compare: a name, '=', and `headstart serve` flags (default: the "
                         "defaults)")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["tta"],
-                        help="tta: the default model; single: without test-time augmentation (default: tta)")
+                        help="tta: the default model; single: without test-time augmentation; tta4: averaging "
+                        "four views (default: tta)")
     parser.add_argument("--output", default="runs/serve.json", help="where the JSON goes (default: %(default)s)")
     args = parser.parse_args(argv)
     if not FIXTURE_PHOTOS.is_dir() or not SHARED_WEIGHTS.exists():

@@ -3,6 +3,7 @@
 The same requests a client sends to TF Serving or KServe's TensorFlow predictor work here:
     GET  /v1/models/NAME                                  version status
     GET  /v1/models/NAME/versions/N                       one version's status
+    GET  /v1/models/NAME[/versions/N]/metadata            the signatures' inputs and outputs
     POST /v1/models/NAME:predict                          {"instances": [{"b64": "<JPEG, base64>"}, ...]}
     POST /v1/models/NAME/versions/N:predict               the same, against version N
     GET  /v1/models/NAME/labels/LABEL                     the status of the version a label names
@@ -128,6 +129,28 @@ class ModelRepository:
             raise LookupError(f"{self.model_name!r} has no label {label!r}; its labels are {sorted(labels) or 'none'}")
         return labels[label]
 
+    def metadata(self, version: int | None = None) -> dict:
+        """TF Serving's GetModelMetadata answer for a version (the newest when None): its signature defs.
+
+        Read from the version's saved_model.pb, as TF Serving reports them (protobuf's JSON form).
+
+        Raises:
+            LookupError: no such version.
+        """
+        from google.protobuf.json_format import MessageToDict
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        versions = self.versions()
+        version = (versions or [None])[-1] if version is None else version
+        if version not in versions:
+            raise LookupError(f"{self.model_name!r} has no version {version}; it has {versions}")
+        saved_model = saved_model_pb2.SavedModel()
+        with open(os.path.join(self.model_dir, str(version), SAVED_MODEL_FILE), "rb") as f:
+            saved_model.ParseFromString(f.read())
+        signatures = MessageToDict(saved_model.meta_graphs[0], preserving_proto_field_name=True)["signature_def"]
+        return {"model_spec": {"name": self.model_name, "signature_name": "", "version": str(version)},
+                "metadata": {"signature_def": {"signature_def": signatures}}}
+
     def loaded_versions(self) -> list[int]:
         """The versions held in memory, the least recently used first."""
         with self._lock:
@@ -231,6 +254,9 @@ def parse_instances(raw: bytes, max_instances: int = MAX_INSTANCES,
         body = json.loads(raw)
     except RecursionError as error:
         raise BadRequest("the JSON is nested too deeply to parse") from error
+    except ValueError as error:  # not JSON, or not text at all: a raw image, say
+        raise BadRequest('the body is not JSON: send {"instances": [{"b64": "<image, base64>"}, ...]}, each '
+                         "image base64-encoded; a raw image body is not taken") from error
     if not isinstance(body, dict) or not isinstance(body.get("instances"), list) or not body["instances"]:
         raise BadRequest('expected a JSON object {"instances": [{"b64": "..."}, ...]}')
     if len(body["instances"]) > max_instances:
@@ -379,6 +405,24 @@ def _add_status_routes(app: FastAPI, repository: ModelRepository) -> None:
         return _version_status([version], repository.labels())
 
 
+def _add_metadata_routes(app: FastAPI, repository: ModelRepository) -> None:
+    def metadata(model: str, version: int | None):
+        if model != repository.model_name:
+            return _unknown_model(model, repository.model_name)
+        try:
+            return repository.metadata(version)
+        except LookupError as error:
+            return _error(404, str(error))
+
+    @app.get("/v1/models/{model}/metadata")
+    def model_metadata(model: str):
+        return metadata(model, None)
+
+    @app.get("/v1/models/{model}/versions/{version}/metadata")
+    def version_metadata(model: str, version: int):
+        return metadata(model, version)
+
+
 def _add_predict_routes(app: FastAPI, requests: _PredictRequests) -> None:
     @app.post("/v1/models/{model}:predict")
     async def predict_newest(model: str, request: Request):
@@ -430,6 +474,7 @@ def create_app(repository: ModelRepository, max_request_bytes: int = MAX_REQUEST
 
     app = FastAPI(title="headstart serve", description=__doc__, lifespan=lifespan)
     _add_status_routes(app, repository)
+    _add_metadata_routes(app, repository)
     _add_predict_routes(app, _PredictRequests(repository, queue, max_request_bytes, max_instances,
                                               max_request_pixels))
     return app

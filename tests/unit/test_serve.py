@@ -385,3 +385,24 @@ def assert_status_answers_within_a_second_in(client: TestClient) -> None:
     started = time.monotonic()
     assert client.get(MODEL_STATUS).status_code == 200
     assert time.monotonic() - started < 1.0
+
+
+def test_metadata_gives_the_signatures_inputs_and_outputs_as_tf_serving_does(pushed_root):
+    client = TestClient(create_app(ModelRepository(str(pushed_root), "colors")))
+    answer = client.get("/v1/models/colors/metadata").json()
+    assert answer["model_spec"] == {"name": "colors", "signature_name": "", "version": "1"}
+    serving_default = answer["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert serving_default["inputs"]["image_bytes"]["dtype"] == "DT_STRING"
+    assert serving_default["inputs"]["image_bytes"]["tensor_shape"]["dim"] == [{"size": "-1"}]
+    assert {"probabilities", "class_id", "class_name"} <= set(serving_default["outputs"])
+    assert serving_default["method_name"] == "tensorflow/serving/predict"
+    assert client.get("/v1/models/colors/versions/1/metadata").json() == answer
+    assert client.get("/v1/models/colors/versions/9/metadata").status_code == 404
+
+
+def test_a_raw_image_body_gets_a_plain_400(trained, pushed_root):
+    client = TestClient(create_app(ModelRepository(str(pushed_root), "colors")))
+    jpeg = (trained["tree"] / "red" / "1.jpg").read_bytes()
+    response = client.post("/v1/models/colors:predict", content=jpeg, headers={"content-type": "image/jpeg"})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("the body is not JSON") and "codec" not in response.text
