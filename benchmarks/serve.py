@@ -1,10 +1,10 @@
 """Serving under concurrent clients: `headstart serve` as users run it, against clients on this machine.
 
-    python -m benchmarks.serve [--seconds S] [--settings NAME=FLAGS ...] [--models tta single]
+    python -m benchmarks.serve [--seconds S] [--settings NAME=FLAGS ...] [--models tta tta2 single]
                                [--output runs/serve.json]
 
-Trains the default model (two views, test-time augmentation) and, with --models single, the same
-without test-time augmentation, on the fixture photos (MobileNet alpha 0.25 at 224 pixels, the
+Trains the default model (averaging four views) and, with --models, the same averaging two views
+(tta2) or without test-time augmentation (single), on the fixture photos (MobileNet alpha 0.25 at 224 pixels, the
 shared ImageNet weights), through the whole pipeline. Then, for each model and each --settings
 entry (a name and the `serve` flags it adds, such as "b16=--max-batch-size 16"), it starts
 `headstart serve` in its own process and runs each load for S seconds:
@@ -41,7 +41,7 @@ from components.common.artifact_files import METRICS
 from components.common.warmup_requests import WARMUP_FILE
 
 LOADS = [(1, 1), (4, 1), (16, 1), (2, 32)]  # (clients, images per request)
-MODELS = {"tta": {}, "single": {"test_time_augmentation": False}, "tta4": {"test_time_views": 4}}
+MODELS = {"tta": {}, "tta2": {"test_time_views": 2}, "single": {"test_time_augmentation": False}}
 
 
 def train(model_name: str, knobs: dict, work: pathlib.Path) -> list[str]:
@@ -194,8 +194,8 @@ def main(argv=None) -> int:
                         help="serve settings to compare: a name, '=', and `headstart serve` flags (default: the "
                         "defaults)")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["tta"],
-                        help="tta: the default model; single: without test-time augmentation; tta4: averaging "
-                        "four views (default: tta)")
+                        help="tta: the default model (four views averaged); tta2: averaging two views; single: "
+                        "without test-time augmentation (default: tta)")
     parser.add_argument("--output", default="runs/serve.json", help="where the JSON goes (default: %(default)s)")
     args = parser.parse_args(argv)
     if not FIXTURE_PHOTOS.is_dir() or not SHARED_WEIGHTS.exists():

@@ -23,10 +23,10 @@ class ViewPolicy:
                               "and 70%; each view is a pass of the base network per image", choices=(1, 2, 4))
     test_time_augmentation: bool = knob(True, "the model answers with the average of its answers over the same "
                                         "views (evaluation and serving alike)")
-    test_time_views: int = knob(0, "with test-time augmentation, how many views the model averages: 0 the "
-                                "training views; 2 the image and its mirror; 4 also the two central crops. Each "
-                                "view is a pass of the base network per test image and per served image",
-                                choices=(0, 2, 4))
+    test_time_views: int = knob(4, "with test-time augmentation, how many views the model averages: 4 the image, "
+                                "its mirror and two central crops; 2 the image and its mirror; 0 the training "
+                                "views. Each view is a pass of the base network per test image and per served "
+                                "image", choices=(0, 2, 4))
 
     def __post_init__(self):
         if self.augment_views not in (1, 2, 4):

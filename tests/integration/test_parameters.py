@@ -25,7 +25,7 @@ CHOSEN = {
     "hidden_units": (64, 32),
     "dropout": 0.3, "learning_rate": 0.01, "epochs": 7, "batch_size": 16, "patience": 2, "seed": 3, "l2": 0.001,
     "label_smoothing": 0.1, "class_weights": True, "tune_seconds": 60, "augment_views": 4,
-    "test_time_augmentation": False, "test_time_views": 4, "fine_tune_mode": "on", "fine_tune_fraction": 0.5,
+    "test_time_augmentation": False, "test_time_views": 2, "fine_tune_mode": "on", "fine_tune_fraction": 0.5,
     "fine_tune_learning_rate": 0.0001, "fine_tune_epochs": 2, "measure_transfer_lift": True,
     "accuracy_threshold": 0.5, "auc_threshold": 0.6, "champion_tolerance": 0.05, "max_test_interval": 0.2,
     "bless_small_test_set": True, "serving_root": "gs://b/serving",
