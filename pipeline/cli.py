@@ -12,7 +12,8 @@ from components.common.run_settings import PROJECT, RunSettings
 from components.common.step_cache import check_cache_root
 from pipeline.endpoint_errors import cluster_command
 
-DEFAULT_YAML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pipeline.yaml")
+# In the working directory: the checkout's own pipeline/pipeline.yaml is written by `make compile`.
+DEFAULT_YAML = "pipeline.yaml"
 DEFAULT_PIPELINE_ROOT = "runs"
 COLD_STEPS_HELP = ("start each step in a fresh Python process, as a pod does, instead of forking it from one "
                    "that has already imported TensorFlow (forking saves about 3 s per step)")
@@ -103,9 +104,8 @@ def _add_cluster_parsers(commands) -> None:
         "schedule", help="schedule recurring retraining on a Kubeflow Pipelines endpoint",
         description="Create a recurring run: at most one run at a time, missed runs are not caught up.",
     )
-    for parser in (submit, schedule):
-        parser.add_argument("--host", help="the KFP API endpoint, e.g. http://localhost:8080 (required but with "
-                            "--vertex)")
+    for parser, when in ((submit, "required unless --vertex"), (schedule, "required")):
+        parser.add_argument("--host", help=f"the KFP API endpoint, e.g. http://localhost:8080 ({when})")
         parser.add_argument("--pipeline-root", help="where the run's artifacts go, e.g. gs://bucket/headstart "
                             "(default: the cluster's)")
         parser.add_argument("--experiment", default=PROJECT, help="experiment name (default: %(default)s)")

@@ -170,3 +170,13 @@ def test_an_abbreviated_or_misspelled_option_gets_the_subcommands_usage_and_the_
     err = capsys.readouterr().err
     assert exited.value.code == 2 and expected in err
     assert err.startswith("usage: headstart run ") and "headstart run: error:" in err
+
+
+def test_a_plain_compile_writes_into_the_working_directory_only(tmp_path, monkeypatch):
+    from pipeline import cli
+
+    checkout_yaml = os.path.join(os.path.dirname(cli.__file__), "pipeline.yaml")
+    before = os.stat(checkout_yaml).st_mtime_ns
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["compile"]) == 0
+    assert (tmp_path / "pipeline.yaml").is_file() and os.stat(checkout_yaml).st_mtime_ns == before
