@@ -20,8 +20,9 @@ $(INSTALLED): setup.py
 run: install
 	$(BIN)/headstart run --summary runs/summary.json
 
+# --durations: the slowest tests in every log, to keep the whole under 20 minutes on 2 cores.
 test: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --durations=25 tests
 
 lint: install
 	$(BIN)/python -m ruff check components pipeline benchmarks tests

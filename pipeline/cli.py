@@ -177,9 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve <serving-root>/<model-name>/<newest version>/ at /v1/models/<model-name>, "
         "TF Serving's REST API; a newly pushed version is picked up without a restart.",
     )
-    serve.add_argument("--serving-root", default=RunSettings.serving_root,
-                       help="the serving root (default: %(default)s)")
-    serve.add_argument("--model-name", default=RunSettings.model_name, help="the model's name (default: %(default)s)")
+    _add_served_model_args(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: %(default)s)")
     _add_batching_options(serve.add_argument_group("server-side batching (TF Serving's names)"))
@@ -197,9 +195,15 @@ def _add_label_parser(commands) -> None:
     label.add_argument("label", nargs="?", help="the label, such as stable or canary (none: list the labels)")
     label.add_argument("version", nargs="?", type=int, help="the pushed version the label names")
     label.add_argument("--remove", action="store_true", help="remove the label instead")
-    label.add_argument("--serving-root", default=RunSettings.serving_root,
-                       help="the serving root (default: %(default)s)")
-    label.add_argument("--model-name", default=RunSettings.model_name, help="the model's name (default: %(default)s)")
+    _add_served_model_args(label)
+
+
+def _add_served_model_args(parser) -> None:
+    """Which model in which serving root: `serve` and `label` name it alike."""
+    parser.add_argument("--serving-root", default=RunSettings.serving_root,
+                        help="the serving root (default: %(default)s)")
+    parser.add_argument("--model-name", default=RunSettings.model_name,
+                        help="the model's name (default: %(default)s)")
 
 
 def _add_batching_options(group) -> None:

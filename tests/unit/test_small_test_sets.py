@@ -36,11 +36,14 @@ def trained_on(tree, tmp_path, base):
             "head_model_path": train.head_model_path}
 
 
+def evaluate(run, serving_root, work, **policy):
+    return evaluate_core.run(**{name: run[name] for name in ("examples_dir", "base_model_path", "head_model_path")},
+                             output_dir=str(work / "evaluation"), policy=BlessingPolicy(**{**POLICY, **policy}),
+                             serving_root=str(serving_root), model_name="pets")
+
+
 def evaluate_and_push(run, serving_root, work, **policy):
-    evaluation = evaluate_core.run(**{name: run[name] for name in ("examples_dir", "base_model_path",
-                                                                    "head_model_path")},
-                                   output_dir=str(work / "evaluation"), policy=BlessingPolicy(**{**POLICY, **policy}),
-                                   serving_root=str(serving_root), model_name="pets")
+    evaluation = evaluate(run, serving_root, work, **policy)
     pushed = push_core.run(evaluation_dir=str(work / "evaluation"), serving_root=str(serving_root), model_name="pets",
                            output_dir=str(work / "push"), edge_export=False, **run)
     return evaluation, pushed
@@ -67,7 +70,7 @@ def test_a_small_test_split_cannot_displace_the_served_model_nor_bind_later_ones
     assert "only because bless_small_test_set is set" in overridden.reason
 
     # A later challenger on the large split is held to version 1's record, not version 2's.
-    later, _ = evaluate_and_push(large, serving, tmp_path / "4")
+    later = evaluate(large, serving, tmp_path / "4")
     assert later.champion["version"] == 2
     assert "best recorded blessed accuracy: version 1 recorded" in later.reason
     assert "versions [2] left out, their test splits too small to count" in later.reason
