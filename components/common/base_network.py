@@ -45,11 +45,28 @@ def _application(spec: BaseNetworkSpec, images):
     constructor, module, takes_alpha = APPLICATIONS[spec.base_model]
     kwargs = {"alpha": spec.alpha} if takes_alpha else {}
     weights = None if spec.base_weights == "none" else spec.base_weights
-    network = getattr(keras.applications, constructor)(
-        include_top=False, weights=weights, input_shape=(spec.image_size, spec.image_size, 3), **kwargs
-    )
+    try:
+        network = getattr(keras.applications, constructor)(
+            include_top=False, weights=weights, input_shape=(spec.image_size, spec.image_size, 3), **kwargs
+        )
+    except Exception as error:  # Keras raises a bare Exception for a failed download
+        if weights != "imagenet" or not _is_download_failure(error):
+            raise
+        raise ValueError(
+            f"the ImageNet weights of {spec.base_model} could not be downloaded ({error}). Without the network, "
+            "pass --base-weights FILE: the same network's weights without its top, as the Keras .h5 file "
+            "keras.applications downloads (for MobileNet alpha 0.25 at 224 pixels, mobilenet_2_5_224_tf_no_top.h5; "
+            "a machine that has run it once keeps it in ~/.keras/models/), or --base-weights none for random "
+            "weights") from error
     preprocessed = ApplicationPreprocess(module, name="preprocess_input")(images)
     return network(preprocessed, training=False)
+
+
+def _is_download_failure(error: Exception) -> bool:
+    """Whether keras.applications failed to fetch its weights (offline, a proxy, a refused host)."""
+    import urllib.error
+
+    return isinstance(error, (urllib.error.URLError, ConnectionError)) or "URL fetch failure" in str(error)
 
 
 def load_saved_model(path: str, trusted: bool = False) -> keras.Model:

@@ -258,3 +258,17 @@ def test_each_call_gets_its_share_of_the_cores_before_the_runtime_starts():
     # Once the runtime has started, its threads are left as they are.
     assert threads_after == printed[2]
     assert again == ("None" if cpus != printed[2] else printed[2])
+
+
+def test_imagenet_weights_that_cannot_be_downloaded_name_the_way_out(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- "
+                        "[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    spec = BaseNetworkSpec(base_model="mobilenet", alpha=0.25, image_size=96, base_weights="imagenet")
+    with pytest.raises(ValueError, match="ImageNet weights of mobilenet could not be downloaded") as raised:
+        build_feature_extractor(spec)
+    assert "--base-weights FILE" in str(raised.value) and "mobilenet_2_5_224_tf_no_top.h5" in str(raised.value)
