@@ -137,11 +137,11 @@ def _run_row(run: dict[str, Any]) -> str:
 
 def _small_record(entry: dict[str, Any]) -> str:
     """A mark on a version whose recorded accuracy comes from a test split too small to count (blessing rule 4)."""
-    from components.common.accuracy_evidence import interval_width
+    from components.common.accuracy_evidence import too_small
     from components.evaluate.blessing import BlessingPolicy
 
-    if not entry.get("test_count") or interval_width(entry["accuracy"], entry["test_count"]) <= \
-            BlessingPolicy().max_test_interval:
+    if not entry.get("test_count") or not too_small(entry["accuracy"], entry["test_count"],
+                                                    BlessingPolicy().max_test_interval):
         return ""
     return " <span class=small>small test split</span>"
 

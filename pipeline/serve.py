@@ -118,13 +118,13 @@ class ModelRepository:
             logger.warning("version labels not read: %s", error)
             return {}
 
-    def labelled_version(self, label: str) -> int:
-        """The version a label names.
+    def labelled_version(self, label: str, labels: dict[str, int] | None = None) -> int:
+        """The version a label names, in `labels` when given (else read afresh).
 
         Raises:
             LookupError: no such label.
         """
-        labels = self.labels()
+        labels = self.labels() if labels is None else labels
         if label not in labels:
             raise LookupError(f"{self.model_name!r} has no label {label!r}; its labels are {sorted(labels) or 'none'}")
         return labels[label]
@@ -398,11 +398,12 @@ def _add_status_routes(app: FastAPI, repository: ModelRepository) -> None:
     def label_status(model: str, label: str):
         if model != name:
             return _unknown_model(model, name)
+        labels = repository.labels()  # read once: the version and the labels shown agree
         try:
-            version = repository.labelled_version(label)
+            version = repository.labelled_version(label, labels)
         except LookupError as error:
             return _error(404, str(error))
-        return _version_status([version], repository.labels())
+        return _version_status([version], labels)
 
 
 def _add_metadata_routes(app: FastAPI, repository: ModelRepository) -> None:

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from components.common import storage
-from components.common.accuracy_evidence import interval_width, wilson_interval
+from components.common.accuracy_evidence import too_small, wilson_interval
 from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS
 from components.common.knobs import knob
 from components.common.serving_layout import read_evaluation_records
@@ -147,7 +147,7 @@ def best_recorded(records: dict[int, dict], labels: list[str], max_test_interval
     """
     same_classes = {version: record for version, record in records.items() if record["labels"] == list(labels)}
     left_out = sorted(version for version, record in same_classes.items()
-                      if interval_width(record["accuracy"], record["test_count"]) > max_test_interval + 1e-9)
+                      if too_small(record["accuracy"], record["test_count"], max_test_interval))
     comparable = [(record["accuracy"], version, record["test_count"]) for version, record in same_classes.items()
                   if version not in left_out]
     if not comparable:
@@ -161,9 +161,9 @@ def _small_test_split(challenger: dict, policy: BlessingPolicy, champion: dict |
     count = challenger.get("count")
     if not count:
         return False, None
-    low, high = wilson_interval(challenger["accuracy"], count)
-    if high - low <= policy.max_test_interval + 1e-9:
+    if not too_small(challenger["accuracy"], count, policy.max_test_interval):
         return False, None
+    low, high = wilson_interval(challenger["accuracy"], count)
     evidence = (f"the test split has {count} images: accuracy {challenger['accuracy']:.4f}, 95% interval "
                 f"{low:.4f} to {high:.4f}, wider than max_test_interval {policy.max_test_interval:.2f}, too small "
                 f"for its accuracy to mean much")

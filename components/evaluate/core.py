@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common import examples_info, gcs, storage
-from components.common.accuracy_evidence import interval_width, wilson_interval
+from components.common.accuracy_evidence import too_small, wilson_interval
 from components.common.artifact_files import (
     AUDIT_REPORT,
     FEATURES_INFO,
@@ -232,7 +232,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
     # Whether the test split is large enough for its accuracy to count (blessing rule 4); shown
     # wherever the accuracy is.
     metrics["accuracy_wilson95"] = list(wilson_interval(metrics["accuracy"], metrics["count"]))
-    metrics["small_test_split"] = interval_width(metrics["accuracy"], metrics["count"]) > policy.max_test_interval
+    metrics["small_test_split"] = too_small(metrics["accuracy"], metrics["count"], policy.max_test_interval)
     best = best_in_serving(model_directory(serving_root, model_name) if in_serving else None, labels,
                            policy.max_test_interval)
     blessed, reasons = decide_blessing(metrics, champion, policy, paired=paired, best=best)
