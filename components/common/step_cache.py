@@ -405,10 +405,15 @@ class StepCache:
         files_uri = gcs.join(entry_uri, save_id)
         outputs = {name: _upload_output(artifact.path, gcs.join(files_uri, name))
                    for name, artifact in self.outputs.items()}
+        entry_file = gcs.join(entry_uri, ENTRY_FILE)
         try:
-            gcs.upload_bytes(_json_bytes({**record, "files": save_id, "outputs": outputs}),
-                             gcs.join(entry_uri, ENTRY_FILE))
+            gcs.upload_bytes(_json_bytes({**record, "files": save_id, "outputs": outputs}), entry_file)
         except gcs.AlreadyExists:
+            # A retried create answers 412 when its first attempt did commit: then the entry
+            # there is this save's own, and deleting its files would leave it naming nothing.
+            if json.loads(gcs.read_bytes(entry_file)).get("files") == save_id:
+                logger.info("%s: stored %s (a retried commit found its own first attempt)", self.step, entry_uri)
+                return
             logger.info("%s: another run stored %s first (the same key, so the same content): keeping theirs",
                         self.step, entry_uri)
             _discard_upload(files_uri)

@@ -170,3 +170,23 @@ def test_the_feature_store_on_gcs_is_seen_by_a_second_store_on_the_same_uri(emul
     np.testing.assert_array_equal(reopened.get("c"), [5, 6])
     assert not os.path.exists(os.path.join(reopened.directory, "orphan.vectors.npy"))
     assert len(FeatureStore(uri, ignore_existing=True)) == 0
+
+
+def test_a_retried_commit_that_finds_its_own_first_attempt_keeps_its_files(cache_root, tmp_path, monkeypatch):
+    upload_bytes = gcs.upload_bytes
+
+    def committed_then_answered_412(data, uri, **options):
+        upload_bytes(data, uri, **options)
+        if uri.endswith("/entry.json"):  # the first attempt committed; its retry finds the object there
+            raise gcs.AlreadyExists(f"{uri}: already exists")
+
+    monkeypatch.setattr(gcs, "upload_bytes", committed_then_answered_412)
+    _, cache, ran = producing_step(cache_root, tmp_path, 1)
+    assert ran
+    monkeypatch.setattr(gcs, "upload_bytes", upload_bytes)
+    entry_uri = f"{cache_root}/make/{cache.key}"
+    entry = json.loads(gcs.read_bytes(f"{entry_uri}/entry.json"))
+    assert list(gcs.list_objects(f"{entry_uri}/{entry['files']}")), "the entry names deleted files"
+    restored, _, ran = producing_step(cache_root, tmp_path, 2)
+    assert not ran
+    assert storage.read_lines(os.path.join(restored["out"].path, "data.txt")) == ["features"]
