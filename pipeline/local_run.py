@@ -15,7 +15,6 @@ from pipeline.config import PipelineConfig
 from pipeline.deployment import Deployment
 from pipeline.pipeline import (
     AUDIT_STEP_NAMES,
-    PIPELINE_NAME,
     STEP_NAMES,
     audit_pipeline,
     build_pipeline,
@@ -35,12 +34,10 @@ class RunOutcome:
     log_path: str
 
 
-def _new_run_dir(pipeline_root: str, before: set[str]) -> str | None:
-    created = sorted(
-        name for name in set(os.listdir(pipeline_root)) - before
-        if name.startswith(PIPELINE_NAME + "-") and os.path.isdir(os.path.join(pipeline_root, name))
-    )
-    return os.path.join(pipeline_root, created[-1]) if created else None
+def _run_dir(run_root: str) -> str | None:
+    """The directory kfp.local made for the one run given `run_root` as its pipeline root."""
+    created = sorted(name for name in os.listdir(run_root) if os.path.isdir(os.path.join(run_root, name)))
+    return os.path.join(run_root, created[-1]) if created else None
 
 
 def _step_starter(image: str | None, cold_steps: bool, log_path: str) -> contextlib.AbstractContextManager:
@@ -57,7 +54,8 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
 
     Args:
         config: the validated pipeline parameters.
-        pipeline_root: where kfp.local puts each run's artifacts; created if missing.
+        pipeline_root: where runs go, each in `run-<time>/`, with its log in `logs/`; created if
+            missing.
         terminal: where progress is shown.
         verbose: show every line of every step, not only progress.
         image: run each step in this container image (kfp.local's DockerRunner) instead.
@@ -104,10 +102,13 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     # A pipeline takes the parameters it declares; the audit's are a subset of the config's.
     arguments = {name: value for name, value in config.to_arguments().items()
                  if name in pipeline_function.component_spec.inputs}
-    local.init(runner=runner, pipeline_root=pipeline_root, raise_on_error=False)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     log_path = os.path.join(pipeline_root, "logs", f"run-{stamp}.log")
-    before = set(os.listdir(pipeline_root))
+    # Each run gets a pipeline root of its own, so that another run or an audit started in the
+    # same --pipeline-root cannot be taken for this one when its directory is looked up.
+    run_root = os.path.join(pipeline_root, f"run-{stamp}")
+    os.makedirs(run_root)
+    local.init(runner=runner, pipeline_root=run_root, raise_on_error=False)
     with open(log_path, "w", encoding="utf-8") as log:
         view = ProgressView(log, terminal, step_names, verbose)
         original_stdout = sys.stdout
@@ -118,7 +119,7 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         finally:
             sys.stdout = original_stdout
     steps = {name: {"status": record.status, "seconds": record.seconds} for name, record in view.steps.items()}
-    summary = collect_summary(_new_run_dir(pipeline_root, before), steps, step_names)
+    summary = collect_summary(_run_dir(run_root), steps, step_names)
     summary["log"] = log_path
     failed = [name for name, step in summary["steps"].items() if step["status"] != "SUCCESS"]
     error = None

@@ -1,7 +1,7 @@
 """The run summary: what each step did, the test metrics, the blessing and the pushed model.
 
 It is read from the artifacts a local run left under its run directory
-(`<pipeline_root>/<run_id>/<task>/<output>/`), so it reports what happened, not what was meant.
+(`<pipeline_root>/run-<time>/<run_id>/<task>/<output>/`), so it reports what happened, not what was meant.
 """
 
 import glob

@@ -28,7 +28,7 @@ def test_invalid_parameters_fail_before_any_step(tmp_path, flags, name):
     )
     assert completed.returncode == 2, completed.stderr
     assert "invalid parameter" in completed.stderr and name in completed.stderr
-    run_dirs = [d for d in os.listdir(tmp_path / "runs") if d.startswith("headstart-")]
+    run_dirs = [d for d in os.listdir(tmp_path / "runs") if d.startswith("run-")]
     assert run_dirs == []  # no step ran
 
 
