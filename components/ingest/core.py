@@ -20,6 +20,7 @@ from components.common import gcs, storage
 from components.common.artifact_files import INDEX, LABELS, MANIFEST, REJECTS
 from components.common.example_wire import TFRecordFileWriter
 from components.common.records import RawExample
+from components.ingest.label_check import label_problem
 from components.ingest.seen_digests import SeenDigests
 from components.ingest.sources import RefusedImage, SourceError, open_source
 
@@ -118,6 +119,10 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
                 continue
             except RefusedImage as refused:
                 rejects.append(json.dumps({"origin": image_origin, "reason": str(refused)}))
+                continue
+            bad_label = label_problem(image.label)
+            if bad_label:
+                rejects.append(json.dumps({"origin": image_origin, "reason": bad_label}))
                 continue
             digest = hashlib.sha256(data).hexdigest()
             first = kept.first(digest)

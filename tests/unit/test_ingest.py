@@ -134,6 +134,23 @@ def test_csv_rows_that_are_blank_or_escape_the_folder_are_rejected_with_their_li
     assert all("outside the manifest's folder" in reason for reason in reasons[2:])
 
 
+def test_labels_with_line_breaks_or_only_blanks_are_rejected_and_the_vocabulary_stays_one_per_line(
+        image_tree, tmp_path):
+    for folder in ("two\nlines", "carriage\rreturn", "   "):
+        write_image(image_tree / folder / "odd.png", make_image((9, 9, 9), seed=len(folder)))
+    manifest = image_tree / "quoted.csv"
+    manifest.write_text('red/red_0.jpg,warm\nblue/blue_1.png,cold\nred/red_2.jpg,"hot\nday"\n')
+
+    from_folders = core.run(source=str(image_tree), output_dir=str(tmp_path / "folders"))
+    from_csv = core.run(source=str(manifest), output_dir=str(tmp_path / "csv"))
+
+    for result, out, refused in ((from_folders, "folders", 3), (from_csv, "csv", 1)):
+        assert storage.read_lines(str(tmp_path / out / LABELS)) == list(result.labels)
+        assert len(result.labels) == 2 and result.rejected == refused
+        reasons = [json.loads(line)["reason"] for line in storage.read_lines(str(tmp_path / out / REJECTS))]
+        assert all(reason.startswith("label ") and ("blank" in reason or "one line" in reason) for reason in reasons)
+
+
 def test_tfds_source_offline_with_mock_data(tmp_path):
     with tfds.testing.mock_data(num_examples=6):
         result = core.run(source="tfds:mnist", output_dir=str(tmp_path / "out"))
