@@ -21,6 +21,7 @@ from components.common.artifact_files import (
 from components.common.examples_info import NEAR_DUPLICATES_DROPPED, STATS
 from components.common.step_cache import DECISION_FILE
 from components.common.step_resources import RESOURCES_FILE
+from components.ingest.sources import skipped_text
 from pipeline.pipeline import STEP_NAMES
 
 # Entries of each audit list the summary carries (the audit artifact and the report have them all).
@@ -90,6 +91,8 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]],
         "counts": stats.get("counts", {}),
         "rejected": stats.get("rejected", 0),
         "duplicates": ingested.get("duplicates", 0),
+        # Files in the source that are not images of it (a .txt, .DS_Store), by reason.
+        "skipped": ingested.get("skipped", {}),
         # Test images dropped as near copies (re-encoded, resized, cropped) of train or eval images.
         "near_duplicates": stats.get(NEAR_DUPLICATES_DROPPED, 0),
         # Images the base network ran on in this run's extraction, and those the feature store had.
@@ -190,7 +193,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                      f"{lift['pretrained_accuracy']:.4f}, random-weight base {lift['random_accuracy']:.4f})")
     if summary["counts"]:
         lines.append("  images: " + ", ".join(f"{split} {sum(c.values())}" for split, c in summary["counts"].items())
-                     + f", rejected {summary['rejected']}")
+                     + f", rejected {summary['rejected']}"
+                     + (f"; {skipped_text(summary['skipped'])}" if summary.get("skipped") else ""))
         lines.append(f"  near duplicates: {summary.get('near_duplicates', 0)} test images dropped as near copies of "
                      "train or eval images")
     extracted = summary.get("features", {}).get("extracted")

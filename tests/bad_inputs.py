@@ -21,6 +21,7 @@ class Expected:
     examples: int
     rejected: int
     duplicates: int
+    skipped: dict[str, int]
     files: int
 
 
@@ -65,8 +66,11 @@ def write_corpus(class_a: pathlib.Path, class_b: pathlib.Path) -> Expected:
     conflicting = _encoded(Image.fromarray(make_image((90, 90, 90), size=(32, 32), seed=14)), "PNG")
     (class_a / "both_labels.png").write_bytes(conflicting)  # the same image under two labels
     (class_b / "both_labels.png").write_bytes(conflicting)
+    (class_a / "notes.txt").write_text("taken in May\n")  # not images: skipped, and counted
+    (class_b / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     return Expected(examples=len(good) + 1 + 1, rejected=len(bad) + 2 + 1, duplicates=1,
-                    files=len(good) + len(bad) + 2 + 2 + 2)
+                    skipped={"hidden file": 1, "not an image file (.txt)": 1},
+                    files=len(good) + len(bad) + 2 + 2 + 2 + 2)
 
 
 def _rotated_exif() -> bytes:

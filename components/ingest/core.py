@@ -22,7 +22,7 @@ from components.common.example_wire import TFRecordFileWriter
 from components.common.records import RawExample
 from components.ingest.label_check import label_problem
 from components.ingest.seen_digests import SeenDigests
-from components.ingest.sources import RefusedImage, SourceError, open_source
+from components.ingest.sources import RefusedImage, SourceError, open_source, skipped_text
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class IngestResult:
     duplicates: int
     rejected: int
     explicit_splits: tuple[str, ...]
+    skipped: dict[str, int]  # files in the source that are not images of it, by reason
 
 
 class _ShardWriter:
@@ -152,6 +153,7 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
             raise SourceError(f"source {source!r} holds images of one class only ({sorted(labels)[0]!r}, "
                               f"{count} images); a classifier needs at least two: one folder (or label) per class")
     sorted_labels = sorted(labels)
+    skipped = {reason: count for reason, count in sorted(parsed.skipped.items()) if count}
     storage.write_lines(os.path.join(output_dir, LABELS), sorted_labels)
     storage.write_lines(os.path.join(output_dir, REJECTS), rejects)
     storage.write_json(
@@ -163,10 +165,11 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
             "duplicates": duplicates,
             "rejected": len(rejects),
             "explicit_splits": list(parsed.explicit_splits),
+            "skipped": skipped,
         },
     )
     logger.info(
-        "ingest: %d images, %d classes, %d duplicates dropped, %d unreadable",
-        count, len(sorted_labels), duplicates, len(rejects),
+        "ingest: %d images, %d classes, %d duplicates dropped, %d rejected, %s",
+        count, len(sorted_labels), duplicates, len(rejects), skipped_text(skipped),
     )
-    return IngestResult(count, tuple(sorted_labels), duplicates, len(rejects), parsed.explicit_splits)
+    return IngestResult(count, tuple(sorted_labels), duplicates, len(rejects), parsed.explicit_splits, skipped)

@@ -4,6 +4,7 @@ It reads bytes, never decodes: no TensorFlow here. A source that cannot be diges
 (tfds:, read through tensorflow-datasets) returns None and is ingested on every run.
 """
 
+import collections
 import hashlib
 import os
 
@@ -14,9 +15,11 @@ from components.ingest.sources import SourceError, folder_files
 
 
 def _folder_digest(root: str) -> str | None:
-    """A digest of exactly the files ingest reads from a folder tree (links followed as it follows them)."""
+    """A digest of exactly the files ingest reads from a folder tree (links followed as it follows them),
+    and of how many it skips."""
     try:
-        files, explicit_splits = folder_files(root)
+        skipped: collections.Counter = collections.Counter()
+        files, explicit_splits = folder_files(root, skipped)
         hasher = hashlib.sha256(repr(explicit_splits).encode())
         for path, label, split in files:
             try:
@@ -24,6 +27,8 @@ def _folder_digest(root: str) -> str | None:
             except OSError as error:
                 content = f"unreadable: {error.strerror}"
             hasher.update(f"{os.path.relpath(path, root)}\0{label}\0{split}\0{content}\0".encode())
+        # Ingest's manifest counts the files it skips: a new .txt file changes what it says.
+        hasher.update(repr(sorted(skipped.items())).encode())
     except SourceError:
         return None  # ingest itself explains what is wrong with the tree
     return hasher.hexdigest()

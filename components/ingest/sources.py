@@ -7,9 +7,10 @@
 - `demo:digits`, the offline demo
 """
 
+import collections
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from components.common.image_files import is_image_file
@@ -44,10 +45,15 @@ class SourceImage:
 
 @dataclass(frozen=True)
 class Source:
-    """A parsed source: the images and which splits it gives explicitly."""
+    """A parsed source: the images, which splits it gives explicitly, and the files it does not read.
+
+    `skipped` counts files by why they are not images of the source (see `skip_reason`); it is
+    complete once `images` has been read to its end.
+    """
 
     images: Iterator[SourceImage]
     explicit_splits: tuple[str, ...]
+    skipped: collections.Counter = field(default_factory=collections.Counter)
 
 
 def _file_reader(path: str) -> Callable[[], bytes]:
@@ -80,12 +86,37 @@ def _class_folders(root: str) -> list[str]:
     )
 
 
-def _class_tree_files(root: str, split: str) -> Iterator[tuple[str, str, str]]:
+def skip_reason(name: str) -> str:
+    """Why a file in a class folder is not read: the summary counts skipped files by this."""
+    if name.startswith("."):
+        return "hidden file"
+    extension = os.path.splitext(name)[1].lower()
+    return f"not an image file ({extension})" if extension else "not an image file (no extension)"
+
+
+OUTSIDE_CLASS_FOLDERS = "outside any class folder"
+
+
+def skipped_text(skipped: dict[str, int]) -> str:
+    """`3 files skipped (2 not an image file (.txt), 1 hidden file)`, or `no files skipped`."""
+    counted = {reason: count for reason, count in skipped.items() if count}
+    if not counted:
+        return "no files skipped"
+    reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(counted.items(), key=lambda kv: -kv[1]))
+    return f"{sum(counted.values())} files skipped ({reasons})"
+
+
+def _files_beside_folders(root: str) -> int:
+    return sum(1 for name in os.listdir(root) if os.path.isfile(os.path.join(root, name)))
+
+
+def _class_tree_files(root: str, split: str, skipped: collections.Counter) -> Iterator[tuple[str, str, str]]:
     """(path, label, split) of each image file under a class-per-folder tree, in reading order.
 
     A class folder may be a link (datasets often live on a mounted volume); links inside it to
-    further folders are not followed, so a link loop ends.
+    further folders are not followed, so a link loop ends. Every other file counts in `skipped`.
     """
+    skipped[OUTSIDE_CLASS_FOLDERS] += _files_beside_folders(root)
     for label in _class_folders(root):
         class_dir = os.path.join(root, label)
         for directory, subdirs, files in os.walk(class_dir):
@@ -93,6 +124,8 @@ def _class_tree_files(root: str, split: str) -> Iterator[tuple[str, str, str]]:
             for name in sorted(files):
                 if is_image_file(name):
                     yield os.path.join(directory, name), label, split
+                else:
+                    skipped[skip_reason(name)] += 1
 
 
 def _listed(folders) -> str:
@@ -123,31 +156,36 @@ def _split_folders(root: str, folders: list[str]) -> dict[str, str]:
     return {split: by_split[split] for split in SPLITS if split in by_split}
 
 
-def folder_files(root: str) -> tuple[Iterator[tuple[str, str, str]], tuple[str, ...]]:
+def folder_files(root: str, skipped: collections.Counter | None = None
+                 ) -> tuple[Iterator[tuple[str, str, str]], tuple[str, ...]]:
     """Every image file ingest reads from a folder tree, as (path, label, split), and the tree's splits.
 
     The splits are those the tree's split folders name, empty when it has none. The source digest
-    covers exactly these files, so the two cannot disagree.
+    covers exactly these files, so the two cannot disagree. The files not read are counted by
+    reason in `skipped`, as the iterator goes.
 
     Raises:
         SourceError: see `_split_folders`.
     """
+    skipped = collections.Counter() if skipped is None else skipped
     splits = _split_folders(root, _class_folders(root))
     if not splits:
-        return _class_tree_files(root, ""), ()
+        return _class_tree_files(root, "", skipped), ()
 
     def files() -> Iterator[tuple[str, str, str]]:
+        skipped[OUTSIDE_CLASS_FOLDERS] += _files_beside_folders(root)
         for split, folder in splits.items():
-            yield from _class_tree_files(os.path.join(root, folder), split)
+            yield from _class_tree_files(os.path.join(root, folder), split, skipped)
 
     return files(), tuple(splits)
 
 
 def folder_source(root: str) -> Source:
     """A class-per-folder tree, or one split folder per split (`train/`, `val/`, `test/`, ...) of such trees."""
-    files, explicit_splits = folder_files(root)
+    skipped: collections.Counter = collections.Counter()
+    files, explicit_splits = folder_files(root, skipped)
     images = (SourceImage(_file_reader(path), label, path, split) for path, label, split in files)
-    return Source(images, explicit_splits)
+    return Source(images, explicit_splits, skipped)
 
 
 def csv_source(manifest: str) -> Source:

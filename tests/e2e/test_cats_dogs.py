@@ -78,12 +78,14 @@ def test_summary_holds_every_field(cats_dogs_run):
     assert summary["fine_tune"]["ran"] is False  # auto, and this machine has no GPU
 
 
-def test_every_file_of_the_source_is_an_example_a_reject_or_a_duplicate(cats_dogs_run):
+def test_every_file_of_the_source_is_an_example_a_reject_a_duplicate_or_skipped(cats_dogs_run):
     summary, photos = cats_dogs_run["summary"], cats_dogs_run["tmp_path"] / "photos"
     files = sum(len(names) for _, _, names in os.walk(photos))
     examples = sum(sum(counts.values()) for counts in summary["counts"].values())
     assert files == 200 - 2 * ADDED_LATER + cats_dogs_run["corpus"].files
-    assert examples + summary["rejected"] + summary["duplicates"] == files
+    assert summary["skipped"] == cats_dogs_run["corpus"].skipped
+    assert examples + summary["rejected"] + summary["duplicates"] + sum(summary["skipped"].values()) == files
+    assert "2 files skipped (1 hidden file, 1 not an image file (.txt))" in cats_dogs_run["stdout"]
     rejects = [json.loads(line) for path in glob.glob(os.path.join(summary["run_dir"], "*", "*", "rejects*.jsonl"))
                for line in open(path, encoding="utf-8") if line.strip()]
     reasons = {os.path.basename(reject["origin"]): reject["reason"] for reject in rejects}

@@ -151,6 +151,23 @@ def test_labels_with_line_breaks_or_only_blanks_are_rejected_and_the_vocabulary_
         assert all(reason.startswith("label ") and ("blank" in reason or "one line" in reason) for reason in reasons)
 
 
+def test_files_that_are_not_images_are_counted_by_reason_and_change_the_source_digest(image_tree, tmp_path):
+    from components.ingest.source_digest import source_digest
+
+    before = source_digest(str(image_tree))
+    (image_tree / "red" / "notes.txt").write_text("taken in May")
+    (image_tree / "blue" / "notes.TXT").write_text("taken in June")
+    (image_tree / "red" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (image_tree / "README").write_text("photos")
+
+    result = core.run(source=str(image_tree), output_dir=str(tmp_path / "out"))
+
+    assert result.count == 40
+    assert result.skipped == {"hidden file": 1, "not an image file (.txt)": 2, "outside any class folder": 1}
+    assert storage.read_json(str(tmp_path / "out" / "manifest.json"))["skipped"] == result.skipped
+    assert source_digest(str(image_tree)) != before
+
+
 def test_tfds_source_offline_with_mock_data(tmp_path):
     with tfds.testing.mock_data(num_examples=6):
         result = core.run(source="tfds:mnist", output_dir=str(tmp_path / "out"))

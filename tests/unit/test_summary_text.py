@@ -17,6 +17,7 @@ SUMMARY = {
     "fine_tune": {"ran": False, "reason": "no GPU"},
     "counts": {"train": {"a": 30, "b": 30}, "test": {"a": 20, "b": 20}},
     "rejected": 2,
+    "skipped": {"not an image file (.txt)": 3, "hidden file": 1},
     "near_duplicates": 1,
     "features": {"extracted": 98, "reused": 2},
     "blessed": True,
@@ -37,7 +38,8 @@ def test_each_part_of_the_run_gets_its_line():
     assert "  test metrics: accuracy 0.9000, auc 0.9500 (40 images; accuracy 95% CI 0.8500-0.9400)" in lines
     assert "  fine-tune: skipped (no GPU)" in lines
     assert ("  transfer lift: +0.3000 accuracy (pretrained base 0.9000, random-weight base 0.6000)") in lines
-    assert "  images: train 60, test 40, rejected 2" in lines
+    assert ("  images: train 60, test 40, rejected 2; 4 files skipped (3 not an image file (.txt), 1 hidden file)"
+            in lines)
     assert "  feature extraction: 98 images through the base network, 2 from the feature store" in lines
     assert lines[-6:] == [
         "  blessed: yes",
