@@ -104,6 +104,10 @@ THUMBNAIL_SIDE = 32
 COMPARED_SIDE = 12
 CROPS = tuple(step * 0.005 for step in range(12))
 MAX_THUMBNAIL_DISTANCE = 0.095
+# A thumbnail whose grey levels spread less than this (standard deviation, of 255) is featureless:
+# a blank or single-colour frame. Its hash is all zeros and its standardized views are flat, so it
+# would match every other featureless frame whatever its colour; it is never called a copy.
+FEATURELESS_SPREAD = 2.0
 # References a test image is checked against, nearest hash first.
 CANDIDATES = 8
 # References whose aligned views are kept while looking for copies (about 14 KB each).
@@ -148,6 +152,11 @@ def _views(thumb: bytes | np.ndarray) -> np.ndarray:
     return views / np.where(spread > 1e-6, spread, 1.0)
 
 
+def is_featureless(thumb: bytes | np.ndarray) -> bool:
+    """Whether a thumbnail is a blank or single-colour frame (see FEATURELESS_SPREAD)."""
+    return float(np.frombuffer(thumb, dtype=np.uint8).std()) < FEATURELESS_SPREAD
+
+
 def picture_distance(first: np.ndarray, second: np.ndarray) -> float:
     """How far apart two images' views (see `_views`) are at their best alignment, either one cropped."""
     return float(min(np.abs(first - second[0]).mean(axis=(1, 2)).min(),
@@ -159,7 +168,8 @@ def confirmed_copies(query_hashes: np.ndarray, query_thumbnails: Sequence[bytes]
                      same_set: bool = False) -> list[tuple[int, int, int, float]]:
     """The queries that are near copies of a reference: close in hash, and alike once aligned.
 
-    With `same_set`, queries and references are one list: an image is not its own copy.
+    With `same_set`, queries and references are one list: an image is not its own copy. A
+    featureless image (`is_featureless`) is no copy of anything, nor anything a copy of it.
 
     Returns:
         (query index, reference index, hash distance, picture distance) per copy found, in
@@ -170,7 +180,7 @@ def confirmed_copies(query_hashes: np.ndarray, query_thumbnails: Sequence[bytes]
     # A bounded cache: where most images have near copies (a set of crops of a few photos), one
     # view per image would grow with the data (14 KB each, 700 MB at 50,000 images).
     reference_view = functools.lru_cache(maxsize=REFERENCE_VIEWS_KEPT)(
-        lambda index: _views(reference_thumbnails[index]))
+        lambda index: None if is_featureless(reference_thumbnails[index]) else _views(reference_thumbnails[index]))
 
     found = []
     rows_at_once = max(1, CHUNK_PAIRS // max(1, len(reference_hashes)))
@@ -183,10 +193,15 @@ def confirmed_copies(query_hashes: np.ndarray, query_thumbnails: Sequence[bytes]
             rows = np.arange(len(chunk))
             distances[rows, start + rows] = np.iinfo(np.uint8).max
         for row in np.flatnonzero(distances.min(axis=1) <= MAX_DISTANCE):
+            if is_featureless(query_thumbnails[start + row]):
+                continue
             order = np.argsort(distances[row], kind="stable")[:CANDIDATES]
             query_view = _views(query_thumbnails[start + row])
             for reference in order[distances[row, order] <= MAX_DISTANCE]:
-                apart = picture_distance(query_view, reference_view(int(reference)))
+                view = reference_view(int(reference))
+                if view is None:
+                    continue
+                apart = picture_distance(query_view, view)
                 if apart <= MAX_THUMBNAIL_DISTANCE:
                     found.append((start + int(row), int(reference), int(distances[row, reference]), apart))
                     break

@@ -137,3 +137,16 @@ def test_difference_hash_is_stable_under_small_changes_and_differs_between_image
 def test_the_hash_and_thumbnail_from_one_grayscale_equal_each_computed_alone():
     for image in (smooth_image(11, side=97), smooth_image(12)[:40, :70, 1]):  # color and gray, odd sizes
         assert hash_and_thumbnail(image) == (difference_hash(image), thumbnail(image))
+
+
+def test_blank_frames_are_no_copies_of_each_other_nor_of_a_photo():
+    black, white, grey = (np.full((64, 64, 3), value, dtype=np.uint8) for value in (0, 255, 128))
+    noisy_grey = np.clip(grey + np.random.default_rng(3).normal(0, 0.5, grey.shape), 0, 255).astype(np.uint8)
+    photo = smooth_image(7)
+    references = [hash_and_thumbnail(image) for image in (white, grey, photo)]
+    queries = [hash_and_thumbnail(image) for image in (black, noisy_grey, photo)]
+
+    found = confirmed_copies(parse_hashes([format_hash(h) for h, _ in queries]), [t for _, t in queries],
+                             parse_hashes([format_hash(h) for h, _ in references]), [t for _, t in references])
+
+    assert [(query, reference) for query, reference, _, _ in found] == [(2, 2)]  # the photo alone
