@@ -62,16 +62,41 @@ def tf_serving_deployment(model_name: str, model_base_path: str) -> str:
     return yaml.safe_dump_all([deployment, service], sort_keys=False)
 
 
+# Characters that Markdown (or the HTML it may hold) would read as syntax in a class name: `|` ends
+# a table cell, `*`, `_` and backquotes emphasize or quote, brackets make links, `<` opens a tag.
+_MARKDOWN_ESCAPES = {char: "\\" + char for char in "\\`*_[]|#"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
+def _markdown_text(text: str) -> str:
+    """`text` shown as itself inside a Markdown line or table cell."""
+    return "".join(_MARKDOWN_ESCAPES.get(char, char) for char in text)
+
+
+def _without_host_paths(base_network: dict) -> dict:
+    """The base network's description with local file paths cut to their file names.
+
+    A path on the machine that ran the push means nothing where the card is read, and says what
+    that machine's directories are called; a gs:// URI is a shared location, so it stays.
+    """
+    def portable(value):
+        if isinstance(value, str) and not value.startswith("gs://") and ("/" in value or "\\" in value):
+            return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        return value
+
+    return {key: portable(value) for key, value in base_network.items()}
+
+
 def model_card(*, model_name: str, run_id: str, labels: list[str], counts: dict,
                metrics: dict, blessing: dict, base_network: dict, head: dict, edge: dict | None = None) -> str:
     """A model card in Markdown: what the model is, what it was trained on, how well it does."""
     low, high = metrics.get("accuracy_ci95", [float("nan")] * 2)
+    shown_labels = [_markdown_text(label) for label in labels]
     rows = "\n".join(
         f"| {split} | " + " | ".join(str(counts.get(split, {}).get(label, 0)) for label in labels) + " |"
         for split in ("train", "eval", "test")
     )
     per_class = "\n".join(
-        f"| {label} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |"
+        f"| {_markdown_text(label)} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |"
         for label, v in metrics.get("per_class", {}).items()
     )
     reasons = "\n".join(f"- {reason}" for reason in blessing.get("reasons", [blessing.get("reason", "")]))
@@ -93,14 +118,14 @@ output: `probabilities` (the int8 model's quantized as uint8, with the output's 
 
 Pushed {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")} by pipeline run `{run_id}`.
 
-An image classifier for {len(labels)} classes ({", ".join(labels)}): a frozen base network turns an
+An image classifier for {len(labels)} classes ({", ".join(shown_labels)}): a frozen base network turns an
 image into features, a small trained head turns features into class probabilities. Send encoded
 image bytes (JPEG, PNG, GIF, BMP) to `serving_default`; decoded float images in [0, 255] to
 `serving_images`.
 
 ## Base network
 ```
-{json.dumps(base_network, indent=2)}
+{json.dumps(_without_host_paths(base_network), indent=2)}
 ```
 
 ## Head and training
@@ -109,7 +134,7 @@ image bytes (JPEG, PNG, GIF, BMP) to `serving_default`; decoded float images in 
 ```
 
 ## Data (images per split and class)
-| split | {" | ".join(labels)} |
+| split | {" | ".join(shown_labels)} |
 | --- | {" | ".join("---" for _ in labels)} |
 {rows}
 
