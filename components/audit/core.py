@@ -154,7 +154,7 @@ def _read_features(features_dir: str, origin_of: dict[tuple[str, str], str], cla
     sample = np.empty((len(chosen), features.dim), np.float32)
     sums, labels, seen = np.zeros((classes, features.dim)), [], 0
     for vectors, batch_labels in features.batches():
-        sums += np.eye(classes)[batch_labels].T @ _unit(vectors)  # one product: np.add.at is far slower
+        sums += _one_hot(batch_labels, classes).T @ _unit(vectors)  # one product: np.add.at is far slower
         rows = chosen[(chosen >= seen) & (chosen < seen + len(vectors))]
         sample[np.searchsorted(chosen, rows)] = vectors[rows - seen]
         labels.append(batch_labels)
@@ -190,6 +190,13 @@ def _read_features(features_dir: str, origin_of: dict[tuple[str, str], str], cla
     origins = [origin_of.get((digest, names[label]), digest) for digest, label in zip(features.digests, label_array)]
     return Images(np.concatenate(kept) if project else whole, label_array, features.splits, features.digests, origins,
                   np.concatenate(distances), features.dim)
+
+
+def _one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    """(len(labels), classes), one 1 per row: the batch's size, not a classes x classes identity."""
+    rows = np.zeros((len(labels), classes), np.float32)
+    rows[np.arange(len(labels)), labels] = 1
+    return rows
 
 
 def out_of_fold_probabilities(vectors: np.ndarray, labels: np.ndarray, classes: int, seed: int = 0,
@@ -376,7 +383,10 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
              "flagged_mislabeled": sum(flagged for *_, flagged in issues)}
     os.makedirs(output_dir, exist_ok=True)
     storage.write_json(os.path.join(output_dir, AUDIT_REPORT), audit)
-    logger.info("audit: %d images; %d flagged as likely mislabelled, %d near-duplicate pairs; train classes %s",
-                audit["images"], audit["flagged_mislabeled"], len(duplicates),
-                audit["balance"]["counts"]["train"])
+    train = audit["balance"]["counts"]["train"]
+    # The smallest and the largest class, not every class: a line per run, even at 1,000 classes.
+    smallest, largest = min(train, key=train.get), max(train, key=train.get)
+    logger.info("audit: %d images; %d flagged as likely mislabelled, %d near-duplicate pairs; %d train classes, "
+                "from %d images (%s) to %d (%s)", audit["images"], audit["flagged_mislabeled"], len(duplicates),
+                len(train), train[smallest], smallest, train[largest], largest)
     return audit

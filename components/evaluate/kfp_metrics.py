@@ -3,7 +3,14 @@
 Those are scalar metrics, a confusion matrix and a ROC curve.
 """
 
+import logging
 import math
+
+logger = logging.getLogger(__name__)
+
+# The confusion matrix goes into the artifact's metadata, one cell per class pair: at 1,000
+# classes that is a million numbers in the metadata store, for a grid the UI cannot show.
+KFP_MATRIX_CLASSES = 100
 
 
 def scalar_metrics(found: dict) -> dict[str, float]:
@@ -22,7 +29,11 @@ def log_to_kfp(result, metrics, classification_metrics) -> None:
     """Logs an `EvaluateResult`'s test metrics into KFP's `Metrics` and `ClassificationMetrics` artifacts."""
     for name, value in scalar_metrics(result.metrics).items():
         metrics.log_metric(name, value)
-    classification_metrics.log_confusion_matrix(list(result.labels), result.metrics["confusion_matrix"])
+    if len(result.labels) <= KFP_MATRIX_CLASSES:
+        classification_metrics.log_confusion_matrix(list(result.labels), result.metrics["confusion_matrix"])
+    else:
+        logger.info("evaluate: %d classes: the confusion matrix is left out of KFP's metrics (more than %d); "
+                    "metrics.json and the report's top confusions have it", len(result.labels), KFP_MATRIX_CLASSES)
     roc = result.metrics["roc"]
     if roc:
         classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])

@@ -21,6 +21,11 @@ from PIL import Image  # noqa: E402
 WORST_MISTAKES = 12
 CORRECT_SAMPLE = 6
 THUMBNAIL = 96
+# Beyond this many classes a full confusion matrix is no figure a person can read (and at a
+# thousand its canvas passes matplotlib's pixel limit): the report lists the top confusions, and
+# its per-class tables the classes that need a look.
+MATRIX_CLASSES = 20
+TOP_CONFUSIONS = 20
 
 
 def _figure_uri(figure) -> str:
@@ -30,7 +35,29 @@ def _figure_uri(figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _confusion_matrix(matrix: list[list[int]], labels: list[str]) -> str:
+def top_confusions(matrix: list[list[int]], limit: int = TOP_CONFUSIONS) -> list[tuple[int, int, int]]:
+    """(true class, predicted class, images) of the most frequent mistakes, most frequent first."""
+    values = np.array(matrix)
+    np.fill_diagonal(values, 0)
+    flat = np.argsort(-values, axis=None, kind="stable")[:limit]
+    return [(int(row), int(column), int(values[row, column]))
+            for row, column in zip(*np.unravel_index(flat, values.shape)) if values[row, column]]
+
+
+def _confusions_table(matrix: list[list[int]], labels: list[str]) -> str:
+    escape = html.escape
+    support = np.array(matrix).sum(axis=1)
+    rows = "".join(f"<tr><td>{escape(labels[true])}</td><td>{escape(labels[predicted])}</td><td>{count}</td>"
+                   f"<td>{count / support[true]:.0%}</td></tr>" for true, predicted, count in top_confusions(matrix))
+    return (f"<h2>Top confusions</h2><p>{len(labels)} classes: too many for a confusion matrix. The most frequent "
+            "mistakes on the test split (the whole matrix is in metrics.json):</p>"
+            "<table><tr><th>true</th><th>predicted as</th><th>images</th><th>of the true class</th></tr>"
+            + (rows or "<tr><td colspan=4>no mistakes</td></tr>") + "</table>")
+
+
+def _confusion_matrix(matrix: list[list[int]], labels: list[str]) -> str | None:
+    if len(labels) > MATRIX_CLASSES:
+        return None  # see _confusions_table
     size = max(3.0, 0.6 * len(labels) + 2)
     figure, axes = plt.subplots(figsize=(size, size))
     values = np.array(matrix)
@@ -138,16 +165,23 @@ def _audit_section(audit: dict | None) -> str:
         e, f"{escape(e['split'])} <b>{escape(e['label'])}</b><br>{e['score']:.1f} MADs out<br>"
         f"<small>{escape(e['origin'][-40:])}</small>") for e in audit["outliers"])
     counts = audit["balance"]["counts"]
-    labels = list(next(iter(counts.values())))
-    rows = "".join(f"<tr><td>{escape(split)}</td>" + "".join(f"<td>{per_label[label]}</td>" for label in labels)
-                   + "</tr>" for split, per_label in counts.items())
+    train = counts.get("train") or next(iter(counts.values()))
+    labels, balance_note = sorted(train, key=train.get), ""
+    if len(labels) > MATRIX_CLASSES:
+        half = MATRIX_CLASSES // 2
+        labels = labels[:half] + labels[-half:]
+        balance_note = (f"<p>The {half} smallest and the {half} largest of {len(train)} classes by training "
+                        "images (every class is in audit.json).</p>")
+    rows = "".join(f"<tr><td>{escape(label)}</td>" + "".join(f"<td>{per_label.get(label, 0)}</td>"
+                                                             for per_label in counts.values()) + "</tr>"
+                   for label in labels)
     ratio = audit["balance"]["train_largest_to_smallest"]
     return (f"<p>{audit['images']} images; {audit['flagged_mislabeled']} flagged as likely mislabelled "
             "(out-of-fold predictions of a classifier on the features). The lists are ranked, most "
             "suspicious first.</p><h3>Likely mislabelled</h3>" + mislabeled
             + "<h3>Near duplicates</h3>" + duplicates + "<h3>Outliers, far from every class</h3>" + outliers
-            + "<h3>Class balance</h3><table><tr><th>split</th>"
-            + "".join(f"<th>{escape(label)}</th>" for label in labels) + f"</tr>{rows}</table>"
+            + f"<h3>Class balance</h3>{balance_note}<table><tr><th>class</th>"
+            + "".join(f"<th>{escape(split)}</th>" for split in counts) + f"</tr>{rows}</table>"
             + f"<p>Largest to smallest training class: {ratio}.</p>")
 
 
@@ -175,6 +209,19 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _per_class_rows(per_class: dict[str, dict]) -> tuple[str, str]:
+    """The per-class table's rows, and a note when only the weakest classes are shown."""
+    shown, note = list(per_class.items()), ""
+    if len(shown) > MATRIX_CLASSES:
+        shown = sorted(shown, key=lambda item: item[1]["f1"])[:MATRIX_CLASSES]
+        note = (f"<p>The {MATRIX_CLASSES} of {len(per_class)} classes with the lowest F1, lowest first "
+                "(every class is in metrics.json).</p>")
+    escape = html.escape
+    rows = "".join(f"<tr><td>{escape(label)}</td><td>{v['precision']:.3f}</td><td>{v['recall']:.3f}</td>"
+                   f"<td>{v['f1']:.3f}</td><td>{v['support']}</td></tr>" for label, v in shown)
+    return rows, note
 
 
 def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: int = WORST_MISTAKES) -> list[int]:
@@ -212,11 +259,7 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
     figures = [_confusion_matrix(metrics["confusion_matrix"], labels), _roc(metrics["roc"], metrics["auc"]),
                _training_curves(history), _reliability(metrics["reliability"], metrics["ece"])]
     images = "".join(f'<img src="{uri}" alt="figure">' for uri in figures if uri)
-    per_class = "".join(
-        f"<tr><td>{escape(label)}</td><td>{v['precision']:.3f}</td><td>{v['recall']:.3f}</td>"
-        f"<td>{v['f1']:.3f}</td><td>{v['support']}</td></tr>"
-        for label, v in metrics["per_class"].items()
-    )
+    per_class, per_class_note = _per_class_rows(metrics["per_class"])
     if lift and lift.get("measured"):
         lift_html = (
             "<table><tr><th>base network weights</th><th>test accuracy</th></tr>"
@@ -256,9 +299,10 @@ figure {{ display: inline-block; margin: 0.3em; font-size: 0.8em; text-align: ce
 expected calibration error {metrics['ece']:.4f}.</p>{near_duplicates_html}
 {head_search_section(history.get("tuning"))}
 <h2>Transfer lift</h2>{lift_html}
-<h2>Per class</h2>
+<h2>Per class</h2>{per_class_note}
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>test images</th></tr>{per_class}</table>
 <h2>Figures</h2>{images}
+{_confusions_table(metrics["confusion_matrix"], labels) if len(labels) > MATRIX_CLASSES else ""}
 <h2>Worst mistakes</h2>{grad_cam_note}{mistake_cells}
 <h2>A sample of correct predictions</h2>{correct_cells}
 <h2>Data audit</h2>{_audit_section(audit)}
