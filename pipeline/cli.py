@@ -359,7 +359,8 @@ def _update_runs_page(args, config, outcome) -> None:
     try:
         runs_page.record_run(args.pipeline_root, outcome.summary, succeeded=outcome.succeeded,
                              source=config.source, base=os.path.basename(config.base_model),
-                             serving_root=config.serving_root, model_name=config.model_name)
+                             serving_root=config.serving_root, model_name=config.model_name,
+                             error=outcome.error)
         print(f"  runs page: {os.path.abspath(runs_page.write_index(args.pipeline_root))}")
     except OSError as error:
         print(f"headstart run: warning: the runs page was not updated: {error}", file=sys.stderr)

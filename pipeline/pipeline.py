@@ -123,6 +123,7 @@ def build_pipeline(deployment: Deployment | None = None):
             auc_threshold=auc_threshold,
             champion_tolerance=champion_tolerance, max_test_interval=max_test_interval,
             bless_small_test_set=bless_small_test_set, serving_root=serving_root, model_name=model_name,
+            run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             batch_size=batch_size, trust_base_model=trust_base_model, test_time_augmentation=test_time_augmentation,
             cache_root=cache_root, use_cache=use_cache,
         )

@@ -9,10 +9,10 @@ import datetime
 import html
 import json
 import os
-import shutil
 from typing import Any
 
 from components.common.serving_layout import existing_versions, model_directory, read_evaluation_records
+from components.evaluate.pushed_mark import with_pushed_version
 
 RUNS_RECORD = "runs.jsonl"
 INDEX = "index.html"
@@ -20,7 +20,8 @@ REPORTS = "reports"
 
 
 def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, source: str, base: str,
-               serving_root: str, model_name: str, finished_at: str | None = None) -> dict[str, Any]:
+               serving_root: str, model_name: str, finished_at: str | None = None,
+               error: str | None = None) -> dict[str, Any]:
     """Appends one run's line to `<pipeline_root>/runs.jsonl`; returns it.
 
     Args:
@@ -33,10 +34,12 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
         serving_root: where the run pushes, as given.
         model_name: the model's name under the serving root.
         finished_at: when it ended, ISO 8601 (default: now, in local time with its offset).
+        error: why the run failed (its first failed step and what it said); None when it succeeded.
     """
     metrics = summary.get("metrics") or {}
     pushed = summary.get("pushed_uri")
-    report = _linkable_report(pipeline_root, summary) if summary.get("report") else None
+    version = int(os.path.basename(pushed.rstrip("/"))) if pushed else None
+    report = _linkable_report(pipeline_root, summary, version) if summary.get("report") else None
     record = {
         "finished_at": finished_at or datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "run_id": summary.get("run_id"), "succeeded": succeeded, "source": source, "base": base,
@@ -45,12 +48,14 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
         "small_test_split": bool(metrics.get("small_test_split")),
         "test_count": metrics.get("count"), "blessed": bool(summary.get("blessed")),
         "blessing_reason": summary.get("blessing_reason"),
-        "version": int(os.path.basename(pushed.rstrip("/"))) if pushed else None,
+        "version": version,
         "newly_pushed": bool(summary.get("pushed")), "push_reason": summary.get("push_reason"),
         "report": report,
         # Absolute, so the page finds the versions whatever directory a later run starts in.
         "serving_root": serving_root if "://" in serving_root else os.path.abspath(serving_root),
         "model_name": model_name,
+        "error": _shortened(error) if error else None,
+        "log": _relative_to(pipeline_root, summary["log"]) if summary.get("log") else None,
     }
     # One short line in append mode: two runs finishing at once do not interleave within it.
     with open(os.path.join(pipeline_root, RUNS_RECORD), "a", encoding="utf-8") as runs:
@@ -58,21 +63,44 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
     return record
 
 
-def _linkable_report(pipeline_root: str, summary: dict[str, Any]) -> str:
-    """`reports/<run_id>.html`, the run's report under a name a browser opens as HTML; relative to the root.
+# A failure's reason is kept to its start: the whole of it is in the run's log.
+ERROR_CHARACTERS = 600
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= ERROR_CHARACTERS else text[:ERROR_CHARACTERS - 1] + "\u2026"
+
+
+def _relative_to(pipeline_root: str, path: str) -> str:
+    """`path` relative to the root, as the page links it, when it lies under the root; else absolute."""
+    path, root = os.path.abspath(path), os.path.abspath(pipeline_root)
+    return os.path.relpath(path, root) if os.path.commonpath([path, root]) == root else path
+
+
+def _pushed_text(summary: dict[str, Any], version: int | None) -> str:
+    if version is None:
+        return f"none: {summary.get('push_reason') or 'not blessed'}"
+    if summary.get("pushed"):
+        return f"version {version}, pushed by this run"
+    return f"none: version {version} already serves this model ({summary.get('push_reason') or 'the same model'})"
+
+
+def _linkable_report(pipeline_root: str, summary: dict[str, Any], version: int | None) -> str:
+    """`reports/<run_id>.html`: the run's report, with the version pushed, under a name a browser opens as HTML.
 
     The report artifact's file is named `report`, without an extension, and a browser shows such a
-    local file as text. A hard link costs no space (a copy where links are refused); a symbolic
-    link would not do, since the browser takes the type from the name it resolves to.
+    local file as text. The copy also says what push did, which evaluate could not know when it
+    wrote the report (components/evaluate/pushed_mark.py).
     """
     link = os.path.join(REPORTS, f"{summary['run_id']}.html")
     target = os.path.join(pipeline_root, link)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    if not os.path.exists(target):
-        try:
-            os.link(summary["report"], target)
-        except OSError:
-            shutil.copyfile(summary["report"], target)
+    with open(summary["report"], encoding="utf-8") as report:
+        page = with_pushed_version(report.read(), _pushed_text(summary, version))
+    partial = f"{target}.tmp-{os.getpid()}"
+    with open(partial, "w", encoding="utf-8") as copy:
+        copy.write(page)
+    os.replace(partial, target)
     return link
 
 
@@ -126,13 +154,17 @@ def _run_row(run: dict[str, Any]) -> str:
     version = "&ndash;"
     if run.get("version") is not None:
         version = str(run["version"]) + ("" if run.get("newly_pushed") else " (already serving)")
-    report = f'<a href="{escape(run["report"])}">report</a>' if run.get("report") else ""
+    links = [f'<a href="{escape(run[name])}">{name}</a>' for name in ("report", "log") if run.get(name)]
     finished = run["finished_at"]
-    return (f'<tr class={state}><td title="{escape(finished)}">{escape(_when(finished))}</td>'
-            f'<td>{escape(str(run["run_id"]))}</td>'
-            f'<td>{state}</td><td>{escape(run["source"])}</td><td>{escape(run["base"])}</td>'
-            f'<td>{_accuracy(run)}</td><td title="{escape(run.get("blessing_reason") or "")}">{blessed}</td>'
-            f'<td title="{escape(run.get("push_reason") or "")}">{version}</td><td>{report}</td></tr>')
+    row = (f'<tr class={state}><td title="{escape(finished)}">{escape(_when(finished))}</td>'
+           f'<td>{escape(str(run["run_id"]))}</td>'
+           f'<td>{state}</td><td>{escape(run["source"])}</td><td>{escape(run["base"])}</td>'
+           f'<td>{_accuracy(run)}</td><td title="{escape(run.get("blessing_reason") or "")}">{blessed}</td>'
+           f'<td title="{escape(run.get("push_reason") or "")}">{version}</td><td>{" ".join(links)}</td></tr>')
+    if not run["succeeded"]:
+        reason = run.get("error") or "no reason recorded (see the log)"
+        row += f"<tr class=failed><td></td><td colspan=8 class=reason>why: {escape(reason)}</td></tr>"
+    return row
 
 
 def _small_record(entry: dict[str, Any]) -> str:
@@ -165,7 +197,8 @@ def _model_section(model: dict[str, Any]) -> str:
 
 STYLE = """body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-bottom:1.5em}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}
-tr.failed td{background:#fdecea}.ci{color:#666;font-size:90%}
+tr.failed td{background:#fdecea}.reason{white-space:pre-wrap;font-family:monospace;font-size:85%}
+.ci{color:#666;font-size:90%}
 .small{background:#fff3cd;color:#8a6d00;font-size:85%;padding:0 .3em}"""
 
 

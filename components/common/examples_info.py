@@ -14,6 +14,8 @@ NEAR_DUPLICATES = "near_duplicates.jsonl"
 NEAR_DUPLICATES_DROPPED = "near_duplicates_dropped"
 # The stats.json key saying the examples hold encoded images rather than pixels.
 COMPACT_EXAMPLES = "compact_examples"
+# The stats.json key holding the source the examples came from, as the run gave it.
+SOURCE = "source"
 
 
 def read_stats(examples_dir: str) -> dict:
@@ -42,3 +44,8 @@ def compact(examples_dir: str) -> bool:
 def near_duplicates_dropped(examples_dir: str) -> int:
     """How many test images preprocess dropped as near copies of train or eval images (0 if it did not look)."""
     return read_stats(examples_dir).get(NEAR_DUPLICATES_DROPPED, 0)
+
+
+def source(examples_dir: str) -> str | None:
+    """The source the examples were ingested from, as the run gave it (None for older examples)."""
+    return read_stats(examples_dir).get(SOURCE)

@@ -29,6 +29,7 @@ def evaluate(
     bless_small_test_set: bool,
     serving_root: str,
     model_name: str,
+    run_id: str,
     batch_size: int,
     trust_base_model: bool,
     test_time_augmentation: bool,

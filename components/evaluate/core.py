@@ -21,6 +21,7 @@ from components.common import examples_info, gcs, storage
 from components.common.accuracy_evidence import too_small, wilson_interval
 from components.common.artifact_files import (
     AUDIT_REPORT,
+    BASE_NETWORK_INFO,
     FEATURES_INFO,
     FINE_TUNE_INFO,
     HISTORY,
@@ -177,12 +178,37 @@ def _test_predictions(examples_dir: str, features_dir: str | None, base_model_pa
     return labels, by_view.sum(axis=1) / len(views), by_view[:, 0]
 
 
+def _file_name(value: str) -> str:
+    """A keras.applications name as it is, a file by its name: the report is read elsewhere."""
+    return value if value.startswith("gs://") else os.path.basename(value.rstrip("/")) or value
+
+
+def _what_the_report_covers(run_id: str | None, examples_dir: str, base_model_path: str, history: dict,
+                            views: tuple[str, ...], model_name: str | None, champion: dict | None) -> dict:
+    """The report's head: which run, on what data, with which base, settings and model name."""
+    base_info = os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)
+    base = storage.read_json(base_info) if os.path.isfile(base_info) else None
+    config = history.get("config") or {}
+    return {
+        "run": run_id, "source": examples_info.source(examples_dir),
+        "base": (f"{_file_name(base['base_model'])} (weights {_file_name(base['base_weights'])}, alpha "
+                 f"{base['alpha']}, {base['image_size']} px, {base['pooling']} pooling, {base['dim']} features)"
+                 if base else None),
+        "settings": {"head": f"hidden units {config.get('hidden_units')}, dropout {config.get('dropout')}, "
+                             f"learning rate {config.get('learning_rate')}",
+                     "epochs": f"{history.get('epochs_run')} run of {config.get('epochs')}, "
+                               f"best {history.get('best_epoch')}",
+                     "views averaged at test": "+".join(views)},
+        "model_name": model_name, "champion_version": champion["version"] if champion else None,
+    }
+
+
 def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output_dir: str,
         policy: BlessingPolicy, serving_root: str | None = None, model_name: str | None = None,
         lift_dir: str | None = None, audit_dir: str | None = None, report_path: str | None = None,
         batch_size: int = HeadConfig.batch_size,
         features_dir: str | None = None, trust_base_model: bool = False,
-        views: tuple[str, ...] = ("identity",)) -> EvaluateResult:
+        views: tuple[str, ...] = ("identity",), run_id: str | None = None) -> EvaluateResult:
     """Evaluates base + head on the test split, compares with the champion, decides the blessing.
 
     Args:
@@ -203,6 +229,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         trust_base_model: the run's own trust in its base: load the saved base outside Keras safe
             mode (its Lambda layers run).
         views: the views the model averages its answers over (`ViewPolicy.test_views`).
+        run_id: the pipeline run evaluating, named at the head of the report.
     """
     image_size = examples_info.image_size(examples_dir)
     labels = storage.read_lines(os.path.join(examples_dir, LABELS))
@@ -249,8 +276,9 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         mistakes, correct = worst_mistakes(label_indices, probabilities), correct_sample(label_indices, probabilities)
         shown = _shown_images(examples_dir, image_size, mistakes + correct, label_indices, probabilities, labels)
         no_grad_cam = _explain(shown, (base_model_path, head_model_path), trust_base_model)
+        about = _what_the_report_covers(run_id, examples_dir, base_model_path, history, views, model_name, champion)
         page = render_report(
-            metrics=metrics, labels=labels, history=history, lift=lift,
+            metrics=metrics, labels=labels, history=history, lift=lift, about=about,
             blessing={"blessed": blessed, "reasons": reasons, "champion": champion},
             mistakes=shown[:len(mistakes)], correct=shown[len(mistakes):], no_grad_cam=no_grad_cam,
             audit=storage.read_json(os.path.join(audit_dir, AUDIT_REPORT)) if audit_dir else None,

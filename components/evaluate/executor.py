@@ -9,11 +9,13 @@ from components.evaluate.champion import find_champion
 
 def execute(*, examples, features, base_network, head, lift, audit, accuracy_threshold: float, auc_threshold: float,
             champion_tolerance: float, max_test_interval: float, bless_small_test_set: bool, serving_root: str,
-            model_name: str, batch_size: int, trust_base_model: bool, test_time_augmentation: bool, cache_root: str,
-            use_cache: bool, evaluation, metrics, classification_metrics, report) -> None:
+            model_name: str, run_id: str, batch_size: int, trust_base_model: bool, test_time_augmentation: bool,
+            cache_root: str, use_cache: bool, evaluation, metrics, classification_metrics, report) -> None:
     """Scores the model on the test split against the champion and decides the blessing."""
     prepare_step_process(evaluation, keep_scikit_learn=True)  # the metrics use scikit-learn
     champion = find_champion(serving_root, model_name, step_cache.joined_key(base_network.path, head.path))
+    # Not in the key: run_id names the run that made the report, and a reused one names the run
+    # that made it first.
     cache = step_cache.open_step(
         cache_root, "evaluate", use_cache=use_cache,
         params={"accuracy_threshold": accuracy_threshold, "auc_threshold": auc_threshold,
@@ -48,7 +50,7 @@ def execute(*, examples, features, base_network, head, lift, audit, accuracy_thr
         serving_root=serving_root, model_name=model_name, lift_dir=lift.path, audit_dir=audit.path,
         report_path=report.path,
         batch_size=batch_size, features_dir=features.path, trust_base_model=trust_base_model,
-        views=views_to_average(test_time_augmentation, features.path),
+        views=views_to_average(test_time_augmentation, features.path), run_id=run_id,
     )
     log_to_kfp(result, metrics, classification_metrics)
     evaluation.metadata.update({"blessed": result.blessed, "reason": result.reason,

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from components.evaluate.pushed_mark import pushed_mark  # noqa: E402
+
 WORST_MISTAKES = 12
 CORRECT_SAMPLE = 6
 THUMBNAIL = 96
@@ -136,7 +138,7 @@ def _figures(images: list[dict], empty: str) -> str:
         f'<figure><img src="{_thumbnail_uri(m["pixels"])}" alt="test image">'
         + (f'<img src="{_thumbnail_uri(m["overlay"])}" alt="Grad-CAM">' if "overlay" in m else "")
         + f'<figcaption>true <b>{escape(m["true"])}</b><br>predicted <b>{escape(m["predicted"])}</b> '
-        f'({m["confidence"]:.2f})<br><small>{escape(m["origin"][-40:])}</small></figcaption></figure>'
+        f'({m["confidence"]:.2f})<br><small class=origin>{escape(m["origin"])}</small></figcaption></figure>'
         for m in images
     ) or f"<p>{empty}</p>"
 
@@ -148,6 +150,20 @@ def _audit_entry(entry: dict, caption: str) -> str:
     return f"<figure>{images}<figcaption>{caption}</figcaption></figure>"
 
 
+AUDIT_ADVICE = """<p><b>What to do with these lists.</b> They rank images for a person to look at; they
+decide nothing, and clean data gets flagged too (a flag means the classifier's answer disagreed,
+often on a hard or ambiguous picture). Work down each list from the top and stop when the images
+stop being wrong:</p><ul>
+<li><b>Likely mislabelled:</b> where the label is wrong, move the file to its right class folder
+(or correct its CSV row); where the picture fits no class, delete it. Then run again.</li>
+<li><b>Near duplicates:</b> a copy across splits makes test accuracy a measure of memory (preprocess
+already drops such test images); keep one copy.</li>
+<li><b>Outliers:</b> check that each belongs to the task at all (a blank frame, a screenshot, a
+chart); remove those that do not.</li>
+<li><b>Class balance:</b> a class with far fewer images is learnt worst; add images to it, or
+turn on class weights (<code>--class-weights</code>).</li></ul>"""
+
+
 def _audit_section(audit: dict | None) -> str:
     """The report's data audit: likely mislabelled images, near duplicates, outliers and balance."""
     if not audit:
@@ -155,15 +171,16 @@ def _audit_section(audit: dict | None) -> str:
     escape = html.escape
     mislabeled = "".join(_audit_entry(
         e, f"{escape(e['split'])} <b>{escape(e['label'])}</b>, looks like <b>{escape(e['suggested'])}</b><br>"
-        f"score {e['score']:.2f}{' (flagged)' if e['flagged'] else ''}<br><small>{escape(e['origin'][-40:])}</small>")
+        f"score {e['score']:.2f}{' (flagged)' if e['flagged'] else ''}<br>"
+        f"<small class=origin>{escape(e['origin'])}</small>")
         for e in audit["mislabeled"])
     duplicates = "".join(_audit_entry(
         e, f"{escape(e['split'])} / {escape(e['matches_split'])}, {e['hash_distance']} bits apart<br>"
-        f"<small>{escape(e['origin'][-30:])}<br>{escape(e['matches'][-30:])}</small>")
+        f"<small class=origin>{escape(e['origin'])}<br>{escape(e['matches'])}</small>")
         for e in audit["near_duplicates"]) or "<p>None found.</p>"
     outliers = "".join(_audit_entry(
         e, f"{escape(e['split'])} <b>{escape(e['label'])}</b><br>{e['score']:.1f} MADs out<br>"
-        f"<small>{escape(e['origin'][-40:])}</small>") for e in audit["outliers"])
+        f"<small class=origin>{escape(e['origin'])}</small>") for e in audit["outliers"])
     counts = audit["balance"]["counts"]
     train = counts.get("train") or next(iter(counts.values()))
     labels, balance_note = sorted(train, key=train.get), ""
@@ -178,7 +195,7 @@ def _audit_section(audit: dict | None) -> str:
     ratio = audit["balance"]["train_largest_to_smallest"]
     return (f"<p>{audit['images']} images; {audit['flagged_mislabeled']} flagged as likely mislabelled "
             "(out-of-fold predictions of a classifier on the features). The lists are ranked, most "
-            "suspicious first.</p><h3>Likely mislabelled</h3>" + mislabeled
+            "suspicious first.</p>" + AUDIT_ADVICE + "<h3>Likely mislabelled</h3>" + mislabeled
             + "<h3>Near duplicates</h3>" + duplicates + "<h3>Outliers, far from every class</h3>" + outliers
             + f"<h3>Class balance</h3>{balance_note}<table><tr><th>class</th>"
             + "".join(f"<th>{escape(split)}</th>" for split in counts) + f"</tr>{rows}</table>"
@@ -211,6 +228,24 @@ def _cell(value) -> str:
     return str(value)
 
 
+def about_table(about: dict, blessing: dict) -> str:
+    """The report's head: run, source, base network, key settings and what goes to serving."""
+    escape = html.escape
+    model = escape(str(about.get("model_name") or "(no model name)"))
+    champion = about.get("champion_version")
+    if not blessing.get("blessed"):
+        pushed = "none: not blessed"
+    elif champion is not None:
+        pushed = f"push exports it as the next version of {model}, after version {champion}"
+    else:
+        pushed = f"push exports it as the next version of {model}"
+    rows = [("run", about.get("run") or "(not named)"), ("source", about.get("source") or "(not recorded)"),
+            ("base network", about.get("base") or "(not recorded)"), *about.get("settings", {}).items()]
+    cells = "".join(f"<tr><th>{escape(name)}</th><td class=origin>{escape(str(value))}</td></tr>"
+                    for name, value in rows)
+    return f'<table class="about">{cells}<tr><th>version pushed</th><td>{pushed_mark(pushed)}</td></tr></table>'
+
+
 def _per_class_rows(per_class: dict[str, dict]) -> tuple[str, str]:
     """The per-class table's rows, and a note when only the weakest classes are shown."""
     shown, note = list(per_class.items()), ""
@@ -233,7 +268,7 @@ def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: 
 
 def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: dict, lift: dict | None,
                   mistakes: list[dict], correct: list[dict] = (), no_grad_cam: str | None = None,
-                  audit: dict | None = None, near_duplicates: int | None = None) -> str:
+                  audit: dict | None = None, near_duplicates: int | None = None, about: dict | None = None) -> str:
     """The report page.
 
     Args:
@@ -249,6 +284,7 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
         audit: the data audit (audit.json), when there is one.
         near_duplicates: test images preprocess dropped as near copies of training images (the
             examples' stats.json); None when not known.
+        about: what the report covers, shown at its head (see `about_table`); None for no head.
     """
     escape = html.escape
     low, high = metrics.get("accuracy_wilson95") or metrics["accuracy_ci95"]
@@ -288,11 +324,15 @@ body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; }}
 img {{ margin: 0.3em; vertical-align: top; }}
 table {{ border-collapse: collapse; margin: 0.5em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
-figure {{ display: inline-block; margin: 0.3em; font-size: 0.8em; text-align: center; }}
+figure {{ display: inline-block; margin: 0.3em; font-size: 0.8em; text-align: center; max-width: 16em; }}
+.origin {{ overflow-wrap: anywhere; }}
+.about th {{ text-align: left; background: #f3f3f3; }}
+.about td {{ text-align: left; }}
 .verdict {{ font-size: 1.3em; font-weight: bold; }}
 .warning {{ background: #fff3cd; border-left: 4px solid #e0a800; padding: 0.5em; }}
 </style></head><body>
 <h1>Evaluation on the test split</h1>
+{about_table(about, blessing) if about else ""}
 <p class="verdict">{verdict}</p><ul>{reasons}</ul>{champion_html}
 {small_test_split}<p>Accuracy <b>{metrics['accuracy']:.4f}</b> (95% interval {low:.4f} to {high:.4f}) on
 {metrics['count']} images; AUC {metrics['auc']:.4f}; log loss {metrics['log_loss']:.4f};

@@ -15,8 +15,10 @@ from components.ingest.sources import SourceError, folder_files
 
 
 def _folder_digest(root: str) -> str | None:
-    """A digest of exactly the files ingest reads from a folder tree (links followed as it follows them),
-    and of how many it skips."""
+    """A digest of the files ingest reads from a folder tree, and of how many it skips.
+
+    Links are followed as ingest follows them.
+    """
     try:
         skipped: collections.Counter = collections.Counter()
         files, explicit_splits = folder_files(root, skipped)

@@ -41,7 +41,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 from components.common import beam_files as files
 from components.common import gcs, near_duplicates
 from components.common.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MANIFEST
-from components.common.examples_info import COMPACT_EXAMPLES, NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, STATS
+from components.common.examples_info import COMPACT_EXAMPLES, NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, SOURCE, STATS
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
 from components.preprocess import runner_flags
@@ -420,7 +420,7 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
         files.join(output_dir, STATS),
         {"counts": counts, "rejected": rejected, NEAR_DUPLICATES_DROPPED: len(copies), "image_size": image_size,
          COMPACT_EXAMPLES: compact_examples,
-         "labels": labels, "shards": shards},
+         "labels": labels, "shards": shards, SOURCE: manifest["source"]},
     )
     # Only now that stats.json names the new test shards is nothing left that reads the old ones.
     if replaced:

@@ -48,3 +48,21 @@ def test_a_thousand_classes_get_top_confusions_and_short_tables():
     balance = page.split("<h3>Class balance</h3>")[1].split("</table>")[0]
     assert balance.count("<tr>") == MATRIX_CLASSES + 1
     assert len(page) < 500_000
+
+
+def test_the_report_opens_with_what_it_covers_and_names_files_whole():
+    metrics, labels = many_class_metrics()
+    origin = "/data/photos/fixtures/cats_dogs_4k/test/dogs/dog.6216.jpg"
+    mistake = {"pixels": np.zeros((8, 8, 3), np.uint8), "true": "dogs", "predicted": "cats", "confidence": 0.9,
+               "origin": origin}
+    about = {"run": "headstart-2026-12-07-06-00-00", "source": "/data/photos", "base": "mobilenet (weights imagenet)",
+             "settings": {"head": "hidden units [128]"}, "model_name": "pets", "champion_version": 4}
+
+    page = render_report(metrics=metrics, labels=labels, history={"loss": [1.0]}, lift=None, mistakes=[mistake],
+                         blessing={"blessed": True, "reasons": ["accuracy high enough"]}, about=about)
+
+    head = page.split("<h1>Evaluation on the test split</h1>")[1].split('<p class="verdict">')[0]
+    for text in ("headstart-2026-12-07-06-00-00", "/data/photos", "mobilenet (weights imagenet)",
+                 "hidden units [128]", "push exports it as the next version of pets, after version 4"):
+        assert text in head
+    assert origin in page

@@ -2,9 +2,9 @@
 
 import html.parser
 import json
-import os
 
 from components.common.serving_layout import EVALUATION_RECORD_FILE, evaluation_record
+from components.evaluate.pushed_mark import pushed_mark
 from pipeline import runs_page
 
 
@@ -41,7 +41,7 @@ def pushed_version(serving, version, accuracy, run_id):
 def summary(root, run_id, accuracy, pushed=None):
     report = root / run_id / "evaluate" / "report"
     report.parent.mkdir(parents=True)
-    report.write_text("<html></html>")
+    report.write_text(f"<html><p>{pushed_mark('push exports it as the next version')}</p></html>")
     return {"run_id": run_id, "report": str(report), "blessed": pushed is not None, "pushed_uri": pushed,
             "pushed": run_id != "run-c",
             "metrics": {"accuracy": accuracy, "accuracy_ci95": [accuracy - 0.05, accuracy + 0.04], "count": 400},
@@ -58,8 +58,9 @@ def test_runs_newest_first_with_their_outcome_and_the_serving_versions(tmp_path)
                          succeeded=True, finished_at="2026-11-30T10:00:00+00:00", **common)
     runs_page.record_run(str(root), summary(root, "run-c", 0.925, str(serving / "colors" / "2")),
                          succeeded=True, finished_at="2026-11-30T12:00:00+00:00", **common)
-    runs_page.record_run(str(root), {"run_id": "run-b", "metrics": {}}, succeeded=False,
-                         finished_at="2026-11-30T11:00:00+00:00", **common)
+    runs_page.record_run(str(root), {"run_id": "run-b", "metrics": {}, "log": str(root / "logs" / "run-b.log")},
+                         succeeded=False, finished_at="2026-11-30T11:00:00+00:00",
+                         error="step preprocess did not succeed: the train split has 1 class(es)", **common)
     with open(root / runs_page.RUNS_RECORD, "a") as record:
         record.write('{"finished_at": "2026-11-30T13:0')  # a writer killed mid-line
 
@@ -68,14 +69,20 @@ def test_runs_newest_first_with_their_outcome_and_the_serving_versions(tmp_path)
 
     runs, versions = page.tables
     assert runs[0][:3] == ["finished", "run", "state"]
-    assert [row[1:3] for row in runs[1:]] == [["run-c", "succeeded"], ["run-b", "failed"], ["run-a", "succeeded"]]
+    assert [row[1:3] for row in runs[1:]] == [["run-c", "succeeded"], ["run-b", "failed"],
+                                              ["why: step preprocess did not succeed: the train split has 1 class(es)"],
+                                              ["run-a", "succeeded"]]
     assert runs[1][0] == "2026-11-30 12:00:00"
     assert runs[1][5] == "0.925 (0.875–0.965)" and runs[1][6:8] == ["yes", "2 (already serving)"]
-    assert runs[3][6:8] == ["yes", "1"]
+    assert runs[4][6:8] == ["yes", "1"]
     assert runs[2][5:8] == ["–", "–", "–"]
-    # Reports are linked under names a browser opens as HTML, sharing the report's bytes.
-    assert page.links == ["reports/run-c.html", "reports/run-a.html"]
-    assert os.path.samefile(root / "reports" / "run-a.html", root / "run-a" / "evaluate" / "report")
+    # Reports are linked under names a browser opens as HTML; a failed run's log is linked.
+    assert page.links == ["reports/run-c.html", "logs/run-b.log", "reports/run-a.html"]
+    # The copies say what push did, which the report, written before push, could not.
+    assert "version 1, pushed by this run" in (root / "reports" / "run-a.html").read_text()
+    assert "none: version 2 already serves this model" in (root / "reports" / "run-c.html").read_text()
+    record = [json.loads(line) for line in open(root / runs_page.RUNS_RECORD) if line.endswith("\n")]
+    assert record[2]["error"].startswith("step preprocess did not succeed") and record[2]["log"] == "logs/run-b.log"
     assert [[cell.strip() for cell in row] for row in versions[1:]] == \
         [["2 (newest: serving)", "0.925", "400", "run-c"], ["1", "0.875", "400", "run-a"]]
 
