@@ -30,6 +30,9 @@ def test_demo_runs_offline_and_pushes_a_blessed_model_then_reuses_every_step(tmp
     lift = summary["metrics"]["transfer_lift"]
     assert 0 <= lift["random_accuracy"] <= 1
     assert lift["lift"] == lift["pretrained_accuracy"] - lift["random_accuracy"]
+    # The pretrained base is worth something on digits: with mirrored and cropped views, which
+    # suit photos, it fell below the random one.
+    assert lift["pretrained_accuracy"] >= lift["random_accuracy"]
     assert "Summary" in completed.stdout and "served model:" in completed.stdout
     assert all(step["cache"]["reused"] is False for step in summary["steps"].values())
     # Each step's own process: its peak memory and what it wrote. Preprocess writes the pixels;
