@@ -11,6 +11,7 @@ Every call is retried with exponential backoff on the errors Cloud Storage calls
 Uploads that must not overwrite (a pushed version) carry `if_generation_match=0`.
 """
 
+import functools
 import hashlib
 import logging
 import os
@@ -64,10 +65,30 @@ def _retry_seconds() -> float:
     return float(os.environ.get(RETRY_SECONDS_ENV, DEFAULT_RETRY_SECONDS))
 
 
+class _RetryNotices(logging.Handler):
+    """Shows the client's retries, which it logs at debug level only, as this module's warnings.
+
+    A transient error that is retried would otherwise look like a hung step for up to
+    RETRY_SECONDS; its message says the error and how long the client sleeps before trying again.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger.warning("gcs: %s", record.getMessage())
+
+
+@functools.cache
+def _show_retries() -> None:
+    retry_logger = logging.getLogger("google.api_core.retry")
+    retry_logger.setLevel(logging.DEBUG)
+    retry_logger.addHandler(_RetryNotices(logging.DEBUG))
+    retry_logger.propagate = False  # shown once, by the handler, not again at debug level
+
+
 def _retry():
     """The client's own retry policy (exponential backoff on transient errors), bounded in time."""
     from google.cloud.storage.retry import DEFAULT_RETRY
 
+    _show_retries()
     return DEFAULT_RETRY.with_timeout(_retry_seconds())
 
 

@@ -5,6 +5,7 @@ committed by entry.json alone, races that leave one entry, and failures that nam
 
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 
@@ -130,12 +131,16 @@ def unreachable_address() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def test_an_unreachable_service_fails_the_restore_naming_the_uri(tmp_path, monkeypatch):
+def test_an_unreachable_service_fails_the_restore_naming_the_uri(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", unreachable_address())
     monkeypatch.setenv(gcs.RETRY_SECONDS_ENV, "2")
     with pytest.raises(gcs.RemoteStorageError,
                        match=r"gs://cache/gone/make/[0-9a-f]{64}/entry.json: checking failed after retrying"):
         producing_step("gs://cache/gone", tmp_path, 1)
+    # Each retry is shown as it happens, with how long the client waits before the next try.
+    retries = [record for record in caplog.records if record.name == gcs.__name__ and "sleeping" in record.message]
+    assert retries and all(record.levelname == "WARNING" for record in retries)
+    assert re.search(r"sleeping \d+\.\ds", retries[0].message)
 
 
 def test_a_commit_that_fails_for_another_reason_than_a_lost_race_surfaces(cache_root, tmp_path, monkeypatch):
