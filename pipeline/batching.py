@@ -24,13 +24,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-# The defaults, measured with `python -m benchmarks.serve` (docs/serving.md). One model call at a
-# time: TensorFlow already spreads one over every core, and a second would only double the peak
-# memory.
+# The defaults, measured with `python -m benchmarks.serve` (docs/serving.md). Two model calls at
+# once: one call's Python work between TensorFlow's ops leaves the cores idle that a second fills.
 MAX_BATCH_SIZE = 32
 BATCH_TIMEOUT_MICROS = 2000
 MAX_ENQUEUED_BATCHES = 4
-NUM_BATCH_THREADS = 1
+NUM_BATCH_THREADS = 2
 BATCHING_HELP = {
     "max_batch_size": "the most images in one model call",
     "batch_timeout_micros": "how long, in microseconds, a batch that is not full waits for more images",
