@@ -20,6 +20,8 @@ INSTALL_REQUIRES = [
     "pillow>=10,<13",
     # The offline demo: scikit-learn ships the handwritten digits data set.
     "scikit-learn>=1.4,<2",
+    # The data audit ranks label issues by confident learning on its out-of-fold probabilities.
+    "cleanlab>=2.9,<3",
     # Holds numpy's BLAS to one thread where the preprocess step's own threads use the cores.
     "threadpoolctl>=3,<4",
     # headstart serve: the TF Serving REST API on a local port.

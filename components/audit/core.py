@@ -24,6 +24,7 @@ import base64
 import io
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -31,8 +32,14 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from components.common import examples_info, near_duplicates, storage
-from components.common.artifact_files import AUDIT_REPORT, FEATURE_DIGESTS_SUFFIX, FEATURES_INFO, LABELS
+from components.common import audit_csv, examples_info, near_duplicates, storage
+from components.common.artifact_files import (
+    AUDIT_ISSUES,
+    AUDIT_REPORT,
+    FEATURE_DIGESTS_SUFFIX,
+    FEATURES_INFO,
+    LABELS,
+)
 from components.common.image_batches import split_files
 from components.common.record_parsing import PROCESSED_FEATURES, parse_feature_batch, parse_processed
 from components.common.records import SPLITS
@@ -40,6 +47,10 @@ from components.common.records import SPLITS
 logger = logging.getLogger(__name__)
 
 FOLDS = 5
+# The audit's CSV lists every image at least this many median absolute deviations beyond its
+# nearest class's median distance: about 3.5 standard deviations of a normal spread (3.5 x 1.4826),
+# the usual bar for a robust outlier.
+OUTLIER_MADS = 5.2
 # More dimensions than this are projected on their leading principal components first: the
 # logistic regression then takes seconds at 50,000 flattened 12,544-float vectors too.
 MAX_DIMENSIONS = 256
@@ -247,22 +258,29 @@ def fold_fit_sample(fit: np.ndarray, labels: np.ndarray, rng: np.random.Generato
 
 
 def label_issues(probabilities: np.ndarray, labels: np.ndarray) -> list[tuple[int, float, int, bool]]:
-    """(image, probability of its given label, most likely other class, flagged) per image, least confident first.
+    """(image, probability of its given label, most likely other class, flagged) per image, most suspicious first.
 
-    Flagged, as in confident learning: its label's probability is below that class's average
-    self-confidence (a per-class threshold, since some classes are harder), and another class is
-    the most probable.
+    Flagged are cleanlab's label issues on the out-of-fold probabilities (confident learning:
+    the per-class thresholds give a confident joint of given and likely labels, and the images
+    it counts as off the diagonal are pruned, `prune_by_noise_rate`), ranked by the given
+    label's probability, lowest first. The other images follow, ranked the same way.
     """
-    classes = probabilities.shape[1]
-    thresholds = np.array([probabilities[labels == c, c].mean() if np.any(labels == c) else 1.0
-                           for c in range(classes)])
+    from cleanlab.filter import find_label_issues
+
     self_confidence = probabilities[np.arange(len(labels)), labels]
     others = probabilities.copy()
     others[np.arange(len(labels)), labels] = -1
     suggested = others.argmax(axis=1)
-    flagged = (self_confidence < thresholds[labels]) & (probabilities.argmax(axis=1) != labels)
-    order = np.argsort(self_confidence, kind="stable")
-    return [(int(i), float(self_confidence[i]), int(suggested[i]), bool(flagged[i])) for i in order]
+    found = np.array([], dtype=int)
+    if len(np.unique(labels)) > 1:
+        with warnings.catch_warnings():
+            # cleanlab warns about classes with few images; the audit still ranks them.
+            warnings.simplefilter("ignore")
+            found = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
+    flagged = np.zeros(len(labels), dtype=bool)
+    flagged[found] = True
+    rest = [i for i in np.argsort(self_confidence, kind="stable") if not flagged[i]]
+    return [(int(i), float(self_confidence[i]), int(suggested[i]), bool(flagged[i])) for i in [*found, *rest]]
 
 
 def outlier_scores(centroid_distances: np.ndarray) -> np.ndarray:
@@ -282,32 +300,29 @@ def outlier_scores(centroid_distances: np.ndarray) -> np.ndarray:
     return scores
 
 
-def near_duplicate_pairs(images: near_duplicates.HashedImages, top: int) -> list[dict]:
-    """The `top` closest pairs of processed images that are near copies, inside a split or across splits.
+def near_duplicate_pairs(images: near_duplicates.HashedImages, top: int) -> tuple[list[dict], list[dict]]:
+    """The pairs of processed images that are near copies, inside a split or across splits, closest first.
 
-    `images` are preprocess's per-image hash records (hashes.jsonl). At most 2 x `top` distinct
-    pairs are held at a time, and only the `top` become records: in a set made of a few photos'
-    variants nearly every image has a copy.
+    `images` are preprocess's per-image hash records (hashes.jsonl). Returns the `top` closest as
+    the report's records, and every pair as a row of the audit's CSV (`audit_csv`). In a set made
+    of a few photos' variants nearly every image has a copy: a pair is held as four numbers until
+    it becomes a row.
     """
     best: dict[tuple[int, int], tuple[int, float, int]] = {}  # pair -> (hash distance, apart, order found)
-
-    def closest() -> list[tuple[tuple[int, int], tuple[int, float, int]]]:
-        return sorted(best.items(), key=lambda item: item[1])[:top]
-
     for order, (first, second, distance, apart) in enumerate(near_duplicates.confirmed_copies(
             images.hashes, images.thumbnails, images.hashes, images.thumbnails, same_set=True)):
-        pair = (min(first, second), max(first, second))
-        if pair not in best:
-            best[pair] = (distance, apart, order)
-        if len(best) > 2 * top:
-            best = dict(closest())
-    found_pairs = []
-    for (first, second), (distance, apart, _) in closest():
-        other = images.record(second)
-        found_pairs.append({**images.record(first), "matches": other["origin"], "matches_split": other["split"],
-                            "matches_label": other["label"], "matches_digest": other["digest"],
-                            "hash_distance": distance, "score": round(apart, 4)})
-    return found_pairs
+        best.setdefault((min(first, second), max(first, second)), (distance, apart, order))
+    ranked = sorted(best.items(), key=lambda item: item[1])
+    found_pairs, rows = [], []
+    for rank, ((first, second), (distance, apart, _)) in enumerate(ranked, start=1):
+        image, other = images.record(first), images.record(second)
+        rows.append({"kind": audit_csv.NEAR_DUPLICATE, "rank": rank, **image, "score": distance,
+                     "matches": other["origin"]})
+        if rank <= top:
+            found_pairs.append({**image, "matches": other["origin"], "matches_split": other["split"],
+                                "matches_label": other["label"], "matches_digest": other["digest"],
+                                "hash_distance": distance, "score": round(apart, 4)})
+    return found_pairs, rows
 
 
 def _thumbnails(examples_dir: str, digests: set[str]) -> dict[str, str]:
@@ -353,7 +368,7 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
     # search comes first, so that the hashes' thumbnails are gone before the vectors are read.
     with open(os.path.join(examples_dir, HASHES), "rb") as lines:
         hashes = near_duplicates.read_hashed_images(lines)
-    duplicates = near_duplicate_pairs(hashes, top)
+    duplicates, duplicate_rows = near_duplicate_pairs(hashes, top)
     origin_of = dict(zip(zip(hashes.digests, hashes.labels), hashes.origins))
     del hashes
     labels = storage.read_lines(os.path.join(features_dir, LABELS))
@@ -370,7 +385,16 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
     mislabeled = [entry(index, 1 - confidence, suggested=labels[suggested], flagged=flagged)
                   for index, confidence, suggested, flagged in issues[:top]]
     scores = outlier_scores(images.centroid_distances)
-    outliers = [entry(int(index), float(scores[index])) for index in np.argsort(-scores, kind="stable")[:top]]
+    by_score = np.argsort(-scores, kind="stable")
+    outliers = [entry(int(index), float(scores[index])) for index in by_score[:top]]
+    issue_rows = [{"kind": audit_csv.LABEL_ISSUE, "rank": rank, **entry(index, 1 - confidence),
+                   "suggested": labels[suggested]}
+                  for rank, (index, confidence, suggested, flagged) in enumerate(issues, start=1) if flagged]
+    outlier_rows = [{"kind": audit_csv.OUTLIER, "rank": rank, **entry(int(index), float(scores[index]))}
+                    for rank, index in enumerate(by_score[:np.count_nonzero(scores >= OUTLIER_MADS)], start=1)]
+    os.makedirs(output_dir, exist_ok=True)
+    listed_in_file = audit_csv.write_issues(os.path.join(output_dir, AUDIT_ISSUES),
+                                            [*issue_rows, *outlier_rows, *duplicate_rows])
     listed = {item["digest"] for item in mislabeled + outliers + duplicates}
     listed |= {item["matches_digest"] for item in duplicates}
     thumbnails = _thumbnails(examples_dir, listed)
@@ -380,8 +404,10 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
             item["matches_thumbnail"] = thumbnails.get(item["matches_digest"])
     audit = {"images": len(images.labels), "mislabeled": mislabeled, "near_duplicates": duplicates,
              "outliers": outliers, "balance": _balance(images, labels),
-             "flagged_mislabeled": sum(flagged for *_, flagged in issues)}
-    os.makedirs(output_dir, exist_ok=True)
+             "flagged_mislabeled": sum(flagged for *_, flagged in issues),
+             # The whole ranked lists: every label issue, every outlier past OUTLIER_MADS, every pair.
+             "issues_file": {"name": AUDIT_ISSUES, "label_issues": len(issue_rows), "outliers": len(outlier_rows),
+                             "near_duplicates": len(duplicate_rows), "rows": listed_in_file}}
     storage.write_json(os.path.join(output_dir, AUDIT_REPORT), audit)
     train = audit["balance"]["counts"]["train"]
     # The smallest and the largest class, not every class: a line per run, even at 1,000 classes.

@@ -43,6 +43,8 @@ PREDICTIONS = "test_predictions.npz"
 
 # Audit (audit): likely mislabelled images, near duplicates, outliers and class balance.
 AUDIT_REPORT = "audit.json"
+# Every label issue, outlier and near-duplicate pair, ranked: the file --exclude and --relabel take.
+AUDIT_ISSUES = "audit_issues.csv"
 
 # Push result (push): whether and where the model went.
 PUSH_RESULT = "push.json"

@@ -1,6 +1,7 @@
 """The data audit on real photos and the real MobileNet: planted label flips rank near the top of the
 likely-mislabelled list, and a re-encoded copy is found as a near duplicate."""
 
+import csv
 import io
 import shutil
 
@@ -44,6 +45,20 @@ def test_planted_label_flips_and_a_copy_are_found(shared_fixtures, tmp_path, poo
 
     audit = audit_core.run(features_dir=str(tmp_path / "features"), examples_dir=str(tmp_path / "examples"),
                            output_dir=str(tmp_path / "audit"), top=20)
+
+    # The CSV's label issues: most planted flips within the first twice-as-many entries.
+    with open(tmp_path / "audit" / "audit_issues.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    issues = [row["origin"].rsplit("/", 1)[-1] for row in rows if row["kind"] == "label_issue"]
+    assert len([name for name in flipped if name in issues[:2 * FLIPPED]]) >= 3, (flipped, issues)
+    assert audit["issues_file"]["label_issues"] == len(issues)
+    first_issue = rows[0]
+    assert first_issue["suggested"] != first_issue["label"] and len(first_issue["digest"]) == 64
+    kinds = [row["kind"] for row in rows]
+    assert kinds == sorted(kinds, key=["label_issue", "outlier", "near_duplicate"].index)
+    assert {(row["origin"].rsplit("/", 1)[-1], row["matches"].rsplit("/", 1)[-1]) for row in rows
+            if row["kind"] == "near_duplicate"} & {(original.name, "copy_of_a_dog.jpg"),
+                                                   ("copy_of_a_dog.jpg", original.name)}
 
     ranked = [entry["origin"].rsplit("/", 1)[-1] for entry in audit["mislabeled"]]
     found = [name for name in flipped if name in ranked[:10]]

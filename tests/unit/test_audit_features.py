@@ -104,7 +104,10 @@ def test_only_the_closest_near_copy_pairs_are_kept_and_in_the_same_order():
     images = HashedImages(names, [f"{name}.jpg" for name in names], ["a"] * 60, ["train"] * 60,
                           parse_hashes(hashes), np.stack(thumbnails))
 
-    every_pair = core.near_duplicate_pairs(images, top=1000)
+    every_pair, rows = core.near_duplicate_pairs(images, top=1000)
 
     assert len(every_pair) > 20
-    assert core.near_duplicate_pairs(images, top=5) == every_pair[:5]
+    assert core.near_duplicate_pairs(images, top=5)[0] == every_pair[:5]
+    # The CSV gets every pair, in the same order, whatever the report keeps.
+    assert [(row["origin"], row["matches"]) for row in core.near_duplicate_pairs(images, top=5)[1]] == \
+        [(pair["origin"], pair["matches"]) for pair in every_pair] == [(row["origin"], row["matches"]) for row in rows]
