@@ -95,15 +95,25 @@ def _add_deployment_args(parser) -> None:
                             "without Workload Identity")
 
 
+SCHEDULE_ACTIONS = ("list", "pause", "resume", "update", "delete")
+
+
 def _add_cluster_parsers(commands) -> None:
     submit = commands.add_parser(
         "submit", help="start a run on a Kubeflow Pipelines endpoint",
         description="Compile the pipeline with the image and GPU settings and start one run on a KFP endpoint.",
     )
     schedule = commands.add_parser(
-        "schedule", help="schedule recurring retraining on a Kubeflow Pipelines endpoint",
-        description="Create a recurring run: at most one run at a time, missed runs are not caught up.",
+        "schedule", help="schedule recurring retraining on a Kubeflow Pipelines endpoint, and manage schedules",
+        description="Without an action, create a recurring run: at most one run at a time, missed runs are not "
+                    "caught up. `list` shows the recurring runs; `pause`, `resume` and `delete` take one's ID; "
+                    "`update ID` replaces it with one made from the options given (KFP has no update: the new "
+                    "schedule is created first, then the old one deleted).",
     )
+    schedule.add_argument("action", nargs="?", choices=SCHEDULE_ACTIONS,
+                          help="what to do with the schedules (default: create one)")
+    schedule.add_argument("schedule_id", nargs="?", metavar="ID",
+                          help="the recurring run's ID, for pause, resume, update and delete (see `list`)")
     for parser, when in ((submit, "required unless --vertex"), (schedule, "required")):
         parser.add_argument("--host", help=f"the KFP API endpoint, e.g. http://localhost:8080 ({when})")
         parser.add_argument("--pipeline-root", help="where the run's artifacts go, e.g. gs://bucket/headstart "
@@ -118,8 +128,8 @@ def _add_cluster_parsers(commands) -> None:
     submit.add_argument("--vertex", metavar="PROJECT/REGION",
                         help="submit to Vertex AI Pipelines in this project and region instead of --host "
                         "(needs google-cloud-aiplatform and a gs:// --pipeline-root)")
-    schedule.add_argument("--cron", required=True,
-                          help='when to run, five cron fields: "0 3 * * 1" is Mondays at 03:00')
+    schedule.add_argument("--cron", help='when to run, five cron fields: "0 3 * * 1" is Mondays at 03:00 '
+                          "(required to create or update)")
     schedule.add_argument("--name", default="headstart-retraining", help="the schedule's name (default: %(default)s)")
     runs = commands.add_parser("runs", help="list the runs on a Kubeflow Pipelines endpoint")
     runs.add_argument("--host", required=True, help="the KFP API endpoint")
@@ -234,7 +244,10 @@ def _missing_inputs(config) -> list[str]:
     from components.ingest.sources import local_source_problem
 
     source_problem = local_source_problem(config.source)
-    return ([source_problem] if source_problem else []) + config.base_network_spec().missing_files()
+    edit_files = [f"{name} {path!r} does not exist" for name, path in (("exclude", config.exclude),
+                                                                       ("relabel", config.relabel))
+                  if path and not path.startswith("gs://") and not os.path.isfile(path)]
+    return ([source_problem] if source_problem else []) + edit_files + config.base_network_spec().missing_files()
 
 
 def _config_from_args(args):
@@ -428,30 +441,87 @@ def _compile(args) -> int:
     return 0
 
 
+def _schedule_action_problem(args) -> str | None:
+    """Why a `schedule` action cannot run as asked, or None."""
+    if not args.host:
+        return "--host is required (the KFP API endpoint)"
+    needs_id = args.action in ("pause", "resume", "update", "delete")
+    if needs_id and not args.schedule_id:
+        return f"{args.action} needs the schedule's ID (see `headstart schedule list --host ...`)"
+    if not needs_id and args.schedule_id:
+        return f"unexpected {args.schedule_id!r}: only pause, resume, update and delete take an ID"
+    if args.action in (None, "update") and not args.cron:
+        return "--cron is required to " + ("update a schedule" if args.action else "create a schedule")
+    return None
+
+
+def _manage_schedules(args) -> int:
+    """`headstart schedule list | pause ID | resume ID | delete ID`."""
+    from pipeline import cluster
+
+    problem = _schedule_action_problem(args)
+    if problem:
+        print(f"headstart schedule: {problem}", file=sys.stderr)
+        return 2
+    if args.action == "list":
+        schedules = cluster.list_schedules(args.host)
+        print(f"{'SCHEDULE ID':<38} {'STATUS':<9} {'CRON':<16} {'CREATED':<26} NAME")
+        for entry in schedules:
+            print(f"{entry['schedule_id']:<38} {entry['status']:<9} {entry['cron']:<16} {entry['created_at']:<26} "
+                  f"{entry['name']}")
+        if not schedules:
+            print("(no schedules)")
+        return 0
+    {"pause": cluster.pause_schedule, "resume": cluster.resume_schedule,
+     "delete": cluster.delete_schedule}[args.action](args.host, args.schedule_id)
+    done = {"pause": "paused", "resume": "resumed", "delete": "deleted"}[args.action]
+    print(f"{done} schedule {args.schedule_id} on {args.host}")
+    return 0
+
+
+def _cluster_settings(args):
+    """(deployment, parameters, Vertex PROJECT/REGION or None) of a submit or schedule, checked.
+
+    Raises:
+        ValueError: a bad option or parameter, or a path no pod can reach, named.
+    """
+    from pipeline import cluster
+
+    deployment, params = _deployment(args), cluster.parse_params(args.param)
+    if args.command == "schedule":
+        problem = _schedule_action_problem(args)
+        if problem:
+            raise ValueError(problem)
+        cluster.kfp_cron(args.cron)
+    vertex = getattr(args, "vertex", None)
+    if vertex and (vertex.count("/") != 1 or not args.pipeline_root):
+        raise ValueError("--vertex takes PROJECT/REGION and needs --pipeline-root gs://...")
+    if not vertex and not args.host:
+        raise ValueError("--host is required (the KFP API endpoint), or --vertex PROJECT/REGION")
+    if vertex:
+        deployment = deployment.for_vertex()
+    params = cluster.with_cluster_defaults(params, deployment)
+    cluster.check_reachable(params, deployment, args.pipeline_root)
+    return deployment, params, vertex
+
+
 @cluster_command
 def _submit_or_schedule(args) -> int:
     from pipeline import cluster
 
+    if args.command == "schedule" and args.action not in (None, "update"):
+        return _manage_schedules(args)
     try:
-        deployment, params = _deployment(args), cluster.parse_params(args.param)
-        if args.command == "schedule":
-            cluster.kfp_cron(args.cron)
-        vertex = getattr(args, "vertex", None)
-        if vertex and (vertex.count("/") != 1 or not args.pipeline_root):
-            raise ValueError("--vertex takes PROJECT/REGION and needs --pipeline-root gs://...")
-        if not vertex and not args.host:
-            raise ValueError("--host is required (the KFP API endpoint), or --vertex PROJECT/REGION")
-        if vertex:
-            deployment = deployment.for_vertex()
-        params = cluster.with_cluster_defaults(params, deployment)
-        cluster.check_reachable(params, deployment, args.pipeline_root)
+        deployment, params, vertex = _cluster_settings(args)
     except ValueError as error:
         print(f"headstart {args.command}: {error}", file=sys.stderr)
         return 2
     if not params.get("cache_root"):
         print(f"headstart {args.command}: note: no cache_root, so every step runs every time; "
               "--param cache_root=gs://BUCKET/headstart-cache (or --cache-pvc) reuses unchanged steps", file=sys.stderr)
-    if args.command == "submit" and vertex:
+    if args.command == "schedule":
+        return _create_or_update_schedule(args, deployment, params)
+    if vertex:
         project, region = vertex.split("/")
         try:
             job = cluster.submit_to_vertex(project, region, deployment, params, args.pipeline_root, args.run_name)
@@ -459,14 +529,24 @@ def _submit_or_schedule(args) -> int:
             print(f"headstart submit: {error}", file=sys.stderr)
             return 2
         print(f"submitted {job} to Vertex AI ({region}, image {deployment.image})")
-    elif args.command == "submit":
+    else:
         run_id = cluster.submit(args.host, deployment, params, args.experiment, args.run_name, args.pipeline_root)
         print(f"submitted run {run_id} to {args.host} (experiment {args.experiment}, image {deployment.image})")
+    return 0
+
+
+def _create_or_update_schedule(args, deployment, params) -> int:
+    from pipeline import cluster
+
+    settings = f"cron {args.cron!r}, one run at a time, no catch-up"
+    if args.action == "update":
+        schedule_id = cluster.update_schedule(args.host, args.schedule_id, deployment, params, args.cron,
+                                              args.experiment, args.name, args.pipeline_root)
+        print(f"updated: {args.schedule_id} replaced by {args.name} ({schedule_id}) on {args.host}: {settings}")
     else:
         schedule_id = cluster.schedule(args.host, deployment, params, args.cron, args.experiment, args.name,
                                        args.pipeline_root)
-        print(f"scheduled {args.name} ({schedule_id}) on {args.host}: cron {args.cron!r}, one run at a time, "
-              "no catch-up")
+        print(f"scheduled {args.name} ({schedule_id}) on {args.host}: {settings}")
     return 0
 
 

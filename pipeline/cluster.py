@@ -177,6 +177,46 @@ def schedule(host: str, deployment: Deployment, params: dict[str, Any], cron: st
     return recurring.recurring_run_id
 
 
+def list_schedules(host: str, page_size: int = 100) -> list[dict[str, str]]:
+    """The recurring runs, newest first: ID, name, status (ENABLED or DISABLED), cron and creation time."""
+    response = _client(host).list_recurring_runs(page_size=page_size, sort_by="created_at desc")
+    schedules = []
+    for recurring in response.recurring_runs or []:
+        cron = getattr(getattr(recurring.trigger, "cron_schedule", None), "cron", None) if recurring.trigger else None
+        schedules.append({"schedule_id": recurring.recurring_run_id, "name": recurring.display_name or "",
+                          "status": recurring.status or "UNKNOWN", "cron": cron or "",
+                          "created_at": str(recurring.created_at or "")})
+    return schedules
+
+
+def pause_schedule(host: str, schedule_id: str) -> None:
+    """Stops a recurring run from starting runs, keeping it to resume (KFP's disable)."""
+    _client(host).disable_recurring_run(schedule_id)
+
+
+def resume_schedule(host: str, schedule_id: str) -> None:
+    """Lets a paused recurring run start runs again (KFP's enable)."""
+    _client(host).enable_recurring_run(schedule_id)
+
+
+def delete_schedule(host: str, schedule_id: str) -> None:
+    """Deletes a recurring run; the runs it started stay."""
+    _client(host).delete_recurring_run(schedule_id)
+
+
+def update_schedule(host: str, schedule_id: str, deployment: Deployment, params: dict[str, Any], cron: str,
+                    experiment: str = DEFAULT_EXPERIMENT, name: str = f"{PIPELINE_NAME}-retraining",
+                    pipeline_root: str | None = None) -> str:
+    """Replaces a recurring run with one of these settings; returns the new one's ID.
+
+    KFP's API has no update of a recurring run: the new one is created first, then the old one
+    deleted, so that a failure leaves the old schedule running rather than none.
+    """
+    new_id = schedule(host, deployment, params, cron, experiment, name, pipeline_root)
+    delete_schedule(host, schedule_id)
+    return new_id
+
+
 def list_runs(host: str, page_size: int = 20) -> list[dict[str, str]]:
     """The newest runs: ID, name, state and creation time of each."""
     response = _client(host).list_runs(page_size=page_size, sort_by="created_at desc")

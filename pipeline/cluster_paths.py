@@ -1,10 +1,11 @@
 """What a cluster step can reach: gs:// URIs and the volumes the deployment mounts, nothing else.
 
 A step on a cluster runs in a pod whose local disk is thrown away when it ends and which sees
-none of the submitting machine's files. A source, base network, serving root, cache root or
-pipeline root given as a local path would be read from, or pushed into, that throwaway disk, so
-it is refused before anything is sent, naming the parameter. Nothing here looks at whether a
-path exists: it would exist, or not, in the cluster, not on this machine.
+none of the submitting machine's files. A source, --exclude or --relabel file, base network,
+serving root, cache root or pipeline root given as a local path would be read from, or pushed
+into, that throwaway disk, so it is refused before anything is sent, naming the parameter.
+Nothing here looks at whether a path exists: it would exist, or not, in the cluster, not on
+this machine.
 """
 
 import os
@@ -16,6 +17,9 @@ from components.common.step_cache import check_cache_root
 # Values of these parameters that name no file.
 _NOT_PATHS = {
     "source": lambda value: value.startswith(("demo:", "tfds:")),
+    # "" for no --exclude or --relabel file.
+    "exclude": lambda value: value == "",
+    "relabel": lambda value: value == "",
     "base_model": lambda value: not value.endswith(".keras"),
     # base_network.WEIGHTS_KEYWORDS, written here too: importing it loads Keras, which this module,
     # imported by `headstart compile`, does without.

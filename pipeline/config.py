@@ -28,6 +28,8 @@ class PipelineConfig:
     """Every parameter of the pipeline; see each part for what a knob does."""
 
     source: str = same_knob(RunSettings, "source")
+    exclude: str = same_knob(RunSettings, "exclude")
+    relabel: str = same_knob(RunSettings, "relabel")
     base_model: str = same_knob(BaseNetworkSpec, "base_model")
     base_weights: str = same_knob(BaseNetworkSpec, "base_weights")
     alpha: float = same_knob(BaseNetworkSpec, "alpha")

@@ -54,6 +54,8 @@ DEFAULT_RESOURCES = {
     "audit-data": StepResources("2", "4G"),
     "evaluate": StepResources("2", "8G"),
     "push": StepResources("1", "4G"),
+    # The exit task posts one chat message.
+    "notify-run": StepResources("0.25", "512M"),
 }
 
 
@@ -143,6 +145,9 @@ class Deployment:
         gcp_key_secret: (secret, key) of a Google service-account key, for clusters without
             Workload Identity (EKS, AKS, on premises): mounted in every step and named by
             GOOGLE_APPLICATION_CREDENTIALS.
+        exit_notification: wrap the steps in an exit handler whose task posts the run's outcome to
+            the webhook in HEADSTART_NOTIFY_URL (give it with `secret_env`); local runs notify
+            from the CLI instead.
     """
 
     image: str = field(default_factory=lambda: os.environ.get(IMAGE_ENV) or IMAGE)
@@ -156,6 +161,7 @@ class Deployment:
     gpu_tolerations: tuple[Toleration, ...] = ()
     secret_env: tuple[SecretEnv, ...] = ()
     gcp_key_secret: tuple[str, str] | None = None
+    exit_notification: bool = True
 
     def __post_init__(self):
         for name in ("image", "gpu_image"):
@@ -198,7 +204,7 @@ class Deployment:
             raise ValueError(f"--accelerator {self.accelerator!r} is not a Vertex AI accelerator type; one of: "
                              f"{', '.join(VERTEX_ACCELERATORS)}")
         return Deployment(image=self.image, gpu_image=self.gpu_image, gpus=self.gpus, accelerator=accelerator,
-                          resources=self.resources, retries=self.retries)
+                          resources=self.resources, retries=self.retries, exit_notification=self.exit_notification)
 
     def apply(self, step: str, task) -> None:
         """Sets the image, resources, GPUs, retries and Kubernetes settings of one pipeline task."""

@@ -82,7 +82,7 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     if image and isolated:
         from pipeline.isolated import isolated_runner
 
-        deployment = Deployment(image=image, retries=0)
+        deployment = Deployment(image=image, retries=0, exit_notification=False)
         runner, pipeline_function = isolated_runner(deployment), build_pipeline(deployment)
     elif image:
         from pipeline.containers import docker_runner
@@ -91,13 +91,15 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
             if local_dir and not local_dir.startswith("gs://"):
                 os.makedirs(local_dir, exist_ok=True)
         # The steps read and write these besides the pipeline root: the container sees them too.
-        runner = docker_runner(read_only=[config.source, config.base_model, config.base_weights],
+        runner = docker_runner(read_only=[config.source, config.base_model, config.base_weights, config.exclude,
+                                          config.relabel],
                                read_write=[config.serving_root, config.cache_root])
-        pipeline_function = build_pipeline(Deployment(image=image, retries=0))
+        pipeline_function = build_pipeline(Deployment(image=image, retries=0, exit_notification=False))
     elif audit_only:
         runner, pipeline_function = local.SubprocessRunner(use_venv=False), audit_pipeline
     else:
-        runner, pipeline_function = local.SubprocessRunner(use_venv=False), build_pipeline(Deployment(retries=0))
+        runner = local.SubprocessRunner(use_venv=False)
+        pipeline_function = build_pipeline(Deployment(retries=0, exit_notification=False))
     step_names = AUDIT_STEP_NAMES if audit_only else STEP_NAMES
     # A pipeline takes the parameters it declares; the audit's are a subset of the config's.
     arguments = {name: value for name, value in config.to_arguments().items()

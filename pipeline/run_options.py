@@ -126,6 +126,8 @@ def config_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None =
         values["source"] = _absolute_if_path(values["source"])
     values["base_model"] = _absolute_if_path(values["base_model"], keywords=APPLICATIONS)
     values["base_weights"] = _absolute_if_path(values["base_weights"], keywords=WEIGHTS_KEYWORDS)
+    for name in ("exclude", "relabel"):  # the audit's edited CSVs
+        values[name] = _absolute_unless_remote(values[name]) if values[name] else ""
     values["serving_root"] = _absolute_unless_remote(values["serving_root"])
     values["cache_root"] = _absolute_unless_remote(values["cache_root"]) if values["cache_root"] else ""
     return PipelineConfig(**{name: tuple(value) if isinstance(value, list) else value

@@ -91,6 +91,8 @@ def collect_summary(run_dir: str | None, steps: dict[str, dict[str, Any]],
         "counts": stats.get("counts", {}),
         "rejected": stats.get("rejected", 0),
         "duplicates": ingested.get("duplicates", 0),
+        # Images --exclude left out and --relabel gave another label.
+        "excluded": len(ingested.get("excluded", [])), "relabelled": len(ingested.get("relabelled", [])),
         # Files in the source that are not images of it (a .txt, .DS_Store), by reason.
         "skipped": ingested.get("skipped", {}),
         # Test images dropped as near copies (re-encoded, resized, cropped) of train or eval images.
@@ -195,6 +197,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append("  images: " + ", ".join(f"{split} {sum(c.values())}" for split, c in summary["counts"].items())
                      + f", rejected {summary['rejected']}"
                      + (f"; {skipped_text(summary['skipped'])}" if summary.get("skipped") else ""))
+        if summary.get("excluded") or summary.get("relabelled"):
+            lines.append(f"  edits: {summary['excluded']} images excluded (--exclude), {summary['relabelled']} "
+                         "relabelled (--relabel)")
         lines.append(f"  near duplicates: {summary.get('near_duplicates', 0)} test images dropped as near copies of "
                      "train or eval images")
     extracted = summary.get("features", {}).get("extracted")

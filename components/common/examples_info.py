@@ -14,6 +14,8 @@ NEAR_DUPLICATES = "near_duplicates.jsonl"
 NEAR_DUPLICATES_DROPPED = "near_duplicates_dropped"
 # The stats.json key saying the examples hold encoded images rather than pixels.
 COMPACT_EXAMPLES = "compact_examples"
+# The images --exclude and --relabel changed at ingest: {"excluded": [...], "relabelled": [...]}.
+EDITS = "edits.json"
 # The stats.json key holding the source the examples came from, as the run gave it.
 SOURCE = "source"
 
@@ -49,3 +51,9 @@ def near_duplicates_dropped(examples_dir: str) -> int:
 def source(examples_dir: str) -> str | None:
     """The source the examples were ingested from, as the run gave it (None for older examples)."""
     return read_stats(examples_dir).get(SOURCE)
+
+
+def edits(examples_dir: str) -> dict:
+    """The images a person excluded or relabelled at ingest (empty lists when none, or older examples)."""
+    path = os.path.join(examples_dir, EDITS)
+    return storage.read_json(path) if os.path.isfile(path) else {"excluded": [], "relabelled": []}

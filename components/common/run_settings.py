@@ -17,6 +17,10 @@ class RunSettings:
 
     source: str = knob("demo:digits", "the labelled images: a class-per-folder tree, a CSV manifest (uri,label), "
                        "tfds:NAME or demo:digits, on this machine or at gs://")
+    exclude: str = knob("", "a CSV of images to leave out at ingest, in the data audit's format (its "
+                        "audit_issues.csv, with only the rows to act on kept); a local path or gs:// URI")
+    relabel: str = knob("", "a CSV of images to give another label at ingest, in the data audit's format: each "
+                        "kept row's image gets the label in its 'suggested' column; a local path or gs:// URI")
     beam_args: tuple[str, ...] = knob((), "flags passed to preprocessing's Beam runner (DirectRunner unless they say "
                                       "otherwise), e.g. --direct_num_workers=2")
     compact_examples: bool = knob(False, "preprocess keeps each image encoded, as its source file, instead of its "

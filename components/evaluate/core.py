@@ -283,6 +283,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
             mistakes=shown[:len(mistakes)], correct=shown[len(mistakes):], no_grad_cam=no_grad_cam,
             audit=storage.read_json(os.path.join(audit_dir, AUDIT_REPORT)) if audit_dir else None,
             near_duplicates=examples_info.near_duplicates_dropped(examples_dir),
+            edits=examples_info.edits(examples_dir),
         )
         storage.write_text(report_path, page)
     logger.info(

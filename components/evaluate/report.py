@@ -202,6 +202,27 @@ def _audit_section(audit: dict | None) -> str:
             + f"<p>Largest to smallest training class: {ratio}.</p>")
 
 
+EDITS_SHOWN = 200
+
+
+def _edits_section(edits: dict) -> str:
+    """The images a person excluded or relabelled at ingest (--exclude, --relabel), up to EDITS_SHOWN of each."""
+    escape = html.escape
+
+    def table(entries: list[dict], columns: tuple[str, ...]) -> str:
+        rows = "".join("<tr>" + "".join(f"<td class=origin>{escape(str(entry.get(column, '')))}</td>"
+                                        for column in columns) + "</tr>" for entry in entries[:EDITS_SHOWN])
+        more = f"<p>and {len(entries) - EDITS_SHOWN} more (edits.json in the examples)</p>" \
+            if len(entries) > EDITS_SHOWN else ""
+        return ("<table><tr>" + "".join(f"<th>{column}</th>" for column in columns) + f"</tr>{rows}</table>{more}")
+
+    excluded, relabelled = edits["excluded"], edits["relabelled"]
+    return (f"<h2>Excluded and relabelled at ingest</h2><p>{len(excluded)} images left out (--exclude) and "
+            f"{len(relabelled)} given another label (--relabel), as the run was asked.</p>"
+            + (f"<h3>Excluded</h3>{table(excluded, ('origin', 'label'))}" if excluded else "")
+            + (f"<h3>Relabelled</h3>{table(relabelled, ('origin', 'label', 'relabelled'))}" if relabelled else ""))
+
+
 def head_search_section(tuning: dict | None) -> str:
     """The head search's chosen values and its table of trials, best first; empty without a search."""
     if not tuning:
@@ -268,7 +289,8 @@ def worst_mistakes(label_indices: np.ndarray, probabilities: np.ndarray, limit: 
 
 def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: dict, lift: dict | None,
                   mistakes: list[dict], correct: list[dict] = (), no_grad_cam: str | None = None,
-                  audit: dict | None = None, near_duplicates: int | None = None, about: dict | None = None) -> str:
+                  audit: dict | None = None, near_duplicates: int | None = None, about: dict | None = None,
+                  edits: dict | None = None) -> str:
     """The report page.
 
     Args:
@@ -285,6 +307,7 @@ def render_report(*, metrics: dict, labels: list[str], history: dict, blessing: 
         near_duplicates: test images preprocess dropped as near copies of training images (the
             examples' stats.json); None when not known.
         about: what the report covers, shown at its head (see `about_table`); None for no head.
+        edits: the images --exclude and --relabel changed at ingest (`examples_info.edits`).
     """
     escape = html.escape
     low, high = metrics.get("accuracy_wilson95") or metrics["accuracy_ci95"]
@@ -346,5 +369,6 @@ expected calibration error {metrics['ece']:.4f}.</p>{near_duplicates_html}
 <h2>Worst mistakes</h2>{grad_cam_note}{mistake_cells}
 <h2>A sample of correct predictions</h2>{correct_cells}
 <h2>Data audit</h2>{_audit_section(audit)}
+{_edits_section(edits) if edits and (edits["excluded"] or edits["relabelled"]) else ""}
 </body></html>
 """

@@ -11,7 +11,8 @@ from components.image import IMAGE
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 @documented(RunSettings, more=ARTIFACTS)
-def ingest(source: str, cache_root: str, use_cache: bool, raw_examples: Output[Dataset]):
+def ingest(source: str, exclude: str, relabel: str, cache_root: str, use_cache: bool,
+           raw_examples: Output[Dataset]):
     """Reads the source into raw examples and a label vocabulary."""
     arguments = dict(locals())  # every input and output, before the import adds a name
     from components.ingest.executor import execute

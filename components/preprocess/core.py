@@ -41,7 +41,14 @@ from apache_beam.runners.runner import PipelineResult, PipelineState
 from components.common import beam_files as files
 from components.common import gcs, near_duplicates
 from components.common.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MANIFEST
-from components.common.examples_info import COMPACT_EXAMPLES, NEAR_DUPLICATES, NEAR_DUPLICATES_DROPPED, SOURCE, STATS
+from components.common.examples_info import (
+    COMPACT_EXAMPLES,
+    EDITS,
+    NEAR_DUPLICATES,
+    NEAR_DUPLICATES_DROPPED,
+    SOURCE,
+    STATS,
+)
 from components.common.pixel_limit import oversize_reason
 from components.common.records import SPLITS, RawExample, serialize_processed
 from components.preprocess import runner_flags
@@ -416,6 +423,9 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
                     near_duplicates.MAX_DISTANCE, near_duplicates.HASH_BITS)
     files.write_lines(files.join(output_dir, NEAR_DUPLICATES), [json.dumps(copy, sort_keys=True) for copy in copies])
     files.write_lines(files.join(output_dir, LABELS), labels)
+    # What --exclude and --relabel changed at ingest, carried to the report.
+    files.write_json(files.join(output_dir, EDITS), {"excluded": manifest.get("excluded", []),
+                                                     "relabelled": manifest.get("relabelled", [])})
     files.write_json(
         files.join(output_dir, STATS),
         {"counts": counts, "rejected": rejected, NEAR_DUPLICATES_DROPPED: len(copies), "image_size": image_size,

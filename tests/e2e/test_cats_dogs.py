@@ -5,6 +5,7 @@ train/ and test/ built from ../shared/fixtures/cats_dogs (70 + 30 photos per cla
 """
 
 import base64
+import csv
 import glob
 import json
 import os
@@ -240,6 +241,27 @@ def test_ten_percent_new_images_are_the_only_ones_extracted_and_the_new_model_me
     assert all(step["cache"]["reused"] for step in third["steps"].values())
     assert third["metrics"]["accuracy"] == second["metrics"]["accuracy"]
     assert third["push_reason"].startswith("already serving: version 2")
+
+    # The audit's CSV, its first two label issues kept as a person would: relabelled, the next run
+    # ingests again (the cache keys on the file's content), and trains another model.
+    with open(os.path.join(third["run_dir"], "audit-data", "audit", "audit_issues.csv"), newline="") as f:
+        issues = [row for row in csv.DictReader(f) if row["kind"] == "label_issue"][:2]
+    relabel = tmp_path / "relabel.csv"
+    with open(relabel, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(issues[0]))
+        writer.writeheader()
+        writer.writerows(issues)
+    completed = subprocess.run([*command, "--relabel", str(relabel), "--no-edge-export"], capture_output=True,
+                               text=True, timeout=900)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    fourth = json.loads((tmp_path / "s.json").read_text())
+    assert "extra:relabel" in fourth["steps"]["ingest"]["cache"]["why"]
+    assert fourth["relabelled"] == 2 and "2 relabelled (--relabel)" in completed.stdout
+    moved = {(row["label"], row["suggested"]) for row in issues}
+    assert fourth["counts"] != third["counts"] or moved == {("cats", "dogs"), ("dogs", "cats")}
+    assert not fourth["steps"]["train-head"]["cache"]["reused"]
+    report = open(fourth["report"], encoding="utf-8").read()
+    assert "Excluded and relabelled at ingest" in report and all(row["origin"] in report for row in issues)
 
 
 def free_port() -> int:

@@ -40,6 +40,13 @@ def _answer(method: str, path: str) -> dict:
                           "created_at": "2026-11-28T03:00:00Z"}], "total_size": 2}
     if method == "POST" and path == f"{API}/recurringruns":
         return {"recurring_run_id": "recurring-1", "display_name": "headstart-retraining"}
+    if method == "GET" and path == f"{API}/recurringruns":
+        return {"recurringRuns": [
+            {"recurring_run_id": "recurring-2", "display_name": "headstart-nightly", "status": "DISABLED",
+             "trigger": {"cron_schedule": {"cron": "0 0 1 * * *"}}, "created_at": "2026-11-28T03:00:00Z"},
+            {"recurring_run_id": "recurring-1", "display_name": "headstart-retraining", "status": "ENABLED",
+             "trigger": {"cron_schedule": {"cron": "0 0 3 * * 1"}}, "created_at": "2026-11-27T03:00:00Z"}],
+            "total_size": 2}
     return {}
 
 

@@ -16,6 +16,7 @@ from pipeline import cli
 from pipeline.cluster import compile_pipeline
 from pipeline.deployment import CACHE_MOUNT_PATH, GPU_STEPS, NETWORK_STEPS, Deployment, VolumeMount
 from pipeline.summary import STEP_NAMES
+from tests.integration.compiled_spec import step_tasks
 from tests.integration.kfp_recorder import KfpRecorder
 
 HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
@@ -26,7 +27,7 @@ REMOTE_ROOTS = ["--param", "serving_root=gs://models/served", "--param", "cache_
 
 
 def executors_by_task(spec: dict) -> dict[str, dict]:
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = step_tasks(spec)
     executors = spec["deploymentSpec"]["executors"]
     components = spec["components"]
     return {name: executors[components[task["componentRef"]["name"]]["executorLabel"]]["container"]
@@ -52,8 +53,7 @@ def check_deployment(spec: dict, gpus: int, gpu_image: str = GPU_IMAGE, accelera
         else:
             assert container["image"] == image, name
             assert accelerator is None and "HEADSTART_GPUS" not in env, name
-    tasks = spec["root"]["dag"]["tasks"]
-    for name, task in tasks.items():
+    for name, task in step_tasks(spec).items():
         assert task["cachingOptions"] == {}, name  # KFP's cache off: the steps key their own by content
         assert ("retryPolicy" in task) == (name in NETWORK_STEPS), name
 
@@ -219,7 +219,7 @@ def test_kubernetes_settings_go_into_the_platform_spec(tmp_path):
     executors = platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     components = pipeline_spec["components"]
     by_task = {name: executors[components[task["componentRef"]["name"]]["executorLabel"]]
-               for name, task in pipeline_spec["root"]["dag"]["tasks"].items()}
+               for name, task in step_tasks(pipeline_spec).items()}
     assert sorted(by_task) == sorted(STEP_NAMES)
     for name, settings in by_task.items():
         [volume] = settings["pvcMount"]
@@ -254,3 +254,38 @@ def test_list_parameters_are_typed_like_the_config():
         "beam_args": ["--runner=DataflowRunner", "--region=europe-west4"]}
     with pytest.raises(ValueError, match="hidden_units='128,wide'"):
         parse_params(["hidden_units=128,wide"])
+
+
+def test_schedules_are_listed_paused_resumed_updated_and_deleted(capsys):
+    with KfpRecorder() as kfp:
+        assert cli.main(["schedule", "list", "--host", kfp.url]) == 0
+        listed = capsys.readouterr().out.splitlines()
+        assert cli.main(["schedule", "pause", "recurring-1", "--host", kfp.url]) == 0
+        assert cli.main(["schedule", "resume", "recurring-1", "--host", kfp.url]) == 0
+        assert cli.main(["schedule", "update", "recurring-1", "--host", kfp.url, "--cron", "0 4 * * 2",
+                         "--image", IMAGE, *REMOTE_ROOTS]) == 0
+        assert cli.main(["schedule", "delete", "recurring-2", "--host", kfp.url]) == 0
+        sent = [(r.method, r.path.removeprefix("/apis/v2beta1")) for r in kfp.requests if "recurringruns" in r.path]
+        [created] = kfp.sent("POST", "/recurringruns")
+    assert listed[0].split()[:3] == ["SCHEDULE", "ID", "STATUS"]
+    assert listed[1].split()[:3] == ["recurring-2", "DISABLED", "0"] and "headstart-nightly" in listed[1]
+    assert listed[2].split()[:2] == ["recurring-1", "ENABLED"]
+    assert sent == [("GET", "/recurringruns"), ("POST", "/recurringruns/recurring-1:disable"),
+                    ("POST", "/recurringruns/recurring-1:enable"),
+                    # update: the new schedule first, then the old one goes, so one always runs
+                    ("POST", "/recurringruns"), ("DELETE", "/recurringruns/recurring-1"),
+                    ("DELETE", "/recurringruns/recurring-2")]
+    assert created.json()["trigger"]["cron_schedule"]["cron"] == "0 0 4 * * 2"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["schedule", "pause"], "pause needs the schedule's ID"),
+    (["schedule", "list", "recurring-1"], "only pause, resume, update and delete take an ID"),
+    (["schedule", "update", "recurring-1"], "--cron is required to update a schedule"),
+    (["schedule"], "--cron is required to create a schedule"),
+])
+def test_schedule_actions_missing_what_they_need_are_refused_before_anything_is_sent(capsys, arguments, message):
+    with KfpRecorder() as kfp:
+        assert cli.main([*arguments, "--host", kfp.url]) == 2
+        assert not [r for r in kfp.requests if "recurringruns" in r.path]
+    assert message in capsys.readouterr().err

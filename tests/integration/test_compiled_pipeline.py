@@ -6,6 +6,7 @@ from kfp import compiler
 from pipeline.pipeline import headstart_pipeline
 from pipeline.summary import STEP_NAMES
 from tests.conftest import REPO_ROOT
+from tests.integration.compiled_spec import step_tasks
 
 COMMITTED_YAML = REPO_ROOT / "pipeline" / "pipeline.yaml"
 
@@ -24,7 +25,7 @@ def test_committed_yaml_is_current(tmp_path):
 
 def test_tasks_are_wired_as_designed(tmp_path):
     spec = compile_to(tmp_path / "pipeline.yaml")
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = step_tasks(spec)
     assert sorted(tasks) == sorted(STEP_NAMES)
 
     def artifact_sources(task):
@@ -67,8 +68,9 @@ def test_tasks_are_wired_as_designed(tmp_path):
     }
     # Trust in a .keras base comes only from the run's own parameter, in every step that loads it.
     for task in ("extract-features", "fine-tune", "transfer-lift", "evaluate", "push"):
+        # Inside the exit handler's group the pipeline's inputs arrive as its channels.
         assert tasks[task]["inputs"]["parameters"]["trust_base_model"] == {
-            "componentInputParameter": "trust_base_model"}, task
+            "componentInputParameter": "pipelinechannel--trust_base_model"}, task
     outputs = spec["components"]["comp-evaluate"]["outputDefinitions"]["artifacts"]
     assert outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
     assert outputs["classification_metrics"]["artifactType"]["schemaTitle"] == "system.ClassificationMetrics"
@@ -80,5 +82,5 @@ def test_every_component_uses_the_one_image(tmp_path):
 
     spec = compile_to(tmp_path / "pipeline.yaml")
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == len(STEP_NAMES) == 9
+    assert len(executors) == len(STEP_NAMES) + 1 == 10  # the steps and the exit task
     assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}

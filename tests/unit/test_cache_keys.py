@@ -20,6 +20,8 @@ NOT_IN_KEY = {
     ("preprocess", "beam_args"),
     # Every run has its own, and push's result is never reused (it is not cacheable).
     ("push", "run_id"),
+    # Names the run that made the report; a reused report names the run that made it first.
+    ("evaluate", "run_id"),
     # They choose the cache, not the result.
     *((step, name) for step in STEP_NAMES for name in ("cache_root", "use_cache")),
 }

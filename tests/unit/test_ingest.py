@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from components.common import storage
+from components.common import audit_csv, storage
 from components.common.artifact_files import EXAMPLES_PATTERN, LABELS, REJECTS
 from components.common.records import RawExample
 from components.ingest import core
@@ -166,6 +166,54 @@ def test_files_that_are_not_images_are_counted_by_reason_and_change_the_source_d
     assert result.skipped == {"hidden file": 1, "not an image file (.txt)": 2, "outside any class folder": 1}
     assert storage.read_json(str(tmp_path / "out" / "manifest.json"))["skipped"] == result.skipped
     assert source_digest(str(image_tree)) != before
+
+
+def audit_file(path, rows, *, relabel, columns=("kind", "origin", "digest", "label", "suggested")):
+    """An audit CSV as a person leaves it after editing, read back as ingest reads it."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return audit_csv.read_choices(str(path), path.read_bytes(), relabel=relabel)
+
+
+def test_exclude_and_relabel_files_change_images_by_digest_or_origin(image_tree, tmp_path):
+    first = core.run(source=str(image_tree), output_dir=str(tmp_path / "before"))
+    examples = {e.origin: e for e in read_examples(tmp_path / "before")}
+    red = sorted(origin for origin, e in examples.items() if e.label == "red")
+    # By digest (the file may have moved since the audit), by origin, and a row naming no image.
+    relabel = audit_file(tmp_path / "relabel.csv", [
+        {"kind": "label_issue", "origin": "/elsewhere/red_0.png", "digest": examples[red[0]].digest,
+         "label": "red", "suggested": "blue"},
+        {"kind": "label_issue", "origin": red[1], "label": "red", "suggested": "blue"},
+        {"kind": "label_issue", "origin": "/gone.png", "digest": "0" * 64, "label": "red", "suggested": "blue"}],
+        relabel=True)
+    exclude = audit_file(tmp_path / "exclude.csv", [{"kind": "outlier", "origin": red[2]}], relabel=False,
+                         columns=("kind", "origin"))
+
+    result = core.run(source=str(image_tree), output_dir=str(tmp_path / "after"), exclude=exclude, relabel=relabel)
+
+    assert (first.count, result.count) == (40, 39) and (result.excluded, result.relabelled) == (1, 2)
+    after = {e.origin: e.label for e in read_examples(tmp_path / "after")}
+    assert after[red[0]] == after[red[1]] == "blue" and red[2] not in after
+    manifest = storage.read_json(str(tmp_path / "after" / "manifest.json"))
+    assert [entry["origin"] for entry in manifest["excluded"]] == [red[2]]
+    assert {(e["origin"], e["label"], e["relabelled"]) for e in manifest["relabelled"]} == {
+        (red[0], "red", "blue"), (red[1], "red", "blue")}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("kind,label\nlabel_issue,red\n", "needs an 'origin' or a 'digest' column"),
+    ("origin,label\nred/red_0.jpg,red\n", "needs a 'suggested' column"),
+    ("origin,suggested\nred/red_0.jpg,\n", r"relabel.csv:2: no label in 'suggested'"),
+])
+def test_a_relabel_file_that_cannot_be_used_fails_naming_it(tmp_path, text, message):
+    path = tmp_path / "relabel.csv"
+    path.write_text(text)
+    with pytest.raises(audit_csv.AuditFileError, match=message):
+        audit_csv.read_choices(str(path), path.read_bytes(), relabel=True)
 
 
 def test_tfds_source_offline_with_mock_data(tmp_path):
