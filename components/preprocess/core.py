@@ -430,7 +430,7 @@ def run(*, raw_dir: str, output_dir: str, image_size: int, train_fraction: float
         files.join(output_dir, STATS),
         {"counts": counts, "rejected": rejected, NEAR_DUPLICATES_DROPPED: len(copies), "image_size": image_size,
          COMPACT_EXAMPLES: compact_examples,
-         "labels": labels, "shards": shards, SOURCE: manifest["source"]},
+         "labels": labels, "shards": shards, SOURCE: manifest.get("source")},
     )
     # Only now that stats.json names the new test shards is nothing left that reads the old ones.
     if replaced:

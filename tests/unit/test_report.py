@@ -45,6 +45,7 @@ def test_a_thousand_classes_get_top_confusions_and_short_tables():
     assert first.groups() == ("class_0007", "class_0003", "2")
     per_class = page.split("<h2>Per class</h2>")[1].split("</table>")[0]
     assert per_class.count("<tr>") == MATRIX_CLASSES + 1 and "class_0007" in per_class
+    assert "What to do with these lists." in page  # the audit says what its lists are for
     balance = page.split("<h3>Class balance</h3>")[1].split("</table>")[0]
     assert balance.count("<tr>") == MATRIX_CLASSES + 1
     assert len(page) < 500_000
