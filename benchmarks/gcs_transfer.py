@@ -23,12 +23,14 @@ BUCKET = "transfer-bench"
 
 
 def timed(work) -> float:
+    """Seconds `work()` took."""
     start = time.perf_counter()
     work()
     return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the comparison and prints it."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gcs_transfer", description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=5000, help="how many objects (default: %(default)s)")
     parser.add_argument("--kilobytes", type=int, default=8, help="each object's size (default: %(default)s)")

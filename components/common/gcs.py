@@ -8,7 +8,9 @@ honours STORAGE_EMULATOR_HOST, which is how the tests point it at an emulator.
 
 Every call is retried with exponential backoff on the errors Cloud Storage calls transient
 (429, 5xx, dropped connections) and then fails with a `RemoteStorageError` that names the URI.
-Uploads that must not overwrite (a pushed version) carry `if_generation_match=0`.
+Uploads that must not overwrite (a pushed version) carry `if_generation_match=0`. Many objects
+move TRANSFER_WORKERS at a time (`transfer_manager`, in threads), with the same retries and
+preconditions.
 """
 
 import functools
@@ -20,6 +22,11 @@ from typing import Any, Callable, Iterator, TypeVar
 logger = logging.getLogger(__name__)
 
 SCHEME = "gs://"
+# Objects moved at once by `upload_many` and `download_tree`: threads, since the work is waiting on
+# the network, each with its own connection from the client's pool (10 by default).
+TRANSFER_WORKERS = 8
+# A progress line after every this many objects of a transfer.
+PROGRESS_EVERY = 500
 # How long one operation keeps retrying before it fails, in seconds.
 RETRY_SECONDS_ENV = "HEADSTART_GCS_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 120.0
@@ -92,19 +99,28 @@ def _retry():
     return DEFAULT_RETRY.with_timeout(_retry_seconds())
 
 
-def _call(what: str, uri: str, operation: Callable[[], T]) -> T:
-    """Runs one client call, turning its failure into a RemoteStorageError naming the URI."""
+def _failure(what: str, uri: str, error: Exception) -> Exception | None:
+    """The client's error as this module raises it, naming the URI; None for one it does not expect."""
     from google.api_core import exceptions
 
+    if isinstance(error, exceptions.PreconditionFailed):
+        return AlreadyExists(f"{uri}: already exists, not overwritten")
+    if isinstance(error, exceptions.NotFound):
+        return RemoteStorageError(f"{uri}: not found ({what})")
+    if isinstance(error, (exceptions.GoogleAPIError, OSError)):
+        return RemoteStorageError(f"{uri}: {what} failed after retrying for up to {_retry_seconds():.0f} s: {error}")
+    return None
+
+
+def _call(what: str, uri: str, operation: Callable[[], T]) -> T:
+    """Runs one client call, turning its failure into a RemoteStorageError naming the URI."""
     try:
         return operation()
-    except exceptions.PreconditionFailed as error:
-        raise AlreadyExists(f"{uri}: already exists, not overwritten") from error
-    except exceptions.NotFound as error:
-        raise RemoteStorageError(f"{uri}: not found ({what})") from error
-    except (exceptions.GoogleAPIError, OSError) as error:
-        raise RemoteStorageError(f"{uri}: {what} failed after retrying for up to {_retry_seconds():.0f} s: "
-                                 f"{error}") from error
+    except Exception as error:
+        failure = _failure(what, uri, error)
+        if failure is None:
+            raise
+        raise failure from error
 
 
 def _content_hash(blob) -> str:
@@ -158,23 +174,55 @@ def read_bytes(uri: str) -> bytes:
     return _call("reading", uri, lambda: _blob(uri).download_as_bytes(retry=_retry()))
 
 
+def _transferred(what: str, uris: list[str], results: list) -> None:
+    """Raises, as `_call` would, the first failure `transfer_manager` returned in place of a result."""
+    for uri, result in zip(uris, results):
+        if isinstance(result, Exception):
+            raise (_failure(what, uri, result) or result) from result
+
+
 def download_tree(uri: str, local_dir: str) -> int:
     """Copies every object under the prefix into `local_dir`, keeping relative paths; returns the count."""
+    from google.cloud.storage import transfer_manager
+
     bucket_name, prefix = split(uri)
     bucket = _client().bucket(bucket_name)
     root = os.path.abspath(local_dir)
-    count = 0
+    pairs, uris = [], []
     for name, _ in list_objects(uri):
         destination = os.path.abspath(os.path.join(root, *name.split("/")))
         if os.path.commonpath([destination, root]) != root:  # "a/../../x" names exist in buckets
             raise RemoteStorageError(f"{join(uri, name)}: object name escapes the download directory")
         os.makedirs(os.path.dirname(destination), exist_ok=True)
-        blob = bucket.blob(f"{prefix}/{name}" if prefix else name)
-        _call("downloading", join(uri, name), lambda: blob.download_to_filename(destination, retry=_retry()))
-        count += 1
-        if count % 500 == 0:
-            logger.info("gcs: %d objects downloaded from %s", count, uri)
-    return count
+        pairs.append((bucket.blob(f"{prefix}/{name}" if prefix else name), destination))
+        uris.append(join(uri, name))
+    for start in range(0, len(pairs), PROGRESS_EVERY):
+        chunk = pairs[start:start + PROGRESS_EVERY]
+        results = transfer_manager.download_many(chunk, download_kwargs={"retry": _retry()},
+                                                 worker_type=transfer_manager.THREAD, max_workers=TRANSFER_WORKERS)
+        _transferred("downloading", uris[start:start + PROGRESS_EVERY], results)
+        if len(pairs) > PROGRESS_EVERY:
+            logger.info("gcs: %d of %d objects downloaded from %s", start + len(chunk), len(pairs), uri)
+    return len(pairs)
+
+
+def upload_many(files: list[tuple[str, str]], *, overwrite: bool = False) -> None:
+    """Uploads (local path, URI) pairs TRANSFER_WORKERS at a time; without `overwrite`, as `upload_file`.
+
+    Raises:
+        AlreadyExists: without `overwrite`, an object was there already (the others may be uploaded).
+        RemoteStorageError: an upload failed after its retries.
+    """
+    from google.cloud.storage import transfer_manager
+
+    options = {"retry": _retry(), **({} if overwrite else {"if_generation_match": 0})}
+    for start in range(0, len(files), PROGRESS_EVERY):
+        chunk = files[start:start + PROGRESS_EVERY]
+        results = transfer_manager.upload_many([(path, _blob(uri)) for path, uri in chunk], upload_kwargs=options,
+                                               worker_type=transfer_manager.THREAD, max_workers=TRANSFER_WORKERS)
+        _transferred("uploading", [uri for _, uri in chunk], results)
+        if len(files) > PROGRESS_EVERY:
+            logger.info("gcs: %d of %d objects uploaded", start + len(chunk), len(files))
 
 
 def _upload(uri: str, overwrite: bool, send: Callable) -> None:

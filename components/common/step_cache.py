@@ -237,13 +237,13 @@ def _upload_output(source: str, uri: str) -> str:
     entry.json names it.
     """
     if os.path.isdir(source):
-        for directory, subdirs, files in os.walk(source):
+        files = []
+        for directory, subdirs, names in os.walk(source):
             subdirs.sort()
-            for name in sorted(files):
-                if name not in _NOT_CONTENT:
-                    path = os.path.join(directory, name)
-                    gcs.upload_file(path, gcs.join(uri, *os.path.relpath(path, source).split(os.sep)),
-                                    overwrite=True)
+            files += [(os.path.join(directory, name),
+                       gcs.join(uri, *os.path.relpath(os.path.join(directory, name), source).split(os.sep)))
+                      for name in sorted(names) if name not in _NOT_CONTENT]
+        gcs.upload_many(files, overwrite=True)
         return _DIRECTORY
     if os.path.isfile(source):
         gcs.upload_file(source, uri, overwrite=True)

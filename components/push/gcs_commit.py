@@ -185,9 +185,13 @@ def commit_to_gcs(staging_dir: str, model_dir: str, *, grace_seconds: float | No
     # A cleaned-up version keeps (or was given) its claim, so this listing still counts it taken.
     version = _claim_next_version(model_dir, _taken(versions, claims))
     version_dir = gcs.join(model_dir, str(version))
-    for relative in files:
-        if relative == SAVED_MODEL_FILE:
-            _check_uploaded(version_dir, files[:-1])
-        gcs.upload_file(os.path.join(staging_dir, *relative.split("/")), gcs.join(version_dir, relative))
+    local = {relative: os.path.join(staging_dir, *relative.split("/")) for relative in files}
+    # Each group of upload_order in parallel, the groups in order; saved_model.pb last, alone: a
+    # version counts once it is there, so everything else must be there before it.
+    first = [relative for relative in files[:-1] if relative.startswith(_FIRST_UPLOADED)]
+    for group in (first, [relative for relative in files[:-1] if relative not in set(first)]):
+        gcs.upload_many([(local[relative], gcs.join(version_dir, relative)) for relative in group])
+    _check_uploaded(version_dir, files[:-1])
+    gcs.upload_file(local[SAVED_MODEL_FILE], gcs.join(version_dir, SAVED_MODEL_FILE))
     logger.info("push: uploaded %s", version_dir)
     return version

@@ -54,6 +54,24 @@ def test_uploads_never_overwrite_unless_asked(emulator, tmp_path):
     assert gcs.read_bytes("gs://photos/once/a") == b"first"
 
 
+def test_many_objects_move_at_once_with_the_same_preconditions(emulator, tmp_path):
+    files = []
+    for index in range(30):
+        path = tmp_path / "many" / f"part-{index // 10}" / f"{index}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes([index]) * 100)
+        files.append((str(path), f"gs://photos/many/part-{index // 10}/{index}.bin"))
+    gcs.upload_many(files)
+    assert gcs.download_tree("gs://photos/many", str(tmp_path / "back")) == 30
+    assert (tmp_path / "back" / "part-2" / "29.bin").read_bytes() == bytes([29]) * 100
+    (tmp_path / "many" / "part-0" / "3.bin").write_bytes(b"changed")
+    with pytest.raises(gcs.AlreadyExists, match="gs://photos/many/part-0/.*: already exists"):
+        gcs.upload_many(files)
+    assert gcs.read_bytes("gs://photos/many/part-0/3.bin") == bytes([3]) * 100
+    gcs.upload_many(files, overwrite=True)
+    assert gcs.read_bytes("gs://photos/many/part-0/3.bin") == b"changed"
+
+
 def test_concurrent_pushes_commit_distinct_complete_versions(emulator, tmp_path):
     model_dir = "gs://models/race"
     exports = [fake_export(tmp_path, f"push-{index}") for index in range(4)]

@@ -30,13 +30,18 @@ import sys, time
 from components.common import gcs
 from components.push.gcs_commit import commit_to_gcs
 
-upload, delay = gcs.upload_file, float(sys.argv[3])
+upload, upload_many, delay = gcs.upload_file, gcs.upload_many, float(sys.argv[3])
 
 def slow_upload(*args, **kwargs):
     time.sleep(delay)
     upload(*args, **kwargs)
 
-gcs.upload_file = slow_upload
+def slow_upload_many(files, **kwargs):  # one at a time, each late: a push that takes a while
+    for one in files:
+        time.sleep(delay)
+        upload_many([one], **kwargs)
+
+gcs.upload_file, gcs.upload_many = slow_upload, slow_upload_many
 print(commit_to_gcs(sys.argv[1], sys.argv[2]), flush=True)
 """
 
