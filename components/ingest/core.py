@@ -112,13 +112,18 @@ class _Choices:
     relabel: ImageChoices | None
     excluded: list[dict] = field(default_factory=list)
     relabelled: list[dict] = field(default_factory=list)
+    # Digests of the images each file's rows found, a relabel to the label they had included.
+    found: dict[str, set[str]] = field(default_factory=lambda: {"exclude": set(), "relabel": set()})
 
     def label_of(self, digest: str, origin: str, label: str) -> str | None:
         """The image's label after the edits: None to leave it out."""
         if self.exclude and self.exclude.find(digest, origin) is not None:
+            self.found["exclude"].add(digest)
             self.excluded.append({"origin": origin, "digest": digest, "label": label})
             return None
         new = self.relabel.find(digest, origin) if self.relabel else None
+        if new is not None:
+            self.found["relabel"].add(digest)
         if new is None or new == label:
             return label
         self.relabelled.append({"origin": origin, "digest": digest, "label": label, "relabelled": new})
@@ -135,11 +140,9 @@ class _Choices:
 
     def unmatched(self) -> dict[str, int]:
         """Rows of each file that named no image of the source (a moved or edited file, a typo)."""
-        found = {"exclude": len({e["digest"] for e in self.excluded}),
-                 "relabel": len({e["digest"] for e in self.relabelled})}
-        return {name: len(choices) - found[name] for name, choices in (("exclude", self.exclude),
-                                                                         ("relabel", self.relabel))
-                if choices and len(choices) > found[name]}
+        return {name: len(choices) - len(self.found[name]) for name, choices in (("exclude", self.exclude),
+                                                                                   ("relabel", self.relabel))
+                if choices and len(choices) > len(self.found[name])}
 
 
 def _read_or_reject(image, image_origin: str, rejects: list[str]) -> bytes | None:

@@ -179,7 +179,7 @@ def audit_file(path, rows, *, relabel, columns=("kind", "origin", "digest", "lab
     return audit_csv.read_choices(str(path), path.read_bytes(), relabel=relabel)
 
 
-def test_exclude_and_relabel_files_change_images_by_digest_or_origin(image_tree, tmp_path):
+def test_exclude_and_relabel_files_change_images_by_digest_or_origin(image_tree, tmp_path, caplog):
     first = core.run(source=str(image_tree), output_dir=str(tmp_path / "before"))
     examples = {e.origin: e for e in read_examples(tmp_path / "before")}
     red = sorted(origin for origin, e in examples.items() if e.label == "red")
@@ -188,14 +188,19 @@ def test_exclude_and_relabel_files_change_images_by_digest_or_origin(image_tree,
         {"kind": "label_issue", "origin": "/elsewhere/red_0.png", "digest": examples[red[0]].digest,
          "label": "red", "suggested": "blue"},
         {"kind": "label_issue", "origin": red[1], "label": "red", "suggested": "blue"},
-        {"kind": "label_issue", "origin": "/gone.png", "digest": "0" * 64, "label": "red", "suggested": "blue"}],
+        {"kind": "label_issue", "origin": "/gone.png", "digest": "0" * 64, "label": "red", "suggested": "blue"},
+        {"kind": "label_issue", "origin": red[3], "label": "red", "suggested": "red"}],  # kept as it was
         relabel=True)
     exclude = audit_file(tmp_path / "exclude.csv", [{"kind": "outlier", "origin": red[2]}], relabel=False,
                          columns=("kind", "origin"))
 
-    result = core.run(source=str(image_tree), output_dir=str(tmp_path / "after"), exclude=exclude, relabel=relabel)
+    with caplog.at_level("WARNING"):
+        result = core.run(source=str(image_tree), output_dir=str(tmp_path / "after"), exclude=exclude,
+                          relabel=relabel)
 
     assert (first.count, result.count) == (40, 39) and (result.excluded, result.relabelled) == (1, 2)
+    # Only the row naming /gone.png found no image of the source.
+    assert "1 rows of the --relabel file name no image" in caplog.text and "--exclude file" not in caplog.text
     after = {e.origin: e.label for e in read_examples(tmp_path / "after")}
     assert after[red[0]] == after[red[1]] == "blue" and red[2] not in after
     manifest = storage.read_json(str(tmp_path / "after" / "manifest.json"))
