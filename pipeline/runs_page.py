@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any
 
+from components.common import storage
 from components.common.serving_layout import existing_versions, model_directory, read_evaluation_records
 from components.evaluate.pushed_mark import with_pushed_version
 
@@ -94,13 +95,8 @@ def _linkable_report(pipeline_root: str, summary: dict[str, Any], version: int |
     """
     link = os.path.join(REPORTS, f"{summary['run_id']}.html")
     target = os.path.join(pipeline_root, link)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(summary["report"], encoding="utf-8") as report:
-        page = with_pushed_version(report.read(), _pushed_text(summary, version))
-    partial = f"{target}.tmp-{os.getpid()}"
-    with open(partial, "w", encoding="utf-8") as copy:
-        copy.write(page)
-    os.replace(partial, target)
+        storage.write_text(target, with_pushed_version(report.read(), _pushed_text(summary, version)))
     return link
 
 

@@ -12,11 +12,10 @@ Light: no TensorFlow, so ingest and its cache read it.
 import csv
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from typing import Iterable
 
-from components.common import gcs
+from components.common import gcs, storage
 
 COLUMNS = ("kind", "rank", "origin", "digest", "split", "label", "suggested", "score", "matches")
 LABEL_ISSUE, OUTLIER, NEAR_DUPLICATE = "label_issue", "outlier", "near_duplicate"
@@ -24,15 +23,13 @@ LABEL_ISSUE, OUTLIER, NEAR_DUPLICATE = "label_issue", "outlier", "near_duplicate
 
 def write_issues(path: str, rows: Iterable[dict]) -> int:
     """Writes the rows (dicts with COLUMNS' keys; missing ones empty) atomically; returns how many."""
-    partial = f"{path}.tmp-{os.getpid()}"
     count = 0
-    with open(partial, "w", newline="", encoding="utf-8") as f:
+    with storage.atomic_path(path) as partial, open(partial, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, COLUMNS, restval="", extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow(row)
             count += 1
-    os.replace(partial, path)
     return count
 
 
