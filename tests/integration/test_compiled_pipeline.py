@@ -1,30 +1,36 @@
 """The compiled pipeline: committed YAML up to date, tasks wired as designed, one image."""
 
+import json
+
+import pytest
 import yaml
-from kfp import compiler
 
 from pipeline.pipeline import headstart_pipeline
 from pipeline.summary import STEP_NAMES
 from tests.conftest import REPO_ROOT
-from tests.integration.compiled_spec import step_tasks
+from tests.integration.compiled_spec import GOLDEN, RECORDED, compiled, signature, step_tasks
 
 COMMITTED_YAML = REPO_ROOT / "pipeline" / "pipeline.yaml"
 
 
-def compile_to(path):
-    compiler.Compiler().compile(headstart_pipeline, str(path))
-    return yaml.safe_load(path.read_text())
+@pytest.mark.parametrize("recorded", sorted(RECORDED))
+def test_compiled_pipeline_keeps_its_tasks_parameters_and_defaults(recorded):
+    fresh = signature(compiled(RECORDED[recorded]))
+    assert fresh == json.loads((GOLDEN / recorded).read_text()), (
+        f"the compiled pipeline changed its tasks, parameters, defaults or wiring; if that was meant, "
+        f"re-record tests/integration/golden/{recorded} with `python -m tests.integration.compiled_spec`"
+    )
 
 
-def test_committed_yaml_is_current(tmp_path):
-    fresh = compile_to(tmp_path / "pipeline.yaml")
+def test_committed_yaml_is_current():
+    fresh = compiled(headstart_pipeline)
     assert fresh == yaml.safe_load(COMMITTED_YAML.read_text()), (
         "pipeline/pipeline.yaml is stale: run `make compile` and commit it"
     )
 
 
-def test_tasks_are_wired_as_designed(tmp_path):
-    spec = compile_to(tmp_path / "pipeline.yaml")
+def test_tasks_are_wired_as_designed():
+    spec = compiled(headstart_pipeline)
     tasks = step_tasks(spec)
     assert sorted(tasks) == sorted(STEP_NAMES)
 
@@ -77,10 +83,10 @@ def test_tasks_are_wired_as_designed(tmp_path):
     assert outputs["report"]["artifactType"]["schemaTitle"] == "system.HTML"
 
 
-def test_every_component_uses_the_one_image(tmp_path):
+def test_every_component_uses_the_one_image():
     from components.image import IMAGE
 
-    spec = compile_to(tmp_path / "pipeline.yaml")
+    spec = compiled(headstart_pipeline)
     executors = spec["deploymentSpec"]["executors"]
     assert len(executors) == len(STEP_NAMES) + 1 == 10  # the steps and the exit task
     assert {executor["container"]["image"] for executor in executors.values()} == {IMAGE}
