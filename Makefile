@@ -41,7 +41,7 @@ image-gpu:
 # The pipeline twice as a KFP cluster runs it: each step in its own container with only its own
 # artifacts, everything else on gs:// in a Cloud Storage emulator. Needs `make image` first.
 rehearse: install
-	$(BIN)/python -m pipeline.rehearse --pipeline-root runs/rehearsal
+	$(BIN)/python -m pipeline.devtools.rehearse --pipeline-root runs/rehearsal
 
 # The speed and memory table of benchmarks/bench.py (not part of the installed package), saved with
 # every figure behind it in runs/bench.json; several minutes on 2 cores.

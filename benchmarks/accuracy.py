@@ -42,8 +42,8 @@ COMPARED = ("defaults", "four_views_tta", "two_views_tta", "one_view")
 
 def run_candidate(knobs: dict, seed: int, work: pathlib.Path) -> dict:
     """One pipeline run with the defaults, `knobs` and `seed`; its test accuracy, seconds and step seconds."""
-    from pipeline.config import PipelineConfig
-    from pipeline.local_run import run_locally
+    from pipeline.definition.config import PipelineConfig
+    from pipeline.local.local_run import run_locally
 
     config = PipelineConfig(source=str(ACCURACY_PHOTOS), alpha=0.25, base_weights=str(SHARED_WEIGHTS),
                             serving_root=str(work / "serving"), cache_root=str(work / "cache"),

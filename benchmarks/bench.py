@@ -200,10 +200,10 @@ SCRIPT_RECIPE = {"augment_views": 1, "test_time_augmentation": False, "edge_expo
 def pipeline_run(tree: pathlib.Path, work: pathlib.Path, epochs: int, cold_steps: bool, **knobs) -> dict:
     """One whole pipeline run through kfp.local, with the step cache under `work/cache`; `knobs` override.
 
-    `cold_steps` starts each step in a fresh Python instead of forking it warm (pipeline/warm_steps.py).
+    `cold_steps` starts each step in a fresh Python instead of forking it warm (pipeline/local/warm_steps.py).
     """
-    from pipeline.config import PipelineConfig
-    from pipeline.local_run import run_locally
+    from pipeline.definition.config import PipelineConfig
+    from pipeline.local.local_run import run_locally
 
     spec = base_spec()
     config = PipelineConfig(source=str(tree), base_model="mobilenet", alpha=0.25, base_weights=spec.base_weights,

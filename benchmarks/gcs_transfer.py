@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from components.common import gcs
-from pipeline.storage_emulator import cloud_storage_emulator
+from pipeline.devtools.storage_emulator import cloud_storage_emulator
 
 BUCKET = "transfer-bench"
 

@@ -60,8 +60,8 @@ def linked_subset(large: pathlib.Path, small: pathlib.Path, count: int) -> pathl
 def run_once(tree: pathlib.Path, work: pathlib.Path, images: int, pooling: str = "flatten",
              compact_examples: bool = False) -> dict:
     """One first run of the whole pipeline on `tree` with the base's `pooling`; its seconds, steps and disk."""
-    from pipeline.config import PipelineConfig
-    from pipeline.local_run import run_locally
+    from pipeline.definition.config import PipelineConfig
+    from pipeline.local.local_run import run_locally
 
     config = PipelineConfig(source=str(tree), base_model="mobilenet", alpha=0.25,
                             base_weights=base_spec().base_weights, image_size=IMAGE_SIZE, epochs=5, patience=5,
@@ -71,7 +71,7 @@ def run_once(tree: pathlib.Path, work: pathlib.Path, images: int, pooling: str =
     start = time.perf_counter()
     with open(os.devnull, "w", encoding="utf-8") as quiet:
         # Fresh step processes, as pods have: a forked step's peak memory leaves out the TensorFlow
-        # library pages its server touched (pipeline/warm_steps.py).
+        # library pages its server touched (pipeline/local/warm_steps.py).
         outcome = run_locally(config, str(work / "runs"), terminal=quiet, cold_steps=True)
     seconds = time.perf_counter() - start
     if not outcome.succeeded:

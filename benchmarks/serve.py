@@ -49,8 +49,8 @@ def train(model_name: str, knobs: dict, work: pathlib.Path) -> list[str]:
 
     Returns the views its `serving_default` averages, as the evaluation recorded them.
     """
-    from pipeline.config import PipelineConfig
-    from pipeline.local_run import run_locally
+    from pipeline.definition.config import PipelineConfig
+    from pipeline.local.local_run import run_locally
 
     config = PipelineConfig(source=str(FIXTURE_PHOTOS), alpha=0.25, base_weights=str(SHARED_WEIGHTS),
                             serving_root=str(work / "serving"), cache_root=str(work / "cache"),
@@ -79,7 +79,7 @@ class Server:
     def __init__(self, serving_root: pathlib.Path, model_name: str, flags: list[str]):
         self.port = free_port()
         self.model_name = model_name
-        self._command = [sys.executable, "-m", "pipeline.cli", "serve", "--serving-root", str(serving_root),
+        self._command = [sys.executable, "-m", "pipeline.cli.commands", "serve", "--serving-root", str(serving_root),
                          "--model-name", model_name, "--port", str(self.port), *flags]
 
     def __enter__(self):

@@ -1,1 +1,1 @@
-"""The headstart pipeline: its definition, typed configuration, local runner and command line."""
+"""The headstart pipeline and what runs it: its definition, the CLI, local and cluster runs, serving, reporting."""

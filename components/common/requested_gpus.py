@@ -1,7 +1,7 @@
 """A step given GPUs must use them: one that finds none fails instead of quietly running on CPU.
 
 On a cluster the pipeline sets HEADSTART_GPUS on each step it requests GPUs for
-(pipeline/deployment.py). The usual ways to end up without them are a step running the CPU
+(pipeline/definition/deployment.py). The usual ways to end up without them are a step running the CPU
 image (TensorFlow without CUDA's libraries) or a node without the NVIDIA driver or device plugin;
 either way a run would take hours instead of minutes, on a node billed for idle GPUs.
 """

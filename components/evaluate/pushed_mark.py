@@ -2,7 +2,7 @@
 
 The report is evaluate's and is written before push runs; the version number is push's to choose
 (the next free one). So the report says what push will do, and the runs page's copy, made once the
-run is over (pipeline/runs_page.py), puts the outcome in its place. Light: no matplotlib here.
+run is over (pipeline/reporting/runs_page.py), puts the outcome in its place. Light: no matplotlib here.
 """
 
 import html

@@ -1,6 +1,6 @@
 """`make rehearse`: the pipeline twice as a KFP cluster runs it, against a Cloud Storage emulator.
 
-Runs `python -m pipeline.rehearse` as the Makefile does, on the image the container tier builds,
+Runs `python -m pipeline.devtools.rehearse` as the Makefile does, on the image the container tier builds,
 and checks what it printed: the first run pushed version 1 to gs://, the second reused every step
 from the gs:// cache and pushed nothing; and, from the run's log, that each step's container had
 only its own task directory and its inputs mounted, as a non-root user under its limits.
@@ -21,7 +21,7 @@ _MOUNTS = re.compile(r"isolated: (\S+) in (\S+) as uid (\d+), ([\d.]+) CPUs, (\S
 def test_rehearsal_pushes_once_then_reuses_every_step_from_gcs(engine, tmp_path):
     pipeline_root = tmp_path / "runs"
     completed = subprocess.run(
-        [sys.executable, "-m", "pipeline.rehearse", "--pipeline-root", str(pipeline_root)],
+        [sys.executable, "-m", "pipeline.devtools.rehearse", "--pipeline-root", str(pipeline_root)],
         cwd=REPO_ROOT, env=engine.env, capture_output=True, text=True, timeout=REHEARSAL_TIMEOUT_S,
     )
     assert completed.returncode == 0, output_of(completed)

@@ -21,7 +21,7 @@ import tensorflow as tf
 from PIL import Image
 
 from components.common import storage
-from pipeline.summary import STEP_NAMES
+from pipeline.local.summary import STEP_NAMES
 from tests.bad_inputs import write_corpus
 
 HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from pipeline.notify import redacted
+from pipeline.reporting.notify import redacted
 from tests.conftest import Webhook
 
 HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")

@@ -7,7 +7,7 @@ import tempfile
 import yaml
 from kfp import compiler
 
-from pipeline.pipeline import NOTIFY_STEP, audit_pipeline, headstart_pipeline
+from pipeline.definition.pipeline import NOTIFY_STEP, audit_pipeline, headstart_pipeline
 
 # Each pipeline's tasks, parameters, defaults and wiring, recorded from its compiled spec: a change to
 # the code's layout must leave them as they are; a change to the pipeline meant re-records them.

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from tests.conftest import REPO_ROOT
+
 HEADSTART = os.path.join(os.path.dirname(sys.executable), "headstart")
 
 
@@ -44,7 +46,7 @@ def test_invalid_parameters_fail_before_any_step(tmp_path, flags, name):
     ],
 )
 def test_keywords_stay_keywords_whatever_the_working_directory_holds(tmp_path, monkeypatch, flags, field, keyword):
-    from pipeline.cli import _config_from_args, build_parser
+    from pipeline.cli.commands import _config_from_args, build_parser
 
     (tmp_path / keyword).mkdir(parents=True)  # gs://bucket/photos is the folder gs:/bucket/photos
     (tmp_path / "weights.h5").write_text("")
@@ -113,7 +115,7 @@ def test_an_endpoint_that_answers_with_an_http_error_exits_2_with_its_status_and
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from pipeline import cli
+    from pipeline.cli import commands
 
     class Refusing(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -133,7 +135,7 @@ def test_an_endpoint_that_answers_with_an_http_error_exits_2_with_its_status_and
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        assert cli.main(["runs", "--host", host]) == 2
+        assert commands.main(["runs", "--host", host]) == 2
     finally:
         server.shutdown()
     err = capsys.readouterr().err
@@ -163,7 +165,7 @@ def test_a_one_class_source_fails_in_ingest_at_once_naming_the_class(tmp_path):
     (["--base-modle", "vgg16"], "unrecognized arguments: --base-modle (did you mean --base-model"),
 ])
 def test_an_abbreviated_or_misspelled_option_gets_the_subcommands_usage_and_the_nearest_names(flags, expected, capsys):
-    from pipeline.cli import build_parser
+    from pipeline.cli.commands import build_parser
 
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["run", *flags])
@@ -173,10 +175,10 @@ def test_an_abbreviated_or_misspelled_option_gets_the_subcommands_usage_and_the_
 
 
 def test_a_plain_compile_writes_into_the_working_directory_only(tmp_path, monkeypatch):
-    from pipeline import cli
+    from pipeline.cli import commands
 
-    checkout_yaml = os.path.join(os.path.dirname(cli.__file__), "pipeline.yaml")
+    checkout_yaml = os.path.join(REPO_ROOT, "pipeline", "pipeline.yaml")
     before = os.stat(checkout_yaml).st_mtime_ns
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["compile"]) == 0
+    assert commands.main(["compile"]) == 0
     assert (tmp_path / "pipeline.yaml").is_file() and os.stat(checkout_yaml).st_mtime_ns == before

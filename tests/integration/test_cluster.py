@@ -12,10 +12,10 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import cli
-from pipeline.cluster import compile_pipeline
-from pipeline.deployment import CACHE_MOUNT_PATH, GPU_STEPS, NETWORK_STEPS, Deployment, VolumeMount
-from pipeline.summary import STEP_NAMES
+from pipeline.cli import commands
+from pipeline.cluster.submission import compile_pipeline
+from pipeline.definition.deployment import CACHE_MOUNT_PATH, GPU_STEPS, NETWORK_STEPS, Deployment, VolumeMount
+from pipeline.local.summary import STEP_NAMES
 from tests.integration.compiled_spec import step_tasks
 from tests.integration.kfp_recorder import KfpRecorder
 
@@ -67,7 +67,7 @@ def test_compiled_pipeline_follows_the_schema_with_image_gpus_and_retries(tmp_pa
 
 def test_compile_puts_the_gpu_image_and_gpus_on_the_network_steps_only(tmp_path, capsys):
     output = tmp_path / "p.yaml"
-    assert cli.main(["compile", "--image", "R/h:1", "--gpu-image", "R/h-gpu:1", "--gpus", "1",
+    assert commands.main(["compile", "--image", "R/h:1", "--gpu-image", "R/h-gpu:1", "--gpus", "1",
                      "--output", str(output)]) == 0
     check_deployment(yaml.safe_load(output.read_text()), gpus=1, gpu_image="R/h-gpu:1", image="R/h:1")
     assert "image R/h-gpu:1 for the GPU steps" in capsys.readouterr().out
@@ -84,13 +84,13 @@ def test_the_gpu_image_defaults_to_the_tag_with_gpu_appended(monkeypatch):
 
 def test_the_image_comes_from_the_environment_when_not_given(monkeypatch, tmp_path):
     monkeypatch.setenv("HEADSTART_IMAGE", IMAGE)
-    assert cli.main(["compile", "--output", str(tmp_path / "p.yaml")]) == 0
+    assert commands.main(["compile", "--output", str(tmp_path / "p.yaml")]) == 0
     assert {c["image"] for c in executors_by_task(yaml.safe_load(open(tmp_path / "p.yaml"))).values()} == {IMAGE}
 
 
 def test_submit_sends_the_compiled_pipeline_with_image_gpus_and_parameters(capsys):
     with KfpRecorder() as kfp:
-        code = cli.main(["submit", "--host", kfp.url, "--experiment", "nightly", "--run-name", "cats-v2",
+        code = commands.main(["submit", "--host", kfp.url, "--experiment", "nightly", "--run-name", "cats-v2",
                          "--pipeline-root", "gs://artifacts/headstart",
                          "--image", IMAGE, "--gpu-image", GPU_IMAGE, "--gpus", "1",
                          "--param", "source=gs://photos/cats_dogs", *REMOTE_ROOTS,
@@ -110,7 +110,8 @@ def test_submit_sends_the_compiled_pipeline_with_image_gpus_and_parameters(capsy
 
 def test_schedule_runs_one_at_a_time_without_catching_up(capsys):
     with KfpRecorder() as kfp:
-        assert cli.main(["schedule", "--host", kfp.url, "--cron", "0 3 * * 1", "--image", IMAGE, *REMOTE_ROOTS]) == 0
+        assert commands.main(["schedule", "--host", kfp.url, "--cron", "0 3 * * 1", "--image", IMAGE,
+                              *REMOTE_ROOTS]) == 0
         [recurring] = kfp.sent("POST", "/recurringruns")
     body = recurring.json()
     assert body["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * 1"  # KFP's six fields, seconds first
@@ -122,7 +123,7 @@ def test_schedule_runs_one_at_a_time_without_catching_up(capsys):
 
 def test_runs_lists_each_run_with_its_state(capsys):
     with KfpRecorder() as kfp:
-        assert cli.main(["runs", "--host", kfp.url]) == 0
+        assert commands.main(["runs", "--host", kfp.url]) == 0
         [listing] = kfp.sent("GET", "/runs")
     assert listing.query["sort_by"] == ["created_at desc"]
     lines = capsys.readouterr().out.splitlines()
@@ -132,12 +133,12 @@ def test_runs_lists_each_run_with_its_state(capsys):
 
 def test_bad_parameters_are_refused_before_anything_is_sent(capsys):
     with KfpRecorder() as kfp:
-        assert cli.main(["submit", "--host", kfp.url, "--param", "epochs=-3"]) == 2
-        assert cli.main(["submit", "--host", kfp.url, "--param", "epoch=3"]) == 2
-        assert cli.main(["schedule", "--host", kfp.url, "--cron", "at 3am"]) == 2
-        assert cli.main(["submit", "--host", kfp.url, "--gpus", "-1"]) == 2
-        assert cli.main(["submit"]) == 2
-        assert cli.main(["submit", "--vertex", "my-project/europe-west4"]) == 2  # no gs:// pipeline root
+        assert commands.main(["submit", "--host", kfp.url, "--param", "epochs=-3"]) == 2
+        assert commands.main(["submit", "--host", kfp.url, "--param", "epoch=3"]) == 2
+        assert commands.main(["schedule", "--host", kfp.url, "--cron", "at 3am"]) == 2
+        assert commands.main(["submit", "--host", kfp.url, "--gpus", "-1"]) == 2
+        assert commands.main(["submit"]) == 2
+        assert commands.main(["submit", "--vertex", "my-project/europe-west4"]) == 2  # no gs:// pipeline root
         assert not kfp.requests
     errors = capsys.readouterr().err
     assert "epochs" in errors and "--param epoch: not a pipeline parameter" in errors
@@ -158,7 +159,7 @@ def test_bad_parameters_are_refused_before_anything_is_sent(capsys):
 )
 def test_submit_refuses_a_path_no_pod_can_reach_and_sends_nothing(capsys, params, named):
     with KfpRecorder() as kfp:
-        code = cli.main(["submit", "--host", kfp.url, "--param", "source=gs://b/photos", *params])
+        code = commands.main(["submit", "--host", kfp.url, "--param", "source=gs://b/photos", *params])
         assert not kfp.requests
     assert code == 2
     errors = capsys.readouterr().err
@@ -167,7 +168,7 @@ def test_submit_refuses_a_path_no_pod_can_reach_and_sends_nothing(capsys, params
 
 def test_schedule_refuses_the_same_paths(capsys):
     with KfpRecorder() as kfp:
-        code = cli.main(["schedule", "--host", kfp.url, "--cron", "0 3 * * 1", "--param", "source=/data/photos",
+        code = commands.main(["schedule", "--host", kfp.url, "--cron", "0 3 * * 1", "--param", "source=/data/photos",
                          *REMOTE_ROOTS])
         assert not kfp.requests
     assert code == 2 and "source='/data/photos'" in capsys.readouterr().err
@@ -175,7 +176,7 @@ def test_schedule_refuses_the_same_paths(capsys):
 
 def test_a_run_without_a_cache_is_sent_with_a_note_saying_so(capsys):
     with KfpRecorder() as kfp:
-        assert cli.main(["submit", "--host", kfp.url, "--param", "serving_root=gs://m/s"]) == 0
+        assert commands.main(["submit", "--host", kfp.url, "--param", "serving_root=gs://m/s"]) == 0
         assert kfp.sent("POST", "/runs")
     assert "no cache_root, so every step runs every time" in capsys.readouterr().err
 
@@ -191,7 +192,7 @@ def test_submit_with_the_default_serving_root_exits_2_without_a_traceback():
 def test_paths_on_a_declared_volume_are_not_looked_for_here(capsys):
     """A weights file that exists only in the cluster, on the cache volume, is sent as it is."""
     with KfpRecorder() as kfp:
-        code = cli.main(["submit", "--host", kfp.url, "--cache-pvc", "headstart-cache",
+        code = commands.main(["submit", "--host", kfp.url, "--cache-pvc", "headstart-cache",
                          "--param", "source=gs://b/photos", "--param", "serving_root=gs://m/s",
                          "--param", f"base_weights={CACHE_MOUNT_PATH}/weights/mobilenet.h5"])
         assert code == 0, capsys.readouterr().err
@@ -207,7 +208,7 @@ def test_paths_on_a_declared_volume_are_not_looked_for_here(capsys):
 
 def test_kubernetes_settings_go_into_the_platform_spec(tmp_path):
     output = tmp_path / "p.yaml"
-    assert cli.main(["compile", "--image", IMAGE, "--gpus", "1", "--cache-pvc", "headstart-cache",
+    assert commands.main(["compile", "--image", IMAGE, "--gpus", "1", "--cache-pvc", "headstart-cache",
                      "--gpu-node-selector", "cloud.google.com/gke-accelerator=nvidia-tesla-t4",
                      "--gpu-toleration", "nvidia.com/gpu=present:NoSchedule",
                      "--env-from-secret", "AWS_ACCESS_KEY_ID=s3-credentials/access-key",
@@ -247,7 +248,7 @@ def test_vertex_takes_its_own_accelerator_names():
 
 
 def test_list_parameters_are_typed_like_the_config():
-    from pipeline.cluster import parse_params
+    from pipeline.cluster.submission import parse_params
 
     assert parse_params(["hidden_units=128,64"]) == {"hidden_units": [128, 64]}
     assert parse_params(["beam_args=--runner=DataflowRunner,--region=europe-west4"]) == {
@@ -258,13 +259,13 @@ def test_list_parameters_are_typed_like_the_config():
 
 def test_schedules_are_listed_paused_resumed_updated_and_deleted(capsys):
     with KfpRecorder() as kfp:
-        assert cli.main(["schedule", "list", "--host", kfp.url]) == 0
+        assert commands.main(["schedule", "list", "--host", kfp.url]) == 0
         listed = capsys.readouterr().out.splitlines()
-        assert cli.main(["schedule", "pause", "recurring-1", "--host", kfp.url]) == 0
-        assert cli.main(["schedule", "resume", "recurring-1", "--host", kfp.url]) == 0
-        assert cli.main(["schedule", "update", "recurring-1", "--host", kfp.url, "--cron", "0 4 * * 2",
+        assert commands.main(["schedule", "pause", "recurring-1", "--host", kfp.url]) == 0
+        assert commands.main(["schedule", "resume", "recurring-1", "--host", kfp.url]) == 0
+        assert commands.main(["schedule", "update", "recurring-1", "--host", kfp.url, "--cron", "0 4 * * 2",
                          "--image", IMAGE, *REMOTE_ROOTS]) == 0
-        assert cli.main(["schedule", "delete", "recurring-2", "--host", kfp.url]) == 0
+        assert commands.main(["schedule", "delete", "recurring-2", "--host", kfp.url]) == 0
         sent = [(r.method, r.path.removeprefix("/apis/v2beta1")) for r in kfp.requests if "recurringruns" in r.path]
         [created] = kfp.sent("POST", "/recurringruns")
     assert listed[0].split()[:3] == ["SCHEDULE", "ID", "STATUS"]
@@ -286,6 +287,6 @@ def test_schedules_are_listed_paused_resumed_updated_and_deleted(capsys):
 ])
 def test_schedule_actions_missing_what_they_need_are_refused_before_anything_is_sent(capsys, arguments, message):
     with KfpRecorder() as kfp:
-        assert cli.main([*arguments, "--host", kfp.url]) == 2
+        assert commands.main([*arguments, "--host", kfp.url]) == 2
         assert not [r for r in kfp.requests if "recurringruns" in r.path]
     assert message in capsys.readouterr().err

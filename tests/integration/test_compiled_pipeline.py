@@ -5,8 +5,8 @@ import json
 import pytest
 import yaml
 
-from pipeline.pipeline import headstart_pipeline
-from pipeline.summary import STEP_NAMES
+from pipeline.definition.pipeline import headstart_pipeline
+from pipeline.local.summary import STEP_NAMES
 from tests.conftest import REPO_ROOT
 from tests.integration.compiled_spec import GOLDEN, RECORDED, compiled, signature, step_tasks
 

@@ -7,8 +7,8 @@ from kfp import dsl, local
 
 from components.notify_run.component import notify_run
 from components.notify_run.core import NOTIFY_URL_ENV
-from pipeline.deployment import Deployment, SecretEnv
-from pipeline.pipeline import NOTIFY_STEP, build_pipeline
+from pipeline.definition.deployment import Deployment, SecretEnv
+from pipeline.definition.pipeline import NOTIFY_STEP, build_pipeline
 
 
 def compile_to(tmp_path, deployment):

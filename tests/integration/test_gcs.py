@@ -19,7 +19,7 @@ from components.ingest import core as ingest_core
 from components.ingest.source_digest import source_digest
 from components.push.export import export_serving_model
 from components.push.gcs_commit import claim_uri, commit_to_gcs
-from pipeline.storage_emulator import cloud_storage_emulator
+from pipeline.devtools.storage_emulator import cloud_storage_emulator
 from tests.conftest import CLASS_COLORS, make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples
 

@@ -14,7 +14,7 @@ import pytest
 
 from components.common import gcs, step_cache, storage
 from components.common.feature_store import FeatureStore
-from pipeline.storage_emulator import cloud_storage_emulator
+from pipeline.devtools.storage_emulator import cloud_storage_emulator
 from tests.conftest import run_at_once
 
 BUCKET = "cache"

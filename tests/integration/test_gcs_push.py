@@ -17,7 +17,7 @@ from components.common import gcs
 from components.common.serving_layout import SAVED_MODEL_FILE, existing_versions, latest_version_dir
 from components.push import gcs_commit
 from components.push.gcs_commit import claim_uri, commit_to_gcs, remove_abandoned_versions, upload_order
-from pipeline.storage_emulator import cloud_storage_emulator
+from pipeline.devtools.storage_emulator import cloud_storage_emulator
 from tests.conftest import REPO_ROOT
 
 BUCKET = "servingroot"

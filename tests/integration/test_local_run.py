@@ -9,9 +9,9 @@ import os
 
 from kfp import dsl
 
-from pipeline import local_run
-from pipeline.config import PipelineConfig
-from pipeline.pipeline import PIPELINE_NAME
+from pipeline.definition.config import PipelineConfig
+from pipeline.definition.pipeline import PIPELINE_NAME
+from pipeline.local import local_run
 
 
 @dsl.component(base_image="python:3.11")

@@ -11,10 +11,10 @@ from kfp import compiler
 
 from components.common.artifact_files import ARTIFACTS
 from components.common.knobs import help_text, knob_fields
-from pipeline.cli import build_parser
-from pipeline.config import PARTS, PipelineConfig
-from pipeline.pipeline import headstart_pipeline
-from pipeline.run_options import config_from_args, knob_arguments, option_name
+from pipeline.cli.commands import build_parser
+from pipeline.cli.run_options import config_from_args, knob_arguments, option_name
+from pipeline.definition.config import PARTS, PipelineConfig
+from pipeline.definition.pipeline import headstart_pipeline
 
 KNOBS = list(knob_fields(PipelineConfig))
 # A value other than the default for every knob, each of its own type.

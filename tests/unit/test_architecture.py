@@ -1,8 +1,10 @@
-"""The house rules that keep steps apart: a step never imports another step.
+"""The house rules: which room of the code may import which.
 
-What two steps share (file names, record formats, the base network, head training) lives in
-`components/common/`, which imports no step. These tests read the source, so an import inside a
-function (where components import their cores) counts as much as one at the top.
+A step never imports another step: what two steps share (file names, record formats, the base
+network, head training) lives in `components/common/`, which imports no step. The components never
+import `pipeline`, and inside `pipeline/` each room imports only the rooms below it (`ROOM_IMPORTS`).
+These tests read the source, so an import inside a function (where components import their cores)
+counts as much as one at the top.
 """
 
 import ast
@@ -10,24 +12,47 @@ import pathlib
 
 import pytest
 
-COMPONENTS = pathlib.Path(__file__).resolve().parents[2] / "components"
+REPO = pathlib.Path(__file__).resolve().parents[2]
+COMPONENTS = REPO / "components"
+PIPELINE = REPO / "pipeline"
 STEPS = sorted(path.name for path in COMPONENTS.iterdir() if (path / "component.py").exists())
 # Modules of the components package that belong to no step and import none.
 SHARED = {"common", "image"}
 
 
-def _imported_components_packages(path: pathlib.Path) -> set[str]:
-    """The second part of every `components.X...` name a module imports: its step or `common`."""
+# The rooms of `pipeline/` and the rooms each may import. The definition is the bottom; the
+# runners, serving and reporting stand on it side by side and never on each other, so serving
+# never pulls in the local runner; the CLI joins them; the development tools may use anything.
+ROOM_IMPORTS = {
+    "definition": set(),
+    "local": {"definition"},
+    "cluster": {"definition"},
+    "serving": set(),
+    "reporting": set(),
+    "cli": {"definition", "local", "cluster", "serving", "reporting"},
+    "devtools": {"definition", "local", "cluster", "serving", "reporting", "cli"},
+}
+
+
+def _imported_names(path: pathlib.Path) -> set[str]:
+    """Every absolute module name a module imports; `from a import b` counts as `a.b` too."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        names = []
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] if node.module != "components" else [
-                f"components.{alias.name}" for alias in node.names]
-        found.update(name.split(".")[1] for name in names if name.startswith("components.") and "." in name)
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+def _imported_packages(path: pathlib.Path, top: str) -> set[str]:
+    """The second part of every `top.X...` name a module imports: for `components`, its step or `common`."""
+    return {name.split(".")[1] for name in _imported_names(path) if name.startswith(f"{top}.")}
+
+
+def _imported_components_packages(path: pathlib.Path) -> set[str]:
+    return _imported_packages(path, "components")
 
 
 def test_every_step_is_found():
@@ -55,3 +80,32 @@ def test_the_rule_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from components.train_head import core\n    import components.ingest.core\n")
     assert _imported_components_packages(module) == {"train_head", "ingest"}
+
+
+def test_the_components_never_import_the_pipeline():
+    strays = sorted(str(path.relative_to(REPO)) for path in COMPONENTS.rglob("*.py")
+                    if any(name == "pipeline" or name.startswith("pipeline.") for name in _imported_names(path)))
+    assert not strays, f"components that import pipeline/ (the steps stand alone): {strays}"
+
+
+def test_every_pipeline_module_is_in_a_room():
+    rooms = {path.name for path in PIPELINE.iterdir() if (path / "__init__.py").exists()}
+    assert rooms == set(ROOM_IMPORTS)
+    assert sorted(path.name for path in PIPELINE.glob("*.py")) == ["__init__.py"]
+
+
+@pytest.mark.parametrize("room", sorted(ROOM_IMPORTS))
+def test_a_pipeline_room_imports_only_the_rooms_below_it(room):
+    strays = {}
+    for path in sorted((PIPELINE / room).rglob("*.py")):
+        others = _imported_packages(path, "pipeline") - ROOM_IMPORTS[room] - {room}
+        if others:
+            strays[str(path.relative_to(REPO))] = sorted(others)
+    assert not strays, f"modules that import a room {room} may not (see ROOM_IMPORTS): {strays}"
+
+
+def test_the_room_rule_sees_every_form_of_import(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from pipeline.local import local_run\n    import pipeline.cli.commands\n"
+                      "from pipeline import serving\n")
+    assert _imported_packages(module, "pipeline") == {"local", "cli", "serving"}

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from pipeline.batching import BatchingQueue
+from pipeline.serving.batching import BatchingQueue
 
 
 class RecordingModel:
@@ -149,7 +149,7 @@ def test_a_setting_below_one_names_itself(name):
 
 
 def test_serve_takes_the_batching_parameters_under_tf_servings_names(capsys):
-    from pipeline.cli import build_parser
+    from pipeline.cli.commands import build_parser
 
     args = build_parser().parse_args(["serve", "--max-batch-size", "16", "--batch-timeout-micros", "0",
                                       "--max-enqueued-batches", "8", "--num-batch-threads", "2"])

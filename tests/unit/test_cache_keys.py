@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from pipeline.pipeline import STEP_NAMES
+from pipeline.definition.pipeline import STEP_NAMES
 
 # Parameters that are not in a step's key, each with why that is right.
 NOT_IN_KEY = {

@@ -2,7 +2,7 @@
 
 from kfp.local import docker_task_handler
 
-from pipeline.containers import container_volumes, docker_runner
+from pipeline.local.containers import container_volumes, docker_runner
 
 
 def test_inputs_are_mounted_read_only_and_outputs_read_write(tmp_path):

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from pipeline.isolated import memory_bytes, task_mounts
+from pipeline.local.isolated import memory_bytes, task_mounts
 
 
 def executor_input(run_dir, inputs: dict, outputs: dict) -> dict:

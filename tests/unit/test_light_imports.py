@@ -17,7 +17,7 @@ import pytest
     [f"components.{step}.executor" for step in ("ingest", "preprocess", "extract_features", "train_head",
                                                 "fine_tune", "transfer_lift", "evaluate", "push")],
     # the typed configs, which the CLI reads to build its options and check values
-    ["pipeline.config", "pipeline.run_options", "pipeline.cli"],
+    ["pipeline.definition.config", "pipeline.cli.run_options", "pipeline.cli.commands"],
 ])
 def test_modules_do_not_import_tensorflow(modules):
     code = "; ".join(f"import {module}" for module in modules)

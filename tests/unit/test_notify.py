@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from pipeline import notify
+from pipeline.reporting import notify
 from tests.conftest import Webhook
 
 SUMMARY = {
@@ -80,7 +80,7 @@ def test_a_webhook_url_that_cannot_take_a_post_is_refused_by_name(url):
 def test_a_malformed_webhook_url_costs_a_warning_and_never_shows_its_secret_path(caplog, capsys):
     from types import SimpleNamespace
 
-    from pipeline.cli import _notify
+    from pipeline.cli.commands import _notify
 
     url = "http://hooks.example:abc/services/T000/B000/SECRET"
     assert not notify.post(url, {"text": "hi"}, sleep=lambda _: None)

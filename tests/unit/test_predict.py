@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from components.common.images import decode_and_resize
-from pipeline.predict import NOT_AN_IMAGE, Prediction, predict_files, saved_model_classifier
+from pipeline.serving.predict import NOT_AN_IMAGE, Prediction, predict_files, saved_model_classifier
 from tests.conftest import make_image, write_image
 
 
@@ -42,7 +42,7 @@ def test_a_file_that_is_no_image_gets_one_plain_reason(tmp_path):
 
 
 def test_a_version_without_the_tflite_model_asked_for_says_why(tmp_path):
-    from pipeline.predict import tflite_classifier
+    from pipeline.serving.predict import tflite_classifier
 
     with pytest.raises(ValueError, match="has no int8 TFLite model .*model_int8.tflite.*edge.json"):
         tflite_classifier(str(tmp_path), "int8")

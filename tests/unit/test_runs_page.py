@@ -5,7 +5,7 @@ import json
 
 from components.common.serving_layout import EVALUATION_RECORD_FILE, evaluation_record
 from components.evaluate.pushed_mark import pushed_mark
-from pipeline import runs_page
+from pipeline.reporting import runs_page
 
 
 class Tables(html.parser.HTMLParser):

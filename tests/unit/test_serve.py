@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from components.push import core as push_core
-from pipeline import serve
-from pipeline.predict import resolve_model_dir
-from pipeline.serve import ModelRepository, create_app
+from pipeline.serving import serve
+from pipeline.serving.predict import resolve_model_dir
+from pipeline.serving.serve import ModelRepository, create_app
 from tests.conftest import CLASS_COLORS, decompression_bomb, gif_bomb
 
 

@@ -29,7 +29,8 @@ sys.exit(int(sys.argv[1]) if sys.argv[1].isdigit() else 0)
 @pytest.fixture()
 def server(tmp_path):
     socket_path = str(tmp_path / "fork.sock")
-    process = subprocess.Popen([sys.executable, "-m", "pipeline.step_fork_server", socket_path, "xml.dom.minidom"])
+    process = subprocess.Popen([sys.executable, "-m", "pipeline.local.step_fork_server", socket_path,
+                                "xml.dom.minidom"])
     deadline = time.monotonic() + 30
     while not os.path.exists(socket_path) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -41,8 +42,8 @@ def server(tmp_path):
 def _client(socket_path: str, work, *args: str, **kwargs):
     (work / "probe_step.py").write_text(PROBE)
     env = {**os.environ, "PROBE_MARKER": "from the client"}
-    return subprocess.Popen([sys.executable, "-m", "pipeline.step_fork_client", socket_path, "-m", "probe_step", *args],
-                            cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    command = [sys.executable, "-m", "pipeline.local.step_fork_client", socket_path, "-m", "probe_step", *args]
+    return subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 

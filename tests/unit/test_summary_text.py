@@ -2,7 +2,7 @@
 
 import copy
 
-from pipeline.summary import summary_lines
+from pipeline.local.summary import summary_lines
 
 SUMMARY = {
     "run_dir": "runs/headstart-1",

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from pipeline.cli import main
-from pipeline.serve import ModelRepository, create_app
-from pipeline.version_labels import config_path, read_labels, set_label
+from pipeline.cli.commands import main
+from pipeline.serving.serve import ModelRepository, create_app
+from pipeline.serving.version_labels import config_path, read_labels, set_label
 from tests.unit.test_serve import b64, png, pushed_root, running  # noqa: F401 (a fixture)
 
 

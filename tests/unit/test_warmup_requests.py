@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from tensorflow_serving.apis import prediction_log_pb2
 
 from components.common.warmup_requests import WARMUP_BATCH_SIZES, WARMUP_FILE, read_warmup_requests
-from pipeline.serve import ModelRepository, create_app
+from pipeline.serving.serve import ModelRepository, create_app
 from tests.unit.test_serve import b64, png, pushed_root  # noqa: F401 (a fixture)
 
 
@@ -30,7 +30,7 @@ def test_a_pushed_version_carries_predict_logs_that_its_model_answers(pushed_roo
 
 
 def test_serve_replays_a_versions_warmup_requests_when_it_loads_it(pushed_root, caplog):  # noqa: F811
-    with caplog.at_level(logging.INFO, logger="pipeline.serve"), \
+    with caplog.at_level(logging.INFO, logger="pipeline.serving.serve"), \
             TestClient(create_app(ModelRepository(str(pushed_root), "colors"))) as client:
         # Loaded and warmed at startup, before the first request.
         assert f"replayed {len(WARMUP_BATCH_SIZES)} warmup requests" in caplog.text
@@ -41,7 +41,7 @@ def test_a_version_whose_warmup_file_is_broken_is_served_with_a_warning(pushed_r
     shutil.copytree(pushed_root, tmp_path / "serving")
     with open(os.path.join(tmp_path / "serving" / "colors" / "1", WARMUP_FILE), "wb") as broken:
         broken.write(b"not a TFRecord")
-    with caplog.at_level(logging.WARNING, logger="pipeline.serve"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.serving.serve"):
         client = TestClient(create_app(ModelRepository(str(tmp_path / "serving"), "colors")))
         response = client.post("/v1/models/colors:predict", json={"instances": [b64(png(8))]})
     assert response.status_code == 200, response.text

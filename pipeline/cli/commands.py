@@ -10,7 +10,7 @@ from typing import Sequence
 from components.common.logs import import_tensorflow_quietly, quiet_tensorflow
 from components.common.run_settings import PROJECT, RunSettings
 from components.common.step_cache import check_cache_root
-from pipeline.endpoint_errors import cluster_command
+from pipeline.cluster.endpoint_errors import cluster_command
 
 # In the working directory: the checkout's own pipeline/pipeline.yaml is written by `make compile`.
 DEFAULT_YAML = "pipeline.yaml"
@@ -20,8 +20,8 @@ COLD_STEPS_HELP = ("start each step in a fresh Python process, as a pod does, in
 
 
 def _add_run_parser(commands) -> None:
-    from pipeline.demo import DEMO_HELP
-    from pipeline.run_options import add_knob_options
+    from pipeline.cli.demo import DEMO_HELP
+    from pipeline.cli.run_options import add_knob_options
 
     run = commands.add_parser(
         "run", help="run the whole pipeline on this machine (kfp.local)",
@@ -49,8 +49,8 @@ def _add_run_parser(commands) -> None:
 
 
 def _add_audit_parser(commands) -> None:
-    from pipeline.demo import DEMO_HELP
-    from pipeline.run_options import add_knob_options
+    from pipeline.cli.demo import DEMO_HELP
+    from pipeline.cli.run_options import add_knob_options
 
     audit = commands.add_parser(
         "audit", help="audit the data alone: likely mislabelled images, near duplicates, outliers, balance",
@@ -217,7 +217,7 @@ def _add_served_model_args(parser) -> None:
 
 
 def _add_batching_options(group) -> None:
-    from pipeline import batching
+    from pipeline.serving import batching
 
     least = {"batch_timeout_micros": 0}
     for name, text in batching.BATCHING_HELP.items():
@@ -252,8 +252,8 @@ def _missing_inputs(config) -> list[str]:
 
 def _config_from_args(args):
     """The validated configuration of `headstart run`: the demo's defaults made and applied explicitly."""
-    from pipeline.demo import demo_base_ready, demo_defaults, uses_demo_base
-    from pipeline.run_options import chosen, config_from_args
+    from pipeline.cli.demo import demo_base_ready, demo_defaults, uses_demo_base
+    from pipeline.cli.run_options import chosen, config_from_args
 
     defaults = None
     if uses_demo_base(chosen(args, "source"), args.base_model):
@@ -267,8 +267,8 @@ def _config_from_args(args):
 
 def _check_isolated_args(args) -> None:
     """What --isolated needs before anything is prepared: containers, and no demo base made here."""
-    from pipeline.demo import uses_demo_base
-    from pipeline.run_options import chosen
+    from pipeline.cli.demo import uses_demo_base
+    from pipeline.cli.run_options import chosen
 
     if not args.containers:
         raise ValueError("--isolated runs each step in a container: add --containers")
@@ -278,7 +278,7 @@ def _check_isolated_args(args) -> None:
 
 
 def _print_summary(summary: dict) -> None:
-    from pipeline.summary import summary_lines
+    from pipeline.local.summary import summary_lines
 
     print("\n" + "\n".join(summary_lines(summary)))
 
@@ -291,7 +291,7 @@ def _checked_config(args):
     """
     isolated = args.isolated
     if args.notify:
-        from pipeline.notify import check_webhook_url
+        from pipeline.reporting.notify import check_webhook_url
 
         check_webhook_url(args.notify)
     if isolated:
@@ -301,7 +301,7 @@ def _checked_config(args):
     if missing:
         raise ValueError("; ".join(missing))
     if isolated:
-        from pipeline.cluster_paths import check_cluster_paths
+        from pipeline.cluster.cluster_paths import check_cluster_paths
 
         check_cluster_paths(config.to_arguments())
     check_cache_root(config.cache_root)
@@ -343,14 +343,14 @@ def _run(args) -> int:
 
 def _run_steps(args, config):
     """Runs the pipeline here, or each step in its container; the outcome, or None if no engine runs."""
-    from pipeline.local_run import run_locally
+    from pipeline.local.local_run import run_locally
 
     if args.command == "audit":
         return run_locally(config, args.pipeline_root, verbose=args.verbose, audit_only=True,
                            cold_steps=args.cold_steps)
     if args.containers:
-        from pipeline.containers import ContainerEngineError, container_engine
-        from pipeline.deployment import Deployment
+        from pipeline.definition.deployment import Deployment
+        from pipeline.local.containers import ContainerEngineError, container_engine
 
         image = Deployment(**({"image": args.image} if args.image else {})).image
         try:
@@ -367,7 +367,7 @@ def _run_steps(args, config):
 
 def _update_runs_page(args, config, outcome) -> None:
     """Records the run and rewrites `<pipeline-root>/index.html`; a failure there only warns."""
-    from pipeline import runs_page
+    from pipeline.reporting import runs_page
 
     try:
         runs_page.record_run(args.pipeline_root, outcome.summary, succeeded=outcome.succeeded,
@@ -383,7 +383,7 @@ def _notify(args, config, summary: dict, *, succeeded: bool, error: str | None) 
     """Posts the run's notification when --notify asks for one; says whether it was delivered."""
     if not args.notify:
         return
-    from pipeline import notify
+    from pipeline.reporting import notify
 
     message = notify.run_message(summary, succeeded=succeeded, error=error, source=config.source,
                                  base=os.path.basename(config.base_model))
@@ -400,7 +400,7 @@ def _deployment(args):
     Raises:
         ValueError: an option that is malformed, naming it.
     """
-    from pipeline.deployment import CACHE_MOUNT_PATH, Deployment, SecretEnv, Toleration, VolumeMount
+    from pipeline.definition.deployment import CACHE_MOUNT_PATH, Deployment, SecretEnv, Toleration, VolumeMount
 
     chosen = {name: value for name, value in (("image", args.image), ("gpu_image", args.gpu_image),
                                               ("accelerator", args.accelerator)) if value}
@@ -428,7 +428,7 @@ def _secret_and_key(text: str) -> tuple[str, str]:
 
 
 def _compile(args) -> int:
-    from pipeline.cluster import compile_pipeline
+    from pipeline.cluster.submission import compile_pipeline
 
     try:
         deployment = _deployment(args)
@@ -457,14 +457,14 @@ def _schedule_action_problem(args) -> str | None:
 
 def _manage_schedules(args) -> int:
     """`headstart schedule list | pause ID | resume ID | delete ID`."""
-    from pipeline import cluster
+    from pipeline.cluster import submission
 
     problem = _schedule_action_problem(args)
     if problem:
         print(f"headstart schedule: {problem}", file=sys.stderr)
         return 2
     if args.action == "list":
-        schedules = cluster.list_schedules(args.host)
+        schedules = submission.list_schedules(args.host)
         print(f"{'SCHEDULE ID':<38} {'STATUS':<9} {'CRON':<16} {'CREATED':<26} NAME")
         for entry in schedules:
             print(f"{entry['schedule_id']:<38} {entry['status']:<9} {entry['cron']:<16} {entry['created_at']:<26} "
@@ -472,8 +472,8 @@ def _manage_schedules(args) -> int:
         if not schedules:
             print("(no schedules)")
         return 0
-    {"pause": cluster.pause_schedule, "resume": cluster.resume_schedule,
-     "delete": cluster.delete_schedule}[args.action](args.host, args.schedule_id)
+    {"pause": submission.pause_schedule, "resume": submission.resume_schedule,
+     "delete": submission.delete_schedule}[args.action](args.host, args.schedule_id)
     done = {"pause": "paused", "resume": "resumed", "delete": "deleted"}[args.action]
     print(f"{done} schedule {args.schedule_id} on {args.host}")
     return 0
@@ -485,14 +485,14 @@ def _cluster_settings(args):
     Raises:
         ValueError: a bad option or parameter, or a path no pod can reach, named.
     """
-    from pipeline import cluster
+    from pipeline.cluster import submission
 
-    deployment, params = _deployment(args), cluster.parse_params(args.param)
+    deployment, params = _deployment(args), submission.parse_params(args.param)
     if args.command == "schedule":
         problem = _schedule_action_problem(args)
         if problem:
             raise ValueError(problem)
-        cluster.kfp_cron(args.cron)
+        submission.kfp_cron(args.cron)
     vertex = getattr(args, "vertex", None)
     if vertex and (vertex.count("/") != 1 or not args.pipeline_root):
         raise ValueError("--vertex takes PROJECT/REGION and needs --pipeline-root gs://...")
@@ -500,14 +500,14 @@ def _cluster_settings(args):
         raise ValueError("--host is required (the KFP API endpoint), or --vertex PROJECT/REGION")
     if vertex:
         deployment = deployment.for_vertex()
-    params = cluster.with_cluster_defaults(params, deployment)
-    cluster.check_reachable(params, deployment, args.pipeline_root)
+    params = submission.with_cluster_defaults(params, deployment)
+    submission.check_reachable(params, deployment, args.pipeline_root)
     return deployment, params, vertex
 
 
 @cluster_command
 def _submit_or_schedule(args) -> int:
-    from pipeline import cluster
+    from pipeline.cluster import submission
 
     if args.command == "schedule" and args.action not in (None, "update"):
         return _manage_schedules(args)
@@ -524,27 +524,27 @@ def _submit_or_schedule(args) -> int:
     if vertex:
         project, region = vertex.split("/")
         try:
-            job = cluster.submit_to_vertex(project, region, deployment, params, args.pipeline_root, args.run_name)
+            job = submission.submit_to_vertex(project, region, deployment, params, args.pipeline_root, args.run_name)
         except (RuntimeError, ValueError) as error:
             print(f"headstart submit: {error}", file=sys.stderr)
             return 2
         print(f"submitted {job} to Vertex AI ({region}, image {deployment.image})")
     else:
-        run_id = cluster.submit(args.host, deployment, params, args.experiment, args.run_name, args.pipeline_root)
+        run_id = submission.submit(args.host, deployment, params, args.experiment, args.run_name, args.pipeline_root)
         print(f"submitted run {run_id} to {args.host} (experiment {args.experiment}, image {deployment.image})")
     return 0
 
 
 def _create_or_update_schedule(args, deployment, params) -> int:
-    from pipeline import cluster
+    from pipeline.cluster import submission
 
     settings = f"cron {args.cron!r}, one run at a time, no catch-up"
     if args.action == "update":
-        schedule_id = cluster.update_schedule(args.host, args.schedule_id, deployment, params, args.cron,
+        schedule_id = submission.update_schedule(args.host, args.schedule_id, deployment, params, args.cron,
                                               args.experiment, args.name, args.pipeline_root)
         print(f"updated: {args.schedule_id} replaced by {args.name} ({schedule_id}) on {args.host}: {settings}")
     else:
-        schedule_id = cluster.schedule(args.host, deployment, params, args.cron, args.experiment, args.name,
+        schedule_id = submission.schedule(args.host, deployment, params, args.cron, args.experiment, args.name,
                                        args.pipeline_root)
         print(f"scheduled {args.name} ({schedule_id}) on {args.host}: {settings}")
     return 0
@@ -552,9 +552,9 @@ def _create_or_update_schedule(args, deployment, params) -> int:
 
 @cluster_command
 def _runs(args) -> int:
-    from pipeline import cluster
+    from pipeline.cluster import submission
 
-    runs = cluster.list_runs(args.host, args.limit)
+    runs = submission.list_runs(args.host, args.limit)
     print(f"{'RUN ID':<38} {'STATE':<10} {'CREATED':<26} NAME")
     for run in runs:
         print(f"{run['run_id']:<38} {run['state']:<10} {run['created_at']:<26} {run['name']}")
@@ -565,7 +565,7 @@ def _runs(args) -> int:
 
 def _predict(args) -> int:
     import_tensorflow_quietly(os.devnull)
-    from pipeline import predict
+    from pipeline.serving import predict
 
     try:
         model_dir = predict.resolve_model_dir(args.model)
@@ -587,7 +587,7 @@ def _predict(args) -> int:
 
 
 def _label(args) -> int:
-    from pipeline import version_labels
+    from pipeline.serving import version_labels
 
     if args.label is not None and args.remove == (args.version is not None):
         print("headstart label: error: give a label and a version, or a label and --remove", file=sys.stderr)
@@ -606,13 +606,13 @@ def _label(args) -> int:
 def _serve(args) -> int:
     import_tensorflow_quietly(os.devnull)
     from components.common.serving_layout import latest_version_dir
-    from pipeline.serve import serve
+    from pipeline.serving.serve import serve
 
     newest = latest_version_dir(args.serving_root, args.model_name)
     print(f"Serving {args.model_name} from {os.path.abspath(args.serving_root)} "
           f"({'newest version now ' + os.path.basename(newest) if newest else 'no version yet'}) at "
           f"http://{args.host}:{args.port}/v1/models/{args.model_name}", flush=True)
-    from pipeline.batching import BATCHING_HELP
+    from pipeline.serving.batching import BATCHING_HELP
 
     serve(args.serving_root, args.model_name, args.host, args.port,
           **{name: getattr(args, name) for name in BATCHING_HELP})

@@ -11,17 +11,17 @@ from typing import Any, TextIO
 from kfp import local
 
 from components.common.logs import quiet_tensorflow
-from pipeline.config import PipelineConfig
-from pipeline.deployment import Deployment
-from pipeline.pipeline import (
+from pipeline.definition.config import PipelineConfig
+from pipeline.definition.deployment import Deployment
+from pipeline.definition.pipeline import (
     AUDIT_STEP_NAMES,
     STEP_NAMES,
     audit_pipeline,
     build_pipeline,
 )
-from pipeline.progress import ProgressView
-from pipeline.summary import collect_summary
-from pipeline.warm_steps import warm_steps
+from pipeline.local.progress import ProgressView
+from pipeline.local.summary import collect_summary
+from pipeline.local.warm_steps import warm_steps
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,11 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
         terminal: where progress is shown.
         verbose: show every line of every step, not only progress.
         image: run each step in this container image (kfp.local's DockerRunner) instead.
-        isolated: with `image`, give each container only what a KFP pod has (pipeline/isolated.py):
+        isolated: with `image`, give each container only what a KFP pod has (pipeline/local/isolated.py):
             every parameter must then be a gs:// URI or a name, never a path on this machine.
         audit_only: run `audit_pipeline` (up to extraction, then the data audit) instead, here.
         cold_steps: without `image`, start every step in a fresh Python rather than forking it
-            from one that has imported TensorFlow (pipeline/warm_steps.py).
+            from one that has imported TensorFlow (pipeline/local/warm_steps.py).
     """
     pipeline_root = os.path.abspath(pipeline_root)
     os.makedirs(os.path.join(pipeline_root, "logs"), exist_ok=True)
@@ -72,7 +72,7 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     # kfp.local warns that the steps name a container image it will not use: that is the point
     # of the SubprocessRunner, and the image has the same package this environment has.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
-    # The CPU, memory and GPU settings are for a cluster (pipeline/deployment.py); kfp.local says
+    # The CPU, memory and GPU settings are for a cluster (pipeline/definition/deployment.py); kfp.local says
     # for every task that it ignores them, which is expected here.
     warnings.filterwarnings("ignore", message="Task .* have no effect in the current local runner",
                             category=UserWarning)
@@ -80,12 +80,12 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     # bad parameter) would wait 30 + 60 + 120 s for nothing. Storage calls retry their transient
     # errors themselves (components/common/gcs.py); a cluster keeps its retries (deployment.py).
     if image and isolated:
-        from pipeline.isolated import isolated_runner
+        from pipeline.local.isolated import isolated_runner
 
         deployment = Deployment(image=image, retries=0, exit_notification=False)
         runner, pipeline_function = isolated_runner(deployment), build_pipeline(deployment)
     elif image:
-        from pipeline.containers import docker_runner
+        from pipeline.local.containers import docker_runner
 
         for local_dir in (config.serving_root, config.cache_root):
             if local_dir and not local_dir.startswith("gs://"):

@@ -15,9 +15,9 @@ from typing import Any
 from kfp import compiler
 
 from components.common.run_settings import PROJECT
-from pipeline.cluster_paths import check_cluster_paths
-from pipeline.deployment import CACHE_MOUNT_PATH, Deployment
-from pipeline.pipeline import PIPELINE_NAME, build_pipeline
+from pipeline.cluster.cluster_paths import check_cluster_paths
+from pipeline.definition.deployment import CACHE_MOUNT_PATH, Deployment
+from pipeline.definition.pipeline import PIPELINE_NAME, build_pipeline
 
 DEFAULT_EXPERIMENT = PROJECT
 
@@ -54,7 +54,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     Raises:
         ValueError: a pair without `=`, an unknown parameter, or a value of the wrong type.
     """
-    from pipeline.config import PipelineConfig
+    from pipeline.definition.config import PipelineConfig
 
     fields = {field.name: field for field in dataclasses.fields(PipelineConfig)}
     annotations = typing.get_type_hints(PipelineConfig)
@@ -86,9 +86,9 @@ def check_reachable(params: dict[str, Any], deployment: Deployment, pipeline_roo
     """Refuses, naming it, every path parameter (set or default) that no pod of the run could reach.
 
     Raises:
-        ValueError: see `pipeline.cluster_paths.check_cluster_paths`.
+        ValueError: see `pipeline.cluster.cluster_paths.check_cluster_paths`.
     """
-    from pipeline.config import PipelineConfig
+    from pipeline.definition.config import PipelineConfig
 
     values = {**PipelineConfig().to_arguments(), **params}
     check_cluster_paths(values, deployment.volume_paths, pipeline_root)

@@ -22,7 +22,7 @@ What one request may cost is bounded, so that no request can take the server dow
                     million) per request, both from the image headers, before decoding
     JSON            nested deeper than Python's recursion limit                    400
     queue           the images of concurrent requests are merged into batches of at    503
-                    most MAX_BATCH_SIZE, run off the event loop (`pipeline.batching`);
+                    most MAX_BATCH_SIZE, run off the event loop (`pipeline.serving.batching`);
                     once MAX_ENQUEUED_BATCHES batches' worth of images are waiting or
                     running, a request is refused with Retry-After before its body is
                     read, so status requests are answered meanwhile
@@ -50,15 +50,15 @@ from starlette.concurrency import run_in_threadpool
 from components.common.pixel_limit import header_pixels, oversize_reason
 from components.common.serving_layout import SAVED_MODEL_FILE, existing_versions, model_directory
 from components.common.warmup_requests import read_warmup_requests
-from pipeline.batching import (
+from pipeline.serving.batching import (
     BATCH_TIMEOUT_MICROS,
     MAX_BATCH_SIZE,
     MAX_ENQUEUED_BATCHES,
     NUM_BATCH_THREADS,
     BatchingQueue,
 )
-from pipeline.predict import NOT_AN_IMAGE
-from pipeline.version_labels import read_labels
+from pipeline.serving.predict import NOT_AN_IMAGE
+from pipeline.serving.version_labels import read_labels
 
 logger = logging.getLogger(__name__)
 

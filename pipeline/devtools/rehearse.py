@@ -3,7 +3,7 @@
 It starts fake-gcs-server (from the test requirements), uploads the offline demo's images and
 its pretrained base network into a bucket, and runs `headstart run --containers --isolated`
 twice with every root on gs://: source, base network, serving root and step cache. Each step
-runs in its own container, which sees only its own artifacts (pipeline/isolated.py).
+runs in its own container, which sees only its own artifacts (pipeline/local/isolated.py).
 
 The first run must push version 1; the second must reuse every step from the gs:// cache and
 push nothing. The last line printed is one JSON object, `{"isolated": true, "runs": [first,
@@ -32,7 +32,7 @@ def upload_demo(base_dir: str) -> int:
     """Uploads the demo's images as a split folder tree and its pretrained base; returns the image count."""
     from components.common import gcs
     from components.ingest.demo_digits import iter_target_task
-    from pipeline.demo import prepare_demo_base
+    from pipeline.cli.demo import prepare_demo_base
 
     count = 0
     for png, label, origin, split in iter_target_task():
@@ -45,8 +45,8 @@ def upload_demo(base_dir: str) -> int:
 
 def rehearsal_args(pipeline_root: str, summary_path: str, image: str | None) -> list[str]:
     """`headstart run` arguments of one isolated run, with the demo's own training settings."""
-    from pipeline.demo import DEMO_KNOBS
-    from pipeline.run_options import knob_arguments
+    from pipeline.cli.demo import DEMO_KNOBS
+    from pipeline.cli.run_options import knob_arguments
 
     return ["run", "--containers", "--isolated", "--source", SOURCE, "--base-model", BASE_MODEL,
             *knob_arguments(DEMO_KNOBS), "--serving-root", SERVING_ROOT, "--model-name", MODEL_NAME,
@@ -74,14 +74,14 @@ def problems_with(first: dict, second: dict) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the rehearsal the module docstring describes; returns 0 only when both runs passed."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline.rehearse", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.devtools.rehearse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline-root", default="runs/rehearsal",
                         help="where the runs' artifacts and logs go on this machine (default: %(default)s)")
     parser.add_argument("--image", help="the image (default: $HEADSTART_IMAGE, else the project's)")
     args = parser.parse_args(argv)
 
-    from pipeline import cli
-    from pipeline.storage_emulator import cloud_storage_emulator
+    from pipeline.cli import commands
+    from pipeline.devtools.storage_emulator import cloud_storage_emulator
 
     pipeline_root = os.path.abspath(args.pipeline_root)
     os.makedirs(pipeline_root, exist_ok=True)
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number in (1, 2):
             summary_path = os.path.join(scratch, f"summary-{number}.json")
             print(f"\nRehearsal run {number} of 2", flush=True)
-            code = cli.main(rehearsal_args(pipeline_root, summary_path, args.image))
+            code = commands.main(rehearsal_args(pipeline_root, summary_path, args.image))
             if not os.path.exists(summary_path):
                 print(f"rehearsal run {number} ended with exit status {code} before writing its summary",
                       file=sys.stderr)

@@ -13,7 +13,7 @@ from typing import Any, Collection
 
 from components.common.base_network_spec import APPLICATIONS, WEIGHTS_KEYWORDS
 from components.common.knobs import CHOICES, HELP
-from pipeline.config import PipelineConfig
+from pipeline.definition.config import PipelineConfig
 
 # Where `headstart run` departs from the pipeline's own default, as the help says it.
 RUN_DEFAULT_NOTES = {"cache_root": "<pipeline-root>/cache for headstart run"}

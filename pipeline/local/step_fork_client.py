@@ -1,9 +1,9 @@
 """Runs `python ARGS` as a fork of the step fork server, or as a fresh Python where there is none.
 
-    python -m pipeline.step_fork_client SOCKET_PATH -m MODULE [ARGS ...]
+    python -m pipeline.local.step_fork_client SOCKET_PATH -m MODULE [ARGS ...]
 
 kfp.local's SubprocessRunner starts each step with this command in place of `python3` during a
-local run (`pipeline/warm_steps.py`). It hands the server its command line, working directory,
+local run (`pipeline/local/warm_steps.py`). It hands the server its command line, working directory,
 environment and standard streams, forwards SIGINT and SIGTERM to the step, and exits with the
 step's exit status. Where the server cannot be reached, it becomes the fresh Python process the
 step would otherwise have been, as it does at once for the steps that never import TensorFlow
@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 
-from pipeline.step_fork_server import LENGTH, STATUS, receive_exactly
+from pipeline.local.step_fork_server import LENGTH, STATUS, receive_exactly
 
 # Steps whose process never imports TensorFlow (tests/unit/test_light_imports.py): a fresh Python
 # starts them at once and keeps their memory their own.

@@ -27,7 +27,7 @@ def record_run(pipeline_root: str, summary: dict[str, Any], *, succeeded: bool, 
 
     Args:
         pipeline_root: the local pipeline root the run used.
-        summary: the run's summary (`pipeline.summary.collect_summary`); its report, if any, is linked
+        summary: the run's summary (`pipeline.local.summary.collect_summary`); its report, if any, is linked
             under `reports/`.
         succeeded: whether every step succeeded.
         source: the run's source, as given.

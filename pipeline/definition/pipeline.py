@@ -16,8 +16,8 @@ from components.preprocess.component import preprocess
 from components.push.component import push
 from components.train_head.component import train_head
 from components.transfer_lift.component import transfer_lift
-from pipeline.config import PipelineConfig
-from pipeline.deployment import Deployment
+from pipeline.definition.config import PipelineConfig
+from pipeline.definition.deployment import Deployment
 
 PIPELINE_NAME = PROJECT
 # Every parameter's default, from the typed configs that declare them.

@@ -2,8 +2,8 @@
 
 Every step of `headstart run` is still its own process, started by kfp.local's SubprocessRunner
 with the compiled pipeline's command. Within `warm_steps()`, the `python3` of that command is
-`python -m pipeline.step_fork_client SOCKET`, which has the step fork server
-(`pipeline/step_fork_server.py`) fork the step's process from its copy with TensorFlow and Keras
+`python -m pipeline.local.step_fork_client SOCKET`, which has the step fork server
+(`pipeline/local/step_fork_server.py`) fork the step's process from its copy with TensorFlow and Keras
 imported. That import, about 3 s per step on a 2-core machine, is paid once per run instead of
 once per step. Steps that come before the server is ready start fresh, as without it: ingest (which
 never imports TensorFlow), usually preprocess, and every step of a repeat run that reuses its
@@ -46,9 +46,9 @@ def warm_steps(log_path: str) -> Iterator[None]:
         # A short path: Unix socket paths are limited to about a hundred bytes.
         socket_path = os.path.join(scratch, "fork.sock")
         with open(log_path, "a", encoding="utf-8") as log:
-            server = subprocess.Popen([sys.executable, "-m", "pipeline.step_fork_server", socket_path],
+            server = subprocess.Popen([sys.executable, "-m", "pipeline.local.step_fork_server", socket_path],
                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        command = shlex.join([sys.executable, "-m", "pipeline.step_fork_client", socket_path])
+        command = shlex.join([sys.executable, "-m", "pipeline.local.step_fork_client", socket_path])
         original = subprocess_task_handler.environment
         subprocess_task_handler.environment = lambda use_venv, **kwargs: (
             original(use_venv, **kwargs) if use_venv else _python_command(command))

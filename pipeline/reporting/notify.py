@@ -39,7 +39,7 @@ def run_message(summary: dict[str, Any], *, succeeded: bool, error: str | None, 
     """The notification for one finished run.
 
     Args:
-        summary: the run's summary (`pipeline.summary.collect_summary`, with "log").
+        summary: the run's summary (`pipeline.local.summary.collect_summary`, with "log").
         succeeded: whether every step succeeded.
         error: why the run failed, when it did.
         source: the run's source, as given.

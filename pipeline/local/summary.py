@@ -22,7 +22,7 @@ from components.common.examples_info import NEAR_DUPLICATES_DROPPED, STATS
 from components.common.step_cache import DECISION_FILE
 from components.common.step_resources import RESOURCES_FILE
 from components.ingest.sources import skipped_text
-from pipeline.pipeline import STEP_NAMES
+from pipeline.definition.pipeline import STEP_NAMES
 
 # Entries of each audit list the summary carries (the audit artifact and the report have them all).
 AUDIT_TOP = 5

@@ -15,7 +15,7 @@ kfp.local's DockerRunner does the first two. This module does the rest for each 
 - it runs on the host's network (an emulator on a loopback port stands in for Cloud Storage)
   and passes on only the environment that says where that storage is.
 A run whose parameters name a path on this machine is refused before it starts
-(pipeline/cluster_paths.py), as `submit` refuses it.
+(pipeline/cluster/cluster_paths.py), as `submit` refuses it.
 """
 
 import json
@@ -25,8 +25,8 @@ import re
 from kfp import local
 from kfp.local import docker_task_handler
 
-from pipeline.containers import run_logged
-from pipeline.deployment import Deployment
+from pipeline.definition.deployment import Deployment
+from pipeline.local.containers import run_logged
 
 # What a step needs to find remote storage; credentials come from the cluster, not from here.
 PASSED_ENVIRONMENT = ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "HEADSTART_GCS_RETRY_SECONDS",

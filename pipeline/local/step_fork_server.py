@@ -1,11 +1,11 @@
 """A process that imports TensorFlow once and forks a copy of itself for each local step.
 
-    python -m pipeline.step_fork_server SOCKET_PATH [MODULE ...]
+    python -m pipeline.local.step_fork_server SOCKET_PATH [MODULE ...]
 
 Each step of a local run is a Python process that would import TensorFlow and Keras itself,
-about 3 s of a 2-core machine per step. This server imports them once, at the start of the run,
-(or the MODULEs given), then serves requests on a Unix socket (`pipeline/step_fork_client.py` sends them): the command
-line after `python`, the working directory, the environment and the client's stdin, stdout and
+seconds of CPU per step (docs/performance.md). This server imports them once, at the start of the
+run, (or the MODULEs given), then serves requests on a Unix socket (`step_fork_client.py` sends
+them): the command line after `python`, the working directory, the environment and the client's stdin, stdout and
 stderr. For each request it forks a supervisor, which forks the step's process and reports its
 exit status; the server itself never waits, so it stays single-threaded and every fork starts
 from the same state: TensorFlow imported, no TensorFlow runtime (thread pools, devices) started.

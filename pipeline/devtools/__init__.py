@@ -1,0 +1,1 @@
+"""Tools for developing headstart: the container rehearsal and the Cloud Storage emulator."""

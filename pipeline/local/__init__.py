@@ -1,0 +1,1 @@
+"""Running the pipeline on this machine: kfp.local, warm step processes, containers, isolated runs, progress."""
