@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Rebuilt only when the package's requirements change.
 INSTALLED := $(VENV)/.installed
-# The image every component names: components/image.py's IMAGE.
-IMAGE ?= $(shell sed -n 's/^IMAGE = "\(.*\)"$$/\1/p' components/image.py)
+# The image every component names: components/container_image.py's IMAGE.
+IMAGE ?= $(shell sed -n 's/^IMAGE = "\(.*\)"$$/\1/p' components/container_image.py)
 
 .PHONY: install run test lint compile image image-gpu rehearse bench bench-scale bench-accuracy clean
 

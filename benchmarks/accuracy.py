@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 from benchmarks.bench import SHARED_WEIGHTS, timed
-from components.common.artifact_files import PREDICTIONS
+from components.common.contract.artifact_files import PREDICTIONS
 
 ACCURACY_PHOTOS = SHARED_WEIGHTS.parent / "cats_dogs_4k"
 

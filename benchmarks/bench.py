@@ -43,7 +43,7 @@ import numpy as np
 
 from benchmarks.bench_memory import STEPS, peak_rss_per_step
 from benchmarks.photos import FIXTURE_PHOTOS, fixture_photos_present, photo_variants
-from components.common.logs import import_tensorflow_quietly
+from components.common.runtime.logs import import_tensorflow_quietly
 
 SHARED_WEIGHTS = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / \
     "mobilenet_2_5_224_tf_no_top.h5"
@@ -98,7 +98,7 @@ def timed(function, *args, **kwargs):
 
 def base_spec():
     """The benchmark's base: MobileNet alpha 0.25, with the shared ImageNet weights when they are there."""
-    from components.common.base_network import BaseNetworkSpec
+    from components.common.model.base_network import BaseNetworkSpec
 
     weights = str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else "none"
     return BaseNetworkSpec(base_model="mobilenet", alpha=0.25, base_weights=weights, image_size=IMAGE_SIZE)
@@ -121,7 +121,7 @@ def bench_extraction(examples_dir: str, work: pathlib.Path) -> dict:
     """Images per second of the pipeline's extraction (read, parse, infer, write) and of the limit."""
     import tensorflow as tf
 
-    from components.common.base_network import build_feature_extractor
+    from components.common.model.base_network import build_feature_extractor
 
     spec = base_spec()
     setup_seconds, extractor = timed(build_feature_extractor, spec)
@@ -155,8 +155,8 @@ def steady_epoch_seconds(epoch_seconds: list[float]) -> float:
 
 def bench_head_epoch(features_dir: str, epochs: int) -> dict:
     """Trains the head on the cached features; its steady seconds per epoch and every epoch's seconds."""
-    from components.common.head_config import HeadConfig
-    from components.common.head_training import train
+    from components.common.config.head_config import HeadConfig
+    from components.common.model.head_training import train
 
     with tempfile.TemporaryDirectory() as head_dir:
         result = train(features_dir=features_dir, head_model_dir=head_dir,
@@ -169,7 +169,7 @@ def plain_keras(tree: pathlib.Path, epochs: int) -> dict:
     """The twenty-line script the pipeline must not be slower than."""
     import keras
 
-    from components.common.head_training import EpochTimer
+    from components.common.model.head_training import EpochTimer
 
     train = keras.utils.image_dataset_from_directory(tree / "train", image_size=(IMAGE_SIZE, IMAGE_SIZE),
                                                      batch_size=32, label_mode="binary", seed=1, verbose=False)

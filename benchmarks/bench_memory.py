@@ -19,12 +19,12 @@ _STEP_CODE = {
     "preprocess": "from components.preprocess import core\n"
                   "core.run(raw_dir={work!r} + '/raw', output_dir={work!r} + '/examples', image_size={size})",
     "extract-features": "from components.extract_features import core\n"
-                        "from components.common.base_network import BaseNetworkSpec\n"
+                        "from components.common.model.base_network import BaseNetworkSpec\n"
                         "spec = BaseNetworkSpec(base_model='mobilenet', alpha=0.25, base_weights={weights!r},\n"
                         "                       image_size={size})\n"
                         "core.run(examples_dir={work!r} + '/examples', features_dir={work!r} + '/features',\n"
                         "         base_model_dir={work!r} + '/base', spec=spec)",
-    "train-head": "from components.common.head_config import HeadConfig\n"
+    "train-head": "from components.common.config.head_config import HeadConfig\n"
                   "from components.train_head import core\n"
                   "core.run(features_dir={work!r} + '/features', head_model_dir={work!r} + '/head',\n"
                   "         config=HeadConfig(epochs=5, patience=5))",

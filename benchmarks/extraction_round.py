@@ -20,9 +20,9 @@ def main(argv=None) -> int:
     """Extracts EXAMPLES_DIR's features into FEATURES_DIR and prints the figures."""
     examples_dir, features_dir = argv if argv is not None else sys.argv[1:]
     from benchmarks.bench import IMAGE_SIZE, base_spec
-    from components.common.base_network import build_feature_extractor
-    from components.common.devices import share_cores_between_calls
-    from components.common.feature_writing import CALLS_IN_FLIGHT, write_features
+    from components.common.model.base_network import build_feature_extractor
+    from components.common.model.feature_writing import CALLS_IN_FLIGHT, write_features
+    from components.common.runtime.devices import share_cores_between_calls
 
     share_cores_between_calls(CALLS_IN_FLIGHT)
     extractor = build_feature_extractor(base_spec())
@@ -40,7 +40,7 @@ def _calls_at_once(extractor, images: int, calls: int) -> float:
     import tensorflow as tf
 
     from benchmarks.bench import IMAGE_SIZE
-    from components.common.feature_writing import inference_function
+    from components.common.model.feature_writing import inference_function
 
     infer = inference_function(extractor, IMAGE_SIZE)
     part = tf.cast(tf.random.uniform([32 // calls, IMAGE_SIZE, IMAGE_SIZE, 3], 0, 255), tf.uint8)

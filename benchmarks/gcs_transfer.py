@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 
-from components.common import gcs
+from components.common.storage import gcs
 from pipeline.devtools.storage_emulator import cloud_storage_emulator
 
 BUCKET = "transfer-bench"

@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not fixture_photos_present():
         parser.error(f"the scale run needs the fixture photos in {FIXTURE_PHOTOS}")
-    from components.common.logs import import_tensorflow_quietly
+    from components.common.runtime.logs import import_tensorflow_quietly
 
     import_tensorflow_quietly(os.devnull)
     with tempfile.TemporaryDirectory(dir=args.work) as scratch:

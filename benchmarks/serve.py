@@ -37,8 +37,8 @@ import time
 
 from benchmarks.bench import SHARED_WEIGHTS
 from benchmarks.photos import FIXTURE_PHOTOS
-from components.common.artifact_files import METRICS
-from components.common.warmup_requests import WARMUP_FILE
+from components.common.contract.artifact_files import METRICS
+from components.common.contract.warmup_requests import WARMUP_FILE
 
 LOADS = [(1, 1), (4, 1), (16, 1), (2, 32)]  # (clients, images per request)
 MODELS = {"tta": {}, "tta2": {"test_time_views": 2}, "single": {"test_time_augmentation": False}}

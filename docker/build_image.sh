@@ -2,7 +2,7 @@
 # Builds a headstart image as $IMAGE: the CPU one (docker/Dockerfile) that `make image` builds, or
 # the GPU one (DOCKERFILE=docker/Dockerfile.gpu) that `make image-gpu` builds.
 #
-#   IMAGE               the tag; default: components/image.py's IMAGE
+#   IMAGE               the tag; default: components/container_image.py's IMAGE
 #   DOCKERFILE          the Dockerfile, relative to the repository root; default: docker/Dockerfile
 #   CONTAINER_ENGINE    docker or podman; default: docker when a Docker engine answers, else podman
 #   HEADSTART_PODMAN_CACHE  podman's helper files: containers.conf, the saved base image
@@ -27,8 +27,8 @@ START=$SECONDS
 log() { printf '[build_image +%ss] %s\n' "$((SECONDS - START))" "$*" >&2; }
 die() { log "ERROR: $*"; exit "${2:-1}"; }
 
-IMAGE="${IMAGE:-$(sed -n 's/^IMAGE = "\(.*\)"$/\1/p' components/image.py)}"
-[ -n "$IMAGE" ] || die "no IMAGE given and none found in components/image.py"
+IMAGE="${IMAGE:-$(sed -n 's/^IMAGE = "\(.*\)"$/\1/p' components/container_image.py)}"
+[ -n "$IMAGE" ] || die "no IMAGE given and none found in components/container_image.py"
 DOCKERFILE="${DOCKERFILE:-docker/Dockerfile}"
 [ -f "$DOCKERFILE" ] || die "no Dockerfile $DOCKERFILE"
 BASE_IMAGE=docker.io/library/python:3.11-slim

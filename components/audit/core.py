@@ -32,17 +32,19 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from components.common import audit_csv, examples_info, near_duplicates, storage
-from components.common.artifact_files import (
+from components.common.contract import audit_csv, examples_info
+from components.common.contract.artifact_files import (
     AUDIT_ISSUES,
     AUDIT_REPORT,
     FEATURE_DIGESTS_SUFFIX,
     FEATURES_INFO,
     LABELS,
 )
-from components.common.image_batches import split_files
-from components.common.record_parsing import PROCESSED_FEATURES, parse_feature_batch, parse_processed
-from components.common.records import SPLITS
+from components.common.contract.record_parsing import PROCESSED_FEATURES, parse_feature_batch, parse_processed
+from components.common.contract.records import SPLITS
+from components.common.images import near_duplicates
+from components.common.images.batches import split_files
+from components.common.storage import atomic_files
 
 logger = logging.getLogger(__name__)
 
@@ -108,14 +110,14 @@ class _Features:
 
     def __init__(self, features_dir: str):
         self._dir = features_dir
-        info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
+        info = atomic_files.read_json(os.path.join(features_dir, FEATURES_INFO))
         self.dim = info["dim"]
         # Train holds each image's augmented views one after another, its own vector first: the
         # audit is about images, so it takes that one.
         self._per_image = {"train": len(info.get("train_views", ["identity"]))}
         self.digests, self.splits = [], []
         for split in SPLITS:
-            names = storage.read_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"))
+            names = atomic_files.read_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"))
             self.digests += names[::self._per_image.get(split, 1)]
             self.splits += [split] * len(names[::self._per_image.get(split, 1)])
         self._read: list | None = [] if 4 * self.dim * len(self.digests) <= KEEP_READ_BYTES else None
@@ -197,7 +199,7 @@ def _read_features(features_dir: str, origin_of: dict[tuple[str, str], str], cla
             kept.append(projection.transform(vectors).astype(np.float32))
         distances.append(1 - _unit(vectors) @ centroids.T)
     label_array = np.concatenate(labels)
-    names = storage.read_lines(os.path.join(features_dir, LABELS))
+    names = atomic_files.read_lines(os.path.join(features_dir, LABELS))
     origins = [origin_of.get((digest, names[label]), digest) for digest, label in zip(features.digests, label_array)]
     return Images(np.concatenate(kept) if project else whole, label_array, features.splits, features.digests, origins,
                   np.concatenate(distances), features.dim)
@@ -371,7 +373,7 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
     duplicates, duplicate_rows = near_duplicate_pairs(hashes, top)
     origin_of = dict(zip(zip(hashes.digests, hashes.labels), hashes.origins))
     del hashes
-    labels = storage.read_lines(os.path.join(features_dir, LABELS))
+    labels = atomic_files.read_lines(os.path.join(features_dir, LABELS))
     images = _read_features(features_dir, origin_of, len(labels))
 
     def entry(index: int, score: float, **more) -> dict:
@@ -408,7 +410,7 @@ def run(*, features_dir: str, examples_dir: str, output_dir: str, top: int = 20)
              # The whole ranked lists: every label issue, every outlier past OUTLIER_MADS, every pair.
              "issues_file": {"name": AUDIT_ISSUES, "label_issues": len(issue_rows), "outliers": len(outlier_rows),
                              "near_duplicates": len(duplicate_rows), "rows": listed_in_file}}
-    storage.write_json(os.path.join(output_dir, AUDIT_REPORT), audit)
+    atomic_files.write_json(os.path.join(output_dir, AUDIT_REPORT), audit)
     train = audit["balance"]["counts"]["train"]
     # The smallest and the largest class, not every class: a line per run, even at 1,000 classes.
     smallest, largest = min(train, key=train.get), max(train, key=train.get)

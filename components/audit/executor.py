@@ -1,7 +1,7 @@
 """The audit's executor: the KFP artifacts mapped to `core.run`, behind the step cache."""
 
-from components.common import step_cache
-from components.common.step_process import prepare_step_process
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import step_cache
 
 
 def execute(*, examples, features, audit_top: int, cache_root: str, use_cache: bool, audit) -> None:

@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from components.common import storage
-from components.common.accuracy_evidence import too_small, wilson_interval
-from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS
-from components.common.knobs import knob
-from components.common.serving_layout import read_evaluation_records
+from components.common.config.knobs import knob
+from components.common.contract.artifact_files import BLESSING, METRICS, PREDICTIONS
+from components.common.contract.serving_layout import read_evaluation_records
+from components.common.model.accuracy_evidence import too_small, wilson_interval
+from components.common.storage import atomic_files
 
 # The paired bootstrap: resamples of the test images, seeded so a decision can be repeated.
 BOOTSTRAP_RESAMPLES = 2000
@@ -260,7 +260,7 @@ def write_blessing(evaluation_dir: str, blessed: bool, reasons: list[str], champ
     It holds the decision, every reason, the champion's scores, the paired comparison, the best
     recorded version and the policy.
     """
-    storage.write_json(
+    atomic_files.write_json(
         os.path.join(evaluation_dir, BLESSING),
         {"blessed": blessed, "reason": "; ".join(reasons), "reasons": reasons, "champion": champion,
          "paired": asdict(paired) if paired else None, "best_recorded": best, **asdict(policy)},
@@ -274,8 +274,8 @@ def redecide_reused(evaluation_dir: str, champion_dir: str | None) -> tuple[bool
     model (the cache key says so), so its scores are the challenger's own: no model is loaded.
     The versions' records are read again, since pushes may have added some.
     """
-    metrics = storage.read_json(os.path.join(evaluation_dir, METRICS))
-    before = storage.read_json(os.path.join(evaluation_dir, BLESSING))
+    metrics = atomic_files.read_json(os.path.join(evaluation_dir, METRICS))
+    before = atomic_files.read_json(os.path.join(evaluation_dir, BLESSING))
     # Fields missing from an older blessing.json take their defaults.
     policy = BlessingPolicy(**{name: before[name] for name in BlessingPolicy.__dataclass_fields__ if name in before})
     champion = paired = best = None

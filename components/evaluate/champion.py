@@ -8,7 +8,7 @@ scored on this test split, so the step runs (and stores its result for next time
 import os
 from dataclasses import dataclass
 
-from components.common.serving_layout import holds_model, latest_version_dir
+from components.common.contract.serving_layout import holds_model, latest_version_dir
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from components.common import examples_info, gcs, storage
-from components.common.accuracy_evidence import too_small, wilson_interval
-from components.common.artifact_files import (
+from components.common.config.head_config import HeadConfig
+from components.common.contract import examples_info
+from components.common.contract.artifact_files import (
     AUDIT_REPORT,
     BASE_NETWORK_INFO,
     FEATURES_INFO,
@@ -30,13 +30,14 @@ from components.common.artifact_files import (
     METRICS,
     PREDICTIONS,
 )
-from components.common.grad_cam import GradCam, NoFeatureMap, overlay
-from components.common.head_config import HeadConfig
-from components.common.image_batches import image_batches, split_files
-from components.common.modeling import class_probabilities, head_predictions, load_joined_model
-from components.common.record_parsing import parse_processed
-from components.common.serving_layout import latest_version_dir, model_directory
-from components.common.views import answers_over_views
+from components.common.contract.record_parsing import parse_processed
+from components.common.contract.serving_layout import latest_version_dir, model_directory
+from components.common.images.batches import image_batches, split_files
+from components.common.images.views import answers_over_views
+from components.common.model.accuracy_evidence import too_small, wilson_interval
+from components.common.model.grad_cam import GradCam, NoFeatureMap, overlay
+from components.common.model.modeling import class_probabilities, head_predictions, load_joined_model
+from components.common.storage import atomic_files, gcs
 from components.evaluate.blessing import (
     BlessingPolicy,
     best_in_serving,
@@ -158,9 +159,9 @@ def _test_predictions(examples_dir: str, features_dir: str | None, base_model_pa
     exported model on the test images and must match these probabilities.
     """
     tuned = os.path.join(os.path.dirname(head_model_path), FINE_TUNE_INFO)
-    fine_tuned = os.path.isfile(tuned) and storage.read_json(tuned).get("ran", False)
+    fine_tuned = os.path.isfile(tuned) and atomic_files.read_json(tuned).get("ran", False)
     if features_dir and not fine_tuned:
-        extracted = storage.read_json(os.path.join(features_dir, FEATURES_INFO)).get("test_views", ["identity"])
+        extracted = atomic_files.read_json(os.path.join(features_dir, FEATURES_INFO)).get("test_views", ["identity"])
         if tuple(extracted) != tuple(views):
             raise ValueError(f"the features hold the test views {extracted}, but evaluation asks for {list(views)}")
         logger.info("evaluate: scoring the head on the extracted test features (the base is unchanged), "
@@ -187,7 +188,7 @@ def _what_the_report_covers(run_id: str | None, examples_dir: str, base_model_pa
                             views: tuple[str, ...], model_name: str | None, champion: dict | None) -> dict:
     """The report's head: which run, on what data, with which base, settings and model name."""
     base_info = os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)
-    base = storage.read_json(base_info) if os.path.isfile(base_info) else None
+    base = atomic_files.read_json(base_info) if os.path.isfile(base_info) else None
     config = history.get("config") or {}
     return {
         "run": run_id, "source": examples_info.source(examples_dir),
@@ -232,7 +233,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         run_id: the pipeline run evaluating, named at the head of the report.
     """
     image_size = examples_info.image_size(examples_dir)
-    labels = storage.read_lines(os.path.join(examples_dir, LABELS))
+    labels = atomic_files.read_lines(os.path.join(examples_dir, LABELS))
     label_indices, probabilities, single_view = _test_predictions(
         examples_dir, features_dir, base_model_path, head_model_path, image_size, batch_size, trust_base_model,
         tuple(views))
@@ -240,7 +241,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
     metrics["labels"] = labels
     # The views the model averages over: push exports the model that averages the same ones.
     metrics["views"] = list(views)
-    lift = storage.read_json(os.path.join(lift_dir, LIFT)) if lift_dir else None
+    lift = atomic_files.read_json(os.path.join(lift_dir, LIFT)) if lift_dir else None
     if lift and lift.get("measured"):
         metrics["transfer_lift"] = {"pretrained_accuracy": metrics["accuracy"],
                                     "random_accuracy": lift["random_accuracy"],
@@ -266,13 +267,13 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
     reason = "; ".join(reasons)
 
     os.makedirs(output_dir, exist_ok=True)
-    storage.write_json(os.path.join(output_dir, METRICS), metrics)
+    atomic_files.write_json(os.path.join(output_dir, METRICS), metrics)
     write_blessing(output_dir, blessed, reasons, champion, policy, paired=paired, best=best)
-    with storage.atomic_path(os.path.join(output_dir, PREDICTIONS)) as tmp_path, open(tmp_path, "wb") as f:
+    with atomic_files.atomic_path(os.path.join(output_dir, PREDICTIONS)) as tmp_path, open(tmp_path, "wb") as f:
         np.savez(f, label_indices=label_indices, probabilities=probabilities,
                  single_view_probabilities=single_view)
     if report_path:
-        history = storage.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
+        history = atomic_files.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
         mistakes, correct = worst_mistakes(label_indices, probabilities), correct_sample(label_indices, probabilities)
         shown = _shown_images(examples_dir, image_size, mistakes + correct, label_indices, probabilities, labels)
         no_grad_cam = _explain(shown, (base_model_path, head_model_path), trust_base_model)
@@ -281,11 +282,11 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
             metrics=metrics, labels=labels, history=history, lift=lift, about=about,
             blessing={"blessed": blessed, "reasons": reasons, "champion": champion},
             mistakes=shown[:len(mistakes)], correct=shown[len(mistakes):], no_grad_cam=no_grad_cam,
-            audit=storage.read_json(os.path.join(audit_dir, AUDIT_REPORT)) if audit_dir else None,
+            audit=atomic_files.read_json(os.path.join(audit_dir, AUDIT_REPORT)) if audit_dir else None,
             near_duplicates=examples_info.near_duplicates_dropped(examples_dir),
             edits=examples_info.edits(examples_dir),
         )
-        storage.write_text(report_path, page)
+        atomic_files.write_text(report_path, page)
     logger.info(
         "evaluate: accuracy %.4f (95%% CI %.4f-%.4f), auc %.4f on %d test images",
         metrics["accuracy"], *metrics["accuracy_ci95"], metrics["auc"], metrics["count"],

@@ -2,8 +2,8 @@
 
 import os
 
-from components.common import step_cache
-from components.common.step_process import prepare_step_process
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import step_cache
 from components.evaluate.champion import find_champion
 
 
@@ -36,8 +36,8 @@ def execute(*, examples, features, base_network, head, lift, audit, accuracy_thr
         evaluation.metadata.update({"blessed": blessed, "reason": reason,
                                     "champion_version": champion.same_model_version})
         return
-    from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE
-    from components.common.view_policy import views_to_average
+    from components.common.config.view_policy import views_to_average
+    from components.common.contract.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE
     from components.evaluate import core
     from components.evaluate.blessing import BlessingPolicy
     from components.evaluate.kfp_metrics import log_to_kfp

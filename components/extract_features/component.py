@@ -3,13 +3,13 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
-from components.common.artifact_files import ARTIFACTS
-from components.common.base_network_spec import BaseNetworkSpec
-from components.common.head_config import HeadConfig
-from components.common.knobs import documented
-from components.common.run_settings import RunSettings
-from components.common.view_policy import ViewPolicy
-from components.image import IMAGE
+from components.common.config.base_network_spec import BaseNetworkSpec
+from components.common.config.head_config import HeadConfig
+from components.common.config.knobs import documented
+from components.common.config.run_settings import RunSettings
+from components.common.config.view_policy import ViewPolicy
+from components.common.contract.artifact_files import ARTIFACTS
+from components.container_image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

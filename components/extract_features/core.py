@@ -1,6 +1,6 @@
 """Extract features core: build the frozen base network, save it, and write every image's features.
 
-Output directories: the features (see `components.common.feature_writing`), and the base network
+Output directories: the features (see `components.common.model.feature_writing`), and the base network
 saved as `base.keras` in its own model directory with `base_network.json` (its spec, feature size
 and parameter count).
 """
@@ -13,15 +13,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from components.common import examples_info, storage
-from components.common.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO, FEATURES_INFO
-from components.common.base_network import BaseNetworkSpec, build_feature_extractor
-from components.common.devices import share_cores_between_calls
-from components.common.feature_store import FeatureStore
-from components.common.feature_writing import CALLS_IN_FLIGHT, write_features
-from components.common.head_config import HeadConfig
-from components.common.requested_gpus import check_requested_gpus
-from components.common.view_policy import ViewPolicy
+from components.common.config.head_config import HeadConfig
+from components.common.config.requested_gpus import check_requested_gpus
+from components.common.config.view_policy import ViewPolicy
+from components.common.contract import examples_info
+from components.common.contract.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO, FEATURES_INFO
+from components.common.model.base_network import BaseNetworkSpec, build_feature_extractor
+from components.common.model.feature_store import FeatureStore
+from components.common.model.feature_writing import CALLS_IN_FLIGHT, write_features
+from components.common.runtime.devices import share_cores_between_calls
+from components.common.storage import atomic_files
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,11 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
         extractor = build_feature_extractor(spec.localized(fetched))
     os.makedirs(base_model_dir, exist_ok=True)
     base_model_path = os.path.join(base_model_dir, BASE_MODEL_FILE)
-    with storage.atomic_path(base_model_path) as tmp_path:
+    with atomic_files.atomic_path(base_model_path) as tmp_path:
         extractor.save(tmp_path)
     dim = int(extractor.output_shape[-1])
-    storage.write_json(os.path.join(base_model_dir, BASE_NETWORK_INFO),
-                       {**asdict(spec), "dim": dim, "parameters": int(extractor.count_params())})
+    atomic_files.write_json(os.path.join(base_model_dir, BASE_NETWORK_INFO),
+                            {**asdict(spec), "dim": dim, "parameters": int(extractor.count_params())})
 
     if store_dir and spec.base_weights == "none":
         # A random base is drawn afresh on every build: vectors of two draws must never mix.
@@ -87,5 +88,5 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     store = FeatureStore(store_dir, ignore_existing=not reuse_features) if store_dir else None
     counts = write_features(extractor, examples_dir, features_dir, spec.image_size, batch_size,
                             {"base_model": asdict(spec)}, store, views.train_views, views.test_views)
-    extracted = storage.read_json(os.path.join(features_dir, FEATURES_INFO))["extracted"]
+    extracted = atomic_files.read_json(os.path.join(features_dir, FEATURES_INFO))["extracted"]
     return ExtractResult(dim, counts, base_model_path, extracted)

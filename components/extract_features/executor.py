@@ -1,7 +1,7 @@
 """Extract-features' executor: the KFP artifacts mapped to `core.run`, behind the step cache."""
 
-from components.common import step_cache
-from components.common.step_process import prepare_step_process
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import step_cache
 
 
 def execute(*, examples, base_model: str, base_weights: str, alpha: float, image_size: int, pooling: str,
@@ -20,8 +20,8 @@ def execute(*, examples, base_model: str, base_weights: str, alpha: float, image
     )
     if cache.restore():
         return
-    from components.common.base_network_spec import BaseNetworkSpec
-    from components.common.view_policy import ViewPolicy
+    from components.common.config.base_network_spec import BaseNetworkSpec
+    from components.common.config.view_policy import ViewPolicy
     from components.extract_features import core
 
     # Vectors depend on everything in the key but the examples, the batch size and which views are

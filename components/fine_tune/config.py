@@ -11,10 +11,10 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 
-from components.common import storage
-from components.common.artifact_files import FINE_TUNE_INFO
-from components.common.head_config import HeadConfig
-from components.common.knobs import knob, same_knob
+from components.common.config.head_config import HeadConfig
+from components.common.config.knobs import knob, same_knob
+from components.common.contract.artifact_files import FINE_TUNE_INFO
+from components.common.storage import atomic_files
 
 MODES = ("auto", "on", "off")
 NO_GPU_REASON = "auto: no GPU found, so the frozen-base model stands (fine-tuning on CPU is slow)"
@@ -102,5 +102,5 @@ def pass_through(base_model_path: str, head_model_path: str, base_out: str, head
     logging.getLogger(__name__).info("fine_tune: skipped (%s)", reason)
     copy_unchanged(base_model_path, head_model_path, base_out, head_out)
     result = FineTuneResult(False, reason)
-    storage.write_json(os.path.join(head_out, FINE_TUNE_INFO), asdict(result))
+    atomic_files.write_json(os.path.join(head_out, FINE_TUNE_INFO), asdict(result))
     return result

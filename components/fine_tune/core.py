@@ -21,12 +21,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.common import base_network, examples_info, storage
-from components.common.artifact_files import BASE_MODEL_FILE, FINE_TUNE_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
-from components.common.head_training import loss_and_metric, target_encoding
-from components.common.image_batches import image_batches
-from components.common.modeling import class_probabilities
-from components.common.requested_gpus import check_requested_gpus
+from components.common.config.requested_gpus import check_requested_gpus
+from components.common.contract import examples_info
+from components.common.contract.artifact_files import BASE_MODEL_FILE, FINE_TUNE_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
+from components.common.images.batches import image_batches
+from components.common.model import base_network
+from components.common.model.head_training import loss_and_metric, target_encoding
+from components.common.model.modeling import class_probabilities
+from components.common.storage import atomic_files
 from components.fine_tune.config import (
     NO_GPU_REASON,
     FineTuneConfig,
@@ -97,7 +99,7 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
 
     keras.utils.set_random_seed(config.seed)
     image_size = examples_info.image_size(examples_dir)
-    num_classes = len(storage.read_lines(os.path.join(examples_dir, LABELS)))
+    num_classes = len(atomic_files.read_lines(os.path.join(examples_dir, LABELS)))
     base = base_network.load_base(base_model_path, trust_base_model)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     before = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
@@ -130,16 +132,16 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
         kept = "frozen"
     else:
         base.trainable = False
-        with storage.atomic_path(os.path.join(base_output_dir, BASE_MODEL_FILE)) as tmp_path:
+        with atomic_files.atomic_path(os.path.join(base_output_dir, BASE_MODEL_FILE)) as tmp_path:
             base.save(tmp_path)
-        with storage.atomic_path(os.path.join(head_output_dir, HEAD_MODEL_FILE)) as tmp_path:
+        with atomic_files.atomic_path(os.path.join(head_output_dir, HEAD_MODEL_FILE)) as tmp_path:
             head.save(tmp_path)
         kept = "fine-tuned"
-    phase_one = storage.read_json(os.path.join(head_output_dir, HISTORY))
+    phase_one = atomic_files.read_json(os.path.join(head_output_dir, HISTORY))
     phase_one["fine_tune_history"] = {key: [float(v) for v in values] for key, values in history.history.items()}
-    storage.write_json(os.path.join(head_output_dir, HISTORY), phase_one)
+    atomic_files.write_json(os.path.join(head_output_dir, HISTORY), phase_one)
     result = FineTuneResult(True, reason, before, after, kept)
-    storage.write_json(os.path.join(head_output_dir, FINE_TUNE_INFO), asdict(result))
+    atomic_files.write_json(os.path.join(head_output_dir, FINE_TUNE_INFO), asdict(result))
     if before is not None:
         logger.info("fine_tune: eval accuracy %.4f before, %.4f after", before, after)
     return result

@@ -2,8 +2,8 @@
 
 import os
 
-from components.common import step_cache
-from components.common.step_process import prepare_step_process
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import step_cache
 
 
 def execute(*, examples, base_network, head, fine_tune_mode: str, fine_tune_fraction: float,
@@ -26,7 +26,7 @@ def execute(*, examples, base_network, head, fine_tune_mode: str, fine_tune_frac
     if cache.restore():
         return
     # A skipped phase two never imports TensorFlow: it costs seconds per step process.
-    from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE
+    from components.common.contract.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE
     from components.fine_tune.config import FineTuneConfig, pass_through
 
     config = FineTuneConfig(fine_tune_mode=fine_tune_mode, fine_tune_fraction=fine_tune_fraction,

@@ -16,11 +16,11 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
-from components.common import gcs, storage
-from components.common.artifact_files import INDEX, LABELS, MANIFEST, REJECTS
-from components.common.audit_csv import ImageChoices
-from components.common.example_wire import TFRecordFileWriter
-from components.common.records import RawExample
+from components.common.contract.artifact_files import INDEX, LABELS, MANIFEST, REJECTS
+from components.common.contract.audit_csv import ImageChoices
+from components.common.contract.example_wire import TFRecordFileWriter
+from components.common.contract.records import RawExample
+from components.common.storage import atomic_files, gcs
 from components.ingest.label_check import label_problem
 from components.ingest.seen_digests import SeenDigests
 from components.ingest.sources import RefusedImage, SourceError, open_source, skipped_text
@@ -177,7 +177,7 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
     # The index goes to disk as it grows and the digests kept live in SQLite: memory stays flat.
     with tempfile.TemporaryDirectory(prefix="headstart-ingest-") as scratch, \
             contextlib.closing(SeenDigests(os.path.join(scratch, "kept.sqlite"))) as kept, \
-            storage.atomic_path(os.path.join(output_dir, INDEX)) as index_path, \
+            atomic_files.atomic_path(os.path.join(output_dir, INDEX)) as index_path, \
             open(index_path, "w", encoding="utf-8") as index:
         for image in parsed.images:
             image_origin = origin(image.origin)
@@ -216,9 +216,9 @@ def _ingest(source: str, local_source: str, output_dir: str, records_per_shard: 
                               f"{count} images); a classifier needs at least two: one folder (or label) per class")
     sorted_labels = sorted(labels)
     skipped = {reason: count for reason, count in sorted(parsed.skipped.items()) if count}
-    storage.write_lines(os.path.join(output_dir, LABELS), sorted_labels)
-    storage.write_lines(os.path.join(output_dir, REJECTS), rejects)
-    storage.write_json(
+    atomic_files.write_lines(os.path.join(output_dir, LABELS), sorted_labels)
+    atomic_files.write_lines(os.path.join(output_dir, REJECTS), rejects)
+    atomic_files.write_json(
         os.path.join(output_dir, MANIFEST),
         {
             "source": source,

@@ -1,14 +1,14 @@
 """Ingest's executor: the KFP artifacts mapped to `core.run`, behind the step cache."""
 
-from components.common import step_cache
-from components.common.step_process import prepare_step_process
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import step_cache
 
 
 def execute(*, source: str, exclude: str, relabel: str, cache_root: str, use_cache: bool, raw_examples) -> None:
     """Reads the source into `raw_examples`, unless the cache holds it for this source's content."""
     # The demo's digits come from scikit-learn: it stays importable here.
     prepare_step_process(raw_examples, keep_scikit_learn=True)
-    from components.common import audit_csv
+    from components.common.contract import audit_csv
     from components.ingest.source_digest import source_digest
 
     digest = source_digest(source)

@@ -8,8 +8,8 @@ import collections
 import hashlib
 import os
 
-from components.common import gcs
-from components.common.step_cache import code_version, file_digest
+from components.common.storage import gcs
+from components.common.storage.step_cache import code_version, file_digest
 from components.ingest.manifest import manifest_rows
 from components.ingest.sources import SourceError, folder_files
 

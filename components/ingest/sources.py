@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from components.common.image_files import is_image_file
-from components.common.records import SPLITS
+from components.common.contract.records import SPLITS
 from components.ingest.manifest import manifest_rows
+from components.ingest.source_files import is_image_file
 
 logger = logging.getLogger(__name__)
 

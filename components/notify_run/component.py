@@ -2,9 +2,9 @@
 
 from kfp import dsl
 
-from components.common.knobs import documented
-from components.common.run_settings import RunSettings
-from components.image import IMAGE
+from components.common.config.knobs import documented
+from components.common.config.run_settings import RunSettings
+from components.container_image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

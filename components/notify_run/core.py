@@ -10,7 +10,7 @@ state, its source and model, and the error when it failed. It never fails the ru
 import logging
 import os
 
-from components.common.webhook import post, redacted
+from components.common.runtime.webhook import post, redacted
 
 logger = logging.getLogger(__name__)
 

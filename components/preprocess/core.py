@@ -38,10 +38,8 @@ from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from components.common import beam_files as files
-from components.common import gcs, near_duplicates
-from components.common.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MANIFEST
-from components.common.examples_info import (
+from components.common.contract.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MANIFEST
+from components.common.contract.examples_info import (
     COMPACT_EXAMPLES,
     EDITS,
     NEAR_DUPLICATES,
@@ -49,8 +47,11 @@ from components.common.examples_info import (
     SOURCE,
     STATS,
 )
-from components.common.pixel_limit import oversize_reason
-from components.common.records import SPLITS, RawExample, serialize_processed
+from components.common.contract.records import SPLITS, RawExample, serialize_processed
+from components.common.images import near_duplicates
+from components.common.images.pixel_limit import oversize_reason
+from components.common.storage import gcs
+from components.preprocess import beam_files as files
 from components.preprocess import runner_flags
 from components.preprocess.splits import SplitError, SplitPolicy, stratify
 
@@ -116,8 +117,8 @@ class DecodeAndResize(beam.DoFn):
         import tensorflow as tf
         import threadpoolctl
 
-        from components.common.cpu_quota import available_cpus
-        from components.common.images import decode_and_resize
+        from components.common.images.decoding import decode_and_resize
+        from components.common.runtime.cpu_quota import available_cpus
 
         size = self._image_size
         self._errors = (tf.errors.InvalidArgumentError, tf.errors.UnknownError)

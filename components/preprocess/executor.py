@@ -1,7 +1,7 @@
 """Preprocess's executor: the KFP artifacts mapped to `core.run`, behind the step cache."""
 
-from components.common import step_cache
-from components.common.step_process import prepare_step_process
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import step_cache
 
 
 def execute(*, raw_examples, image_size: int, train_fraction: float, eval_fraction: float, beam_args: list,

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from components.image import DATAFLOW_IMAGE
+from components.container_image import DATAFLOW_IMAGE
 
 LOCAL_DEFAULT_RUNNER = "FnApiRunner"
 DIRECT_RUNNERS = {"directrunner", "bundlebasedirectrunner", "swallowingdirectrunner", "prismrunner", "fnapirunner"}

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
-from components.common.knobs import knob
+from components.common.config.knobs import knob
 
 BUCKETS = 10_000
 

@@ -3,11 +3,11 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
-from components.common.artifact_files import ARTIFACTS
-from components.common.base_network_spec import BaseNetworkSpec
-from components.common.knobs import documented
-from components.common.run_settings import RunSettings
-from components.image import IMAGE
+from components.common.config.base_network_spec import BaseNetworkSpec
+from components.common.config.knobs import documented
+from components.common.config.run_settings import RunSettings
+from components.common.contract.artifact_files import ARTIFACTS
+from components.container_image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

@@ -13,8 +13,8 @@ import os
 import shutil
 import tempfile
 
-from components.common import examples_info, gcs, storage
-from components.common.artifact_files import (
+from components.common.contract import examples_info
+from components.common.contract.artifact_files import (
     BASE_NETWORK_INFO,
     BLESSING,
     EDGE_REPORT,
@@ -23,15 +23,16 @@ from components.common.artifact_files import (
     METRICS,
     PREDICTIONS,
 )
-from components.common.modeling import load_joined_model
-from components.common.serving_layout import (
+from components.common.contract.serving_layout import (
     EVALUATION_RECORD_FILE,
     MODEL_KEY_FILE,
     evaluation_record,
     existing_versions,
     model_directory,
 )
-from components.common.warmup_requests import write_warmup_requests
+from components.common.contract.warmup_requests import write_warmup_requests
+from components.common.model.modeling import load_joined_model
+from components.common.storage import atomic_files, gcs
 from components.push.export import export_serving_model
 from components.push.gcs_commit import commit_to_gcs
 from components.push.infra_check import InfraCheck
@@ -69,7 +70,7 @@ def _export_edge_models(model, examples_dir: str, evaluation_dir: str, staging_d
     edge = edge_export.export(model, examples_dir, staging_dir, os.path.join(evaluation_dir, PREDICTIONS))
     for directory in (staging_dir, output_dir):
         os.makedirs(directory, exist_ok=True)
-        storage.write_json(os.path.join(directory, EDGE_REPORT), edge)
+        atomic_files.write_json(os.path.join(directory, EDGE_REPORT), edge)
     for variant, check in edge.items():
         logger.info("push: TFLite %s, %d bytes: %s", variant, check["bytes"], check["reason"])
     return edge
@@ -77,31 +78,31 @@ def _export_edge_models(model, examples_dir: str, evaluation_dir: str, staging_d
 
 def _write_model_card(staging_dir, *, model_name, run_id, labels, examples_dir, evaluation_dir,
                       base_model_path, head_model_path, edge) -> None:
-    history = storage.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
+    history = atomic_files.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
     card = model_card(
         model_name=model_name, run_id=run_id, labels=labels,
         counts=examples_info.read_stats(examples_dir)["counts"],
-        metrics=storage.read_json(os.path.join(evaluation_dir, METRICS)),
-        blessing=storage.read_json(os.path.join(evaluation_dir, BLESSING)),
-        base_network=storage.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)),
+        metrics=atomic_files.read_json(os.path.join(evaluation_dir, METRICS)),
+        blessing=atomic_files.read_json(os.path.join(evaluation_dir, BLESSING)),
+        base_network=atomic_files.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)),
         head={"config": history.get("config"), "epochs_run": history["epochs_run"],
               "best_epoch": history["best_epoch"]},
         edge=edge,
     )
-    storage.write_text(os.path.join(staging_dir, MODEL_CARD), card)
+    atomic_files.write_text(os.path.join(staging_dir, MODEL_CARD), card)
 
 
 def _write_evaluation_record(staging_dir: str, *, evaluation_dir: str, labels: list[str], run_id: str) -> None:
     """The evaluation that blessed this version, for later runs' drift guard (the model card is for people)."""
-    metrics = storage.read_json(os.path.join(evaluation_dir, METRICS))
+    metrics = atomic_files.read_json(os.path.join(evaluation_dir, METRICS))
     record = evaluation_record(accuracy=metrics["accuracy"], test_count=metrics["count"], labels=labels,
                                run_id=run_id)
-    storage.write_json(os.path.join(staging_dir, EVALUATION_RECORD_FILE), record)
+    atomic_files.write_json(os.path.join(staging_dir, EVALUATION_RECORD_FILE), record)
 
 
 def _write_manifests(output_dir: str, model_name: str, model_dir: str) -> None:
-    storage.write_text(os.path.join(output_dir, KSERVE_MANIFEST), kserve_inference_service(model_name, model_dir))
-    storage.write_text(os.path.join(output_dir, TF_SERVING_MANIFEST), tf_serving_deployment(model_name, model_dir))
+    atomic_files.write_text(os.path.join(output_dir, KSERVE_MANIFEST), kserve_inference_service(model_name, model_dir))
+    atomic_files.write_text(os.path.join(output_dir, TF_SERVING_MANIFEST), tf_serving_deployment(model_name, model_dir))
 
 
 def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_model_path: str,
@@ -123,12 +124,12 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
     """
     if not model_name or os.sep in model_name or model_name.startswith("."):
         raise ValueError(f"model_name must be a plain directory name, got {model_name!r}")
-    blessing = storage.read_json(os.path.join(evaluation_dir, BLESSING))
+    blessing = atomic_files.read_json(os.path.join(evaluation_dir, BLESSING))
     if not blessing["blessed"]:
         result = PushResult(False, None, None, f"not blessed: {blessing['reason']}")
     else:
         image_size = examples_info.image_size(examples_dir)
-        labels = storage.read_lines(os.path.join(examples_dir, LABELS))
+        labels = atomic_files.read_lines(os.path.join(examples_dir, LABELS))
         model_dir = model_directory(serving_root, model_name)
         remote = gcs.is_gcs(model_dir)
         if not remote:
@@ -138,7 +139,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
         try:
             with infra_check or InfraCheck(examples_dir, os.path.join(evaluation_dir, PREDICTIONS)) as infra:
                 model = load_joined_model(base_model_path, head_model_path, trusted=trust_base_model)
-                views = tuple(storage.read_json(os.path.join(evaluation_dir, METRICS)).get("views", ["identity"]))
+                views = tuple(atomic_files.read_json(os.path.join(evaluation_dir, METRICS)).get("views", ["identity"]))
                 export_serving_model(model, labels, image_size, staging_dir, views)
                 infra.run(staging_dir)
             write_warmup_requests(staging_dir, model_name, examples_dir)
@@ -149,7 +150,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
                               base_model_path=base_model_path, head_model_path=head_model_path, edge=edge)
             _write_evaluation_record(staging_dir, evaluation_dir=evaluation_dir, labels=labels, run_id=run_id)
             if model_key:
-                storage.write_text(os.path.join(staging_dir, MODEL_KEY_FILE), model_key + "\n")
+                atomic_files.write_text(os.path.join(staging_dir, MODEL_KEY_FILE), model_key + "\n")
             os.chmod(staging_dir, 0o755)
             version = commit_to_gcs(staging_dir, model_dir) if remote else _commit(staging_dir, model_dir)
         finally:

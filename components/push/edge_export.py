@@ -28,9 +28,9 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from components.common import examples_info
-from components.common.image_batches import image_batches
-from components.common.modeling import class_probabilities
+from components.common.contract import examples_info
+from components.common.images.batches import image_batches
+from components.common.model.modeling import class_probabilities
 from components.push.int8_correction import corrected_for_int8
 
 FLOAT16 = "float16"

@@ -3,9 +3,9 @@
 import os
 from contextlib import nullcontext
 
-from components.common import step_cache, storage
-from components.common.artifact_files import BASE_MODEL_FILE, BLESSING, HEAD_MODEL_FILE, PREDICTIONS
-from components.common.step_process import prepare_step_process
+from components.common.contract.artifact_files import BASE_MODEL_FILE, BLESSING, HEAD_MODEL_FILE, PREDICTIONS
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import atomic_files, step_cache
 from components.push.result import already_serving, write_push_result
 
 
@@ -30,7 +30,7 @@ def execute(*, evaluation, examples, base_network, head, serving_root: str, mode
     cache.restore()  # records why it runs
     from components.push.infra_check import InfraCheck
 
-    blessed = storage.read_json(os.path.join(evaluation.path, BLESSING))["blessed"]
+    blessed = atomic_files.read_json(os.path.join(evaluation.path, BLESSING))["blessed"]
     # Started before this process imports TensorFlow: both imports run at once, on two cores.
     with InfraCheck(examples.path, os.path.join(evaluation.path, PREDICTIONS)) if blessed else nullcontext() as infra:
         from components.push import core

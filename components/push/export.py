@@ -15,10 +15,10 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from components.common.grad_cam import GradCam, NoFeatureMap
-from components.common.images import decode_and_resize
-from components.common.modeling import class_probabilities
-from components.common.views import averaged_over_views
+from components.common.images.decoding import decode_and_resize
+from components.common.images.views import averaged_over_views
+from components.common.model.grad_cam import GradCam, NoFeatureMap
+from components.common.model.modeling import class_probabilities
 
 
 def export_serving_model(model: keras.Model, labels: Sequence[str], image_size: int, export_dir: str,

@@ -42,8 +42,8 @@ import os
 import socket
 import time
 
-from components.common import gcs
-from components.common.serving_layout import SAVED_MODEL_FILE, version_number
+from components.common.contract.serving_layout import SAVED_MODEL_FILE, version_number
+from components.common.storage import gcs
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ def check(export_dir: str, examples_dir: str, predictions_path: str) -> str | No
     import numpy as np
     import tensorflow as tf
 
-    from components.common import examples_info
-    from components.common.image_batches import image_batches
+    from components.common.contract import examples_info
+    from components.common.images.batches import image_batches
 
     image_size = examples_info.image_size(examples_dir)
     images, _ = next(iter(image_batches(examples_dir, "test", image_size, CHECK_IMAGES)))
@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     if wait:
-        from components.common.lean_imports import keep_scikit_learn_out
+        from components.common.runtime.lean_imports import keep_scikit_learn_out
 
         keep_scikit_learn_out()
         import tensorflow  # noqa: F401  (the slow part, done while the push works)

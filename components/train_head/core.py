@@ -1,4 +1,4 @@
-"""Train head core: the MLP head on the frozen base's features (see `components.common.head_training`).
+"""Train head core: the MLP head on the frozen base's features (see `components.common.model.head_training`).
 
 With `tune_seconds`, a head search (`search`) picks the hidden units, dropout, L2 and learning rate
 first; the head then trains with them as it would with configured values, and history.json
@@ -7,9 +7,9 @@ carries the search's trials under "tuning" for the report.
 
 import dataclasses
 
-from components.common.head_config import HeadConfig
-from components.common.head_training import TrainResult, train
-from components.common.requested_gpus import check_requested_gpus
+from components.common.config.head_config import HeadConfig
+from components.common.config.requested_gpus import check_requested_gpus
+from components.common.model.head_training import TrainResult, train
 
 
 def run(*, features_dir: str, head_model_dir: str, config: HeadConfig) -> TrainResult:

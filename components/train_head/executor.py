@@ -1,7 +1,7 @@
 """Train-head's executor: the KFP artifacts mapped to `core.run`, behind the step cache."""
 
-from components.common import step_cache
-from components.common.step_process import prepare_step_process
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import step_cache
 
 
 def execute(*, features, hidden_units: list, dropout: float, learning_rate: float, epochs: int, batch_size: int,
@@ -19,7 +19,7 @@ def execute(*, features, hidden_units: list, dropout: float, learning_rate: floa
     )
     if cache.restore():
         return
-    from components.common.head_config import HeadConfig
+    from components.common.config.head_config import HeadConfig
     from components.train_head import core
 
     config = HeadConfig(

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 import keras
 import tensorflow as tf
 
-from components.common.devices import choose_strategy
-from components.common.head_config import HeadConfig
-from components.common.head_training import (
+from components.common.config.head_config import HeadConfig
+from components.common.model.head_training import (
     EpochTimer,
     compiled_head,
     feature_batches,
@@ -37,6 +36,7 @@ from components.common.head_training import (
     features_shape,
     training_statistics,
 )
+from components.common.runtime.devices import choose_strategy
 
 logger = logging.getLogger(__name__)
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import keras
 
-from components.common import examples_info, storage
-from components.common.artifact_files import BASE_NETWORK_INFO, LIFT
-from components.common.base_network import load_base
-from components.common.feature_writing import write_features
-from components.common.head_config import HeadConfig
-from components.common.head_training import train
-from components.common.modeling import head_predictions
+from components.common.config.head_config import HeadConfig
+from components.common.contract import examples_info
+from components.common.contract.artifact_files import BASE_NETWORK_INFO, LIFT
+from components.common.model.base_network import load_base
+from components.common.model.feature_writing import write_features
+from components.common.model.head_training import train
+from components.common.model.modeling import head_predictions
+from components.common.storage import atomic_files
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def run(*, examples_dir: str, base_model_path: str, head_config: HeadConfig, out
     mode and lets its random-weight copy be rebuilt the same way.
     """
     os.makedirs(output_dir, exist_ok=True)
-    base_info = storage.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO))
+    base_info = atomic_files.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO))
     base = load_base(base_model_path, trust_base_model)
     keras.utils.set_random_seed(head_config.seed)
     # Rebuilding every layer from its config gives the same architecture, freshly initialized. A
@@ -61,7 +62,7 @@ def run(*, examples_dir: str, base_model_path: str, head_config: HeadConfig, out
         write_features(random_base, examples_dir, features_dir, image_size, batch_size, {"base_model": "random"})
         trained = train(features_dir=features_dir, head_model_dir=head_dir, config=head_config)
         accuracy = _test_accuracy(features_dir, trained.head_model_path)
-    storage.write_json(os.path.join(output_dir, LIFT),
-                       {"measured": True, "random_accuracy": accuracy, "weights": base_info.get("base_weights")})
+    atomic_files.write_json(os.path.join(output_dir, LIFT),
+                            {"measured": True, "random_accuracy": accuracy, "weights": base_info.get("base_weights")})
     logger.info("transfer_lift: the same head on random-weight features: test accuracy %.4f", accuracy)
     return LiftResult(accuracy)

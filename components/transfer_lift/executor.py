@@ -2,8 +2,8 @@
 
 import os
 
-from components.common import step_cache
-from components.common.step_process import prepare_step_process
+from components.common.runtime.step_process import prepare_step_process
+from components.common.storage import step_cache
 
 
 def execute(*, measure_transfer_lift: bool, examples, base_network, hidden_units: list, dropout: float,
@@ -23,16 +23,16 @@ def execute(*, measure_transfer_lift: bool, examples, base_network, hidden_units
     if cache.restore():
         return
     if not measure_transfer_lift:  # without importing TensorFlow: it costs seconds per step process
-        from components.common import storage
-        from components.common.artifact_files import LIFT
+        from components.common.contract.artifact_files import LIFT
+        from components.common.storage import atomic_files
 
         os.makedirs(lift.path, exist_ok=True)
-        storage.write_json(os.path.join(lift.path, LIFT), {"measured": False})
+        atomic_files.write_json(os.path.join(lift.path, LIFT), {"measured": False})
         lift.metadata.update({"measured": False, "random_accuracy": None})
         cache.save()
         return
-    from components.common.artifact_files import BASE_MODEL_FILE
-    from components.common.head_config import HeadConfig
+    from components.common.config.head_config import HeadConfig
+    from components.common.contract.artifact_files import BASE_MODEL_FILE
     from components.transfer_lift import core
 
     config = HeadConfig(

@@ -7,9 +7,9 @@ import os
 import sys
 from typing import Sequence
 
-from components.common.logs import import_tensorflow_quietly, quiet_tensorflow
-from components.common.run_settings import PROJECT, RunSettings
-from components.common.step_cache import check_cache_root
+from components.common.config.run_settings import PROJECT, RunSettings
+from components.common.runtime.logs import import_tensorflow_quietly, quiet_tensorflow
+from components.common.storage.step_cache import check_cache_root
 from pipeline.cluster.endpoint_errors import cluster_command
 
 # In the working directory: the checkout's own pipeline/pipeline.yaml is written by `make compile`.
@@ -327,9 +327,9 @@ def _run(args) -> int:
         return 2
     _print_summary(outcome.summary)
     if args.summary:
-        from components.common import storage
+        from components.common.storage import atomic_files
 
-        storage.write_json(args.summary, outcome.summary)
+        atomic_files.write_json(args.summary, outcome.summary)
         print(f"  summary: {os.path.abspath(args.summary)}")
     if args.command == "run":  # the page lists model runs; an audit trains none
         _update_runs_page(args, config, outcome)
@@ -605,7 +605,7 @@ def _label(args) -> int:
 
 def _serve(args) -> int:
     import_tensorflow_quietly(os.devnull)
-    from components.common.serving_layout import latest_version_dir
+    from components.common.contract.serving_layout import latest_version_dir
     from pipeline.serving.serve import serve
 
     newest = latest_version_dir(args.serving_root, args.model_name)

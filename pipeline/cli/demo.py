@@ -8,7 +8,7 @@ needing nothing from the network.
 import logging
 import os
 
-from components.common import storage
+from components.common.storage import atomic_files
 from components.ingest.demo_digits import DEMO_IMAGE_SIZE, SOURCE_TASK_DIGITS, render_digits
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,6 @@ def prepare_demo_base(directory: str) -> str:
                              shuffle=True, verbose=0)
     logger.info("demo base pretrained on digits 0-4: training accuracy %.3f", history.history["accuracy"][-1])
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with storage.atomic_path(path) as tmp_path:
+    with atomic_files.atomic_path(path) as tmp_path:
         base.save(tmp_path)
     return path

@@ -11,8 +11,8 @@ import os
 import typing
 from typing import Any, Collection
 
-from components.common.base_network_spec import APPLICATIONS, WEIGHTS_KEYWORDS
-from components.common.knobs import CHOICES, HELP
+from components.common.config.base_network_spec import APPLICATIONS, WEIGHTS_KEYWORDS
+from components.common.config.knobs import CHOICES, HELP
 from pipeline.definition.config import PipelineConfig
 
 # Where `headstart run` departs from the pipeline's own default, as the help says it.

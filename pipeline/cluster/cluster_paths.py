@@ -11,8 +11,8 @@ this machine.
 import os
 from typing import Mapping
 
-from components.common import gcs
-from components.common.step_cache import check_cache_root
+from components.common.storage import gcs
+from components.common.storage.step_cache import check_cache_root
 
 # Values of these parameters that name no file.
 _NOT_PATHS = {

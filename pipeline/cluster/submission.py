@@ -14,7 +14,7 @@ from typing import Any
 
 from kfp import compiler
 
-from components.common.run_settings import PROJECT
+from components.common.config.run_settings import PROJECT
 from pipeline.cluster.cluster_paths import check_cluster_paths
 from pipeline.definition.deployment import CACHE_MOUNT_PATH, Deployment
 from pipeline.definition.pipeline import PIPELINE_NAME, build_pipeline

@@ -9,11 +9,11 @@ fails at once with its name, not twenty minutes into a run.
 import dataclasses
 from dataclasses import dataclass
 
-from components.common.base_network_spec import BaseNetworkSpec
-from components.common.head_config import HeadConfig
-from components.common.knobs import knob_fields, same_knob
-from components.common.run_settings import RunSettings
-from components.common.view_policy import ViewPolicy
+from components.common.config.base_network_spec import BaseNetworkSpec
+from components.common.config.head_config import HeadConfig
+from components.common.config.knobs import knob_fields, same_knob
+from components.common.config.run_settings import RunSettings
+from components.common.config.view_policy import ViewPolicy
 from components.evaluate.blessing import BlessingPolicy
 from components.fine_tune.config import FineTuneConfig
 from components.preprocess.splits import SplitPolicy

@@ -11,8 +11,8 @@ kfp-kubernetes, the KFP SDK's own extension, into the pipeline's Kubernetes plat
 import os
 from dataclasses import dataclass, field
 
-from components.common.requested_gpus import GPUS_ENV
-from components.image import IMAGE
+from components.common.config.requested_gpus import GPUS_ENV
+from components.container_image import IMAGE
 
 IMAGE_ENV = "HEADSTART_IMAGE"
 GPU_IMAGE_ENV = "HEADSTART_GPU_IMAGE"

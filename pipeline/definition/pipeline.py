@@ -5,8 +5,8 @@ import contextlib
 from kfp import dsl
 
 from components.audit.component import audit_data
-from components.common.knobs import documented
-from components.common.run_settings import PROJECT
+from components.common.config.knobs import documented
+from components.common.config.run_settings import PROJECT
 from components.evaluate.component import evaluate
 from components.extract_features.component import extract_features
 from components.fine_tune.component import fine_tune

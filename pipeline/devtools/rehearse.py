@@ -18,7 +18,7 @@ import sys
 import tempfile
 from typing import Sequence
 
-from components.common.run_settings import PROJECT
+from components.common.config.run_settings import PROJECT
 
 BUCKET = "headstart-rehearsal"
 SOURCE = f"gs://{BUCKET}/demo-digits"
@@ -30,7 +30,7 @@ MODEL_NAME = PROJECT
 
 def upload_demo(base_dir: str) -> int:
     """Uploads the demo's images as a split folder tree and its pretrained base; returns the image count."""
-    from components.common import gcs
+    from components.common.storage import gcs
     from components.ingest.demo_digits import iter_target_task
     from pipeline.cli.demo import prepare_demo_base
 

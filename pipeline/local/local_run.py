@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from kfp import local
 
-from components.common.logs import quiet_tensorflow
+from components.common.runtime.logs import quiet_tensorflow
 from pipeline.definition.config import PipelineConfig
 from pipeline.definition.deployment import Deployment
 from pipeline.definition.pipeline import (
@@ -78,7 +78,7 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
                             category=UserWarning)
     # No step retries here: kfp.local retries every failure alike, so a data error (one class, a
     # bad parameter) would wait 30 + 60 + 120 s for nothing. Storage calls retry their transient
-    # errors themselves (components/common/gcs.py); a cluster keeps its retries (deployment.py).
+    # errors themselves (components/common/storage/gcs.py); a cluster keeps its retries (deployment.py).
     if image and isolated:
         from pipeline.local.isolated import isolated_runner
 

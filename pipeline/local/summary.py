@@ -8,8 +8,8 @@ import glob
 import os
 from typing import Any
 
-from components.common import storage
-from components.common.artifact_files import (
+from components.common.config.step_resources import RESOURCES_FILE
+from components.common.contract.artifact_files import (
     AUDIT_REPORT,
     BLESSING,
     EDGE_REPORT,
@@ -18,9 +18,9 @@ from components.common.artifact_files import (
     METRICS,
     PUSH_RESULT,
 )
-from components.common.examples_info import NEAR_DUPLICATES_DROPPED, STATS
-from components.common.step_cache import DECISION_FILE
-from components.common.step_resources import RESOURCES_FILE
+from components.common.contract.examples_info import NEAR_DUPLICATES_DROPPED, STATS
+from components.common.storage import atomic_files
+from components.common.storage.step_cache import DECISION_FILE
 from components.ingest.sources import skipped_text
 from pipeline.definition.pipeline import STEP_NAMES
 
@@ -33,13 +33,13 @@ _REPORTED_METRICS = ("accuracy", "accuracy_ci95", "accuracy_wilson95", "small_te
 
 def _read(run_dir: str, task: str, output: str, name: str) -> Any:
     path = os.path.join(run_dir, task, output, name)
-    return storage.read_json(path) if os.path.exists(path) else None
+    return atomic_files.read_json(path) if os.path.exists(path) else None
 
 
 def _first_output_record(run_dir: str, task: str, name: str) -> dict | None:
     """A record a task wrote into its first output: its cache decision or its resource figures."""
     for path in glob.glob(os.path.join(run_dir, task, "*", name)):
-        return storage.read_json(path)
+        return atomic_files.read_json(path)
     return None
 
 

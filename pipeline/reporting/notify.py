@@ -8,7 +8,7 @@ exponential backoff and never fails the run: a webhook that stays down costs a w
 import urllib.parse
 from typing import Any
 
-from components.common.webhook import check_webhook_url, post, redacted  # noqa: F401 - the CLI's names
+from components.common.runtime.webhook import check_webhook_url, post, redacted  # noqa: F401 - the CLI's names
 
 
 def _verdict(paired: dict) -> str:

@@ -11,8 +11,8 @@ import json
 import os
 from typing import Any
 
-from components.common import storage
-from components.common.serving_layout import existing_versions, model_directory, read_evaluation_records
+from components.common.contract.serving_layout import existing_versions, model_directory, read_evaluation_records
+from components.common.storage import atomic_files
 from components.evaluate.pushed_mark import with_pushed_version
 
 RUNS_RECORD = "runs.jsonl"
@@ -96,7 +96,7 @@ def _linkable_report(pipeline_root: str, summary: dict[str, Any], version: int |
     link = os.path.join(REPORTS, f"{summary['run_id']}.html")
     target = os.path.join(pipeline_root, link)
     with open(summary["report"], encoding="utf-8") as report:
-        storage.write_text(target, with_pushed_version(report.read(), _pushed_text(summary, version)))
+        atomic_files.write_text(target, with_pushed_version(report.read(), _pushed_text(summary, version)))
     return link
 
 
@@ -165,7 +165,7 @@ def _run_row(run: dict[str, Any]) -> str:
 
 def _small_record(entry: dict[str, Any]) -> str:
     """A mark on a version whose recorded accuracy comes from a test split too small to count (blessing rule 4)."""
-    from components.common.accuracy_evidence import too_small
+    from components.common.model.accuracy_evidence import too_small
     from components.evaluate.blessing import BlessingPolicy
 
     if not entry.get("test_count") or not too_small(entry["accuracy"], entry["test_count"],

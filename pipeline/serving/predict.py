@@ -5,8 +5,8 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-from components.common.pixel_limit import oversize_reason
-from components.common.serving_layout import EVALUATION_RECORD_FILE, existing_versions, holds_saved_model
+from components.common.contract.serving_layout import EVALUATION_RECORD_FILE, existing_versions, holds_saved_model
+from components.common.images.pixel_limit import oversize_reason
 
 NOT_AN_IMAGE = "not a decodable image (JPEG, PNG, GIF, BMP or WebP)"
 
@@ -69,7 +69,7 @@ def tflite_classifier(model_dir: str, variant: str) -> Callable[[bytes], tuple[s
     """
     import tensorflow as tf
 
-    from components.common.images import decode_and_resize
+    from components.common.images.decoding import decode_and_resize
     from components.push.edge_export import FILES, EdgeModel
 
     path = os.path.join(model_dir, FILES[variant])
@@ -104,7 +104,7 @@ def explanation_writer(model_dir: str) -> Callable[[str, bytes], str]:
     """
     import tensorflow as tf
 
-    from components.common.grad_cam import overlay, png_bytes
+    from components.common.model.grad_cam import overlay, png_bytes
 
     signatures = tf.saved_model.load(model_dir).signatures
     if "explain" not in signatures:

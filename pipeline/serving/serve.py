@@ -27,7 +27,7 @@ What one request may cost is bounded, so that no request can take the server dow
                     running, a request is refused with Retry-After before its body is
                     read, so status requests are answered meanwhile
     loaded models   the MAX_LOADED_VERSIONS (2) most recently used versions
-All but the per-image limit (`components.common.pixel_limit`, shared with the pipeline) are
+All but the per-image limit (`components.common.images.pixel_limit`, shared with the pipeline) are
 parameters of `serve`; the batching ones carry TF Serving's names.
 """
 
@@ -47,9 +47,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from components.common.pixel_limit import header_pixels, oversize_reason
-from components.common.serving_layout import SAVED_MODEL_FILE, existing_versions, model_directory
-from components.common.warmup_requests import read_warmup_requests
+from components.common.contract.serving_layout import SAVED_MODEL_FILE, existing_versions, model_directory
+from components.common.contract.warmup_requests import read_warmup_requests
+from components.common.images.pixel_limit import header_pixels, oversize_reason
 from pipeline.serving.batching import (
     BATCH_TIMEOUT_MICROS,
     MAX_BATCH_SIZE,

@@ -14,8 +14,8 @@ import re
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from components.common import gcs, storage
-from components.common.serving_layout import existing_versions, model_directory
+from components.common.contract.serving_layout import existing_versions, model_directory
+from components.common.storage import atomic_files, gcs
 
 MODEL_CONFIG_FILE = "models.config"
 # TF Serving takes any string; names a URL path and a shell both carry unquoted.
@@ -100,4 +100,4 @@ def _write_config(serving_root: str, model_name: str, labels: dict[str, int], ve
     if gcs.is_gcs(path):
         gcs.upload_bytes(text.encode(), path, overwrite=True)
     else:
-        storage.write_text(path, text)
+        atomic_files.write_text(path, text)

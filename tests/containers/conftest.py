@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from components.image import IMAGE
+from components.container_image import IMAGE
 from tests.conftest import REPO_ROOT
 
 BUILD_SCRIPT = REPO_ROOT / "docker" / "build_image.sh"

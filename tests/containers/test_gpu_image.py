@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from components.image import IMAGE
+from components.container_image import IMAGE
 
 GPU_IMAGE = f"{IMAGE}-gpu"  # the Makefile's image-gpu target: $(IMAGE)-gpu
 # Written by docker/build_image.sh for podman in a sandbox (runc, cgroupfs, ulimits within reach).

@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from components.common import storage
+from components.common.storage import atomic_files
 from pipeline.local.summary import STEP_NAMES
 from tests.bad_inputs import write_corpus
 
@@ -130,7 +130,7 @@ def test_pushed_model_answers_a_jpeg(cats_dogs_run, shared_fixtures):
     correct = sum(p == expected for p, expected in zip(predicted, ["cats"] * 10 + ["dogs"] * 10))
     assert correct >= 16  # these photos are test photos: never seen in training
 
-    metrics = storage.read_json(os.path.join(summary["run_dir"], "evaluate", "evaluation", "metrics.json"))
+    metrics = atomic_files.read_json(os.path.join(summary["run_dir"], "evaluate", "evaluation", "metrics.json"))
     assert metrics["labels"] == ["cats", "dogs"]
 
 

@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from components.common import gcs
-from components.common.serving_layout import existing_versions
+from components.common.contract.serving_layout import existing_versions
+from components.common.storage import gcs
 from pipeline.devtools.storage_emulator import cloud_storage_emulator
 from tests.conftest import CLASS_COLORS, make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, save_tiny_base

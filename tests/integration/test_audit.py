@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from components.audit import core as audit_core
-from components.common.base_network_spec import BaseNetworkSpec
+from components.common.config.base_network_spec import BaseNetworkSpec
 from components.extract_features import core as extract_core
 from components.ingest import core as ingest_core
 from components.preprocess import core as preprocess_core

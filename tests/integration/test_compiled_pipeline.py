@@ -84,7 +84,7 @@ def test_tasks_are_wired_as_designed():
 
 
 def test_every_component_uses_the_one_image():
-    from components.image import IMAGE
+    from components.container_image import IMAGE
 
     spec = compiled(headstart_pipeline)
     executors = spec["deploymentSpec"]["executors"]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common import gcs
-from components.common.serving_layout import existing_versions, latest_version_dir
+from components.common.contract.serving_layout import existing_versions, latest_version_dir
+from components.common.storage import gcs
 from components.evaluate.core import evaluate_champion
 from components.ingest import core as ingest_core
 from components.ingest.source_digest import source_digest
@@ -214,8 +214,8 @@ def test_a_service_answering_503_is_retried_with_backoff_until_it_answers(emulat
 
 def test_a_base_network_in_a_bucket_is_fetched_and_keyed_by_its_content(emulator, tmp_path):
     """A pod has no local copy of the base: extraction fetches it, and its cache key follows its bytes."""
-    from components.common.base_network import BaseNetworkSpec, build_feature_extractor
-    from components.common.step_cache import path_digest
+    from components.common.model.base_network import BaseNetworkSpec, build_feature_extractor
+    from components.common.storage.step_cache import path_digest
     from tests.unit.helpers import save_tiny_base
 
     uri = "gs://models/bases/tiny.keras"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from components.common import gcs, step_cache, storage
-from components.common.feature_store import FeatureStore
+from components.common.model.feature_store import FeatureStore
+from components.common.storage import atomic_files, gcs, step_cache
 from pipeline.devtools.storage_emulator import cloud_storage_emulator
 from tests.conftest import run_at_once
 
@@ -41,11 +41,11 @@ def cache_root(emulator, request):
 
 def write_outputs(outputs: dict[str, FakeArtifact], content: bytes) -> None:
     """A directory output with a nested binary file, and a single-file output."""
-    storage.write_text(os.path.join(outputs["out"].path, "data.txt"), "features")
+    atomic_files.write_text(os.path.join(outputs["out"].path, "data.txt"), "features")
     os.makedirs(os.path.join(outputs["out"].path, "nested"))
     with open(os.path.join(outputs["out"].path, "nested", "blob.bin"), "wb") as f:
         f.write(content)
-    storage.write_text(outputs["report"].path, "<html>report</html>")
+    atomic_files.write_text(outputs["report"].path, "<html>report</html>")
     outputs["out"].metadata["count"] = 3
     outputs["report"].metadata["title"] = "a report"
 
@@ -63,7 +63,7 @@ def producing_step(cache_root, tmp_path, run, *, content=b"\x00\x01binary\xff"):
 
 
 def decision(outputs):
-    return storage.read_json(os.path.join(outputs["out"].path, step_cache.DECISION_FILE))
+    return atomic_files.read_json(os.path.join(outputs["out"].path, step_cache.DECISION_FILE))
 
 
 def relative_files(root):
@@ -194,4 +194,4 @@ def test_a_retried_commit_that_finds_its_own_first_attempt_keeps_its_files(cache
     assert list(gcs.list_objects(f"{entry_uri}/{entry['files']}")), "the entry names deleted files"
     restored, _, ran = producing_step(cache_root, tmp_path, 2)
     assert not ran
-    assert storage.read_lines(os.path.join(restored["out"].path, "data.txt")) == ["features"]
+    assert atomic_files.read_lines(os.path.join(restored["out"].path, "data.txt")) == ["features"]

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from components.common import gcs
-from components.common.serving_layout import SAVED_MODEL_FILE, existing_versions, latest_version_dir
+from components.common.contract.serving_layout import SAVED_MODEL_FILE, existing_versions, latest_version_dir
+from components.common.storage import gcs
 from components.push import gcs_commit
 from components.push.gcs_commit import claim_uri, commit_to_gcs, remove_abandoned_versions, upload_order
 from pipeline.devtools.storage_emulator import cloud_storage_emulator
@@ -27,7 +27,7 @@ GRACE = 1.0
 # it uploads, however loaded the machine is.
 PUSH_SCRIPT = """
 import sys, time
-from components.common import gcs
+from components.common.storage import gcs
 from components.push.gcs_commit import commit_to_gcs
 
 upload, upload_many, delay = gcs.upload_file, gcs.upload_many, float(sys.argv[3])

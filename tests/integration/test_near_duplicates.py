@@ -8,8 +8,9 @@ import shutil
 import tensorflow as tf
 from PIL import Image
 
-from components.common import examples_info, storage
-from components.common.record_parsing import parse_processed
+from components.common.contract import examples_info
+from components.common.contract.record_parsing import parse_processed
+from components.common.storage import atomic_files
 from components.ingest import core as ingest_core
 from components.preprocess import core as preprocess_core
 
@@ -59,7 +60,8 @@ def test_test_copies_of_train_photos_are_dropped_and_distinct_test_photos_stay(s
 
     result = preprocess_core.run(raw_dir=raw_dir, output_dir=examples_dir, image_size=IMAGE_SIZE)
 
-    dropped = [json.loads(line) for line in storage.read_lines(os.path.join(examples_dir, "near_duplicates.jsonl"))]
+    dropped = [json.loads(line)
+               for line in atomic_files.read_lines(os.path.join(examples_dir, "near_duplicates.jsonl"))]
     assert {copy["origin"]: copy["matches"] for copy in dropped} == expected_dropped
     assert all(0 <= copy["distance"] <= 16 for copy in dropped)
     stats = examples_info.read_stats(examples_dir)
@@ -78,7 +80,7 @@ def test_test_copies_of_train_photos_are_dropped_and_distinct_test_photos_stay(s
 def test_distinct_images_that_hash_alike_are_not_dropped(tmp_path):
     """The demo's digits, scanned at 8x8: hundreds of test digits are within the hash distance of a
     training digit of their class, yet each is another hand's digit. None may be dropped."""
-    from components.common import near_duplicates
+    from components.common.images import near_duplicates
 
     ingest_core.run(source="demo:digits", output_dir=str(tmp_path / "raw"))
     result = preprocess_core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "examples"),

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from kfp import compiler
 
-from components.common.artifact_files import ARTIFACTS
-from components.common.knobs import help_text, knob_fields
+from components.common.config.knobs import help_text, knob_fields
+from components.common.contract.artifact_files import ARTIFACTS
 from pipeline.cli.commands import build_parser
 from pipeline.cli.run_options import config_from_args, knob_arguments, option_name
 from pipeline.definition.config import PARTS, PipelineConfig

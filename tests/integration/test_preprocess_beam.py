@@ -14,11 +14,12 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from components.common import examples_info, storage
-from components.common.artifact_files import INDEX, LABELS, MANIFEST
-from components.common.images import decode_and_resize
-from components.common.record_parsing import parse_processed
-from components.common.records import RawExample
+from components.common.contract import examples_info
+from components.common.contract.artifact_files import INDEX, LABELS, MANIFEST
+from components.common.contract.record_parsing import parse_processed
+from components.common.contract.records import RawExample
+from components.common.images.decoding import decode_and_resize
+from components.common.storage import atomic_files
 from components.preprocess import core
 from components.preprocess.splits import SplitPolicy
 from tests.conftest import decompression_bomb, gif_bomb, make_image
@@ -84,11 +85,11 @@ def write_raw_dir(path, examples, explicit_splits):
         for example in examples:
             writer.write(example.serialize())
     labels = sorted({e.label for e in examples})
-    storage.write_lines(os.path.join(path, LABELS), labels)
-    storage.write_lines(os.path.join(path, INDEX),
-                        [json.dumps([e.digest, e.label, e.split]) for e in examples])
-    storage.write_json(os.path.join(path, MANIFEST),
-                       {"labels": labels, "explicit_splits": explicit_splits, "rejected": 1})
+    atomic_files.write_lines(os.path.join(path, LABELS), labels)
+    atomic_files.write_lines(os.path.join(path, INDEX),
+                             [json.dumps([e.digest, e.label, e.split]) for e in examples])
+    atomic_files.write_json(os.path.join(path, MANIFEST),
+                            {"labels": labels, "explicit_splits": explicit_splits, "rejected": 1})
 
 
 def test_run_writes_splits_rejects_and_counts(tmp_path):
@@ -98,7 +99,7 @@ def test_run_writes_splits_rejects_and_counts(tmp_path):
 
     assert result.counts == {"train": {"red": 1, "blue": 1}, "eval": {}, "test": {"blue": 1}}
     assert result.rejected == len(BAD) + 1  # undecodable or too large here, one unreadable at ingest
-    stats = storage.read_json(str(tmp_path / "out" / core.STATS))
+    stats = atomic_files.read_json(str(tmp_path / "out" / core.STATS))
     assert stats["counts"] == result.counts and stats["image_size"] == 8
     train_files = glob.glob(str(tmp_path / "out" / "train-*.tfrecord"))
     assert sum(1 for _ in tf.data.TFRecordDataset(train_files)) == 2
@@ -137,7 +138,7 @@ def test_too_few_classes_fail_with_one_clear_message(tmp_path):
 def test_readers_take_the_shards_this_run_wrote_not_an_earlier_attempts(tmp_path):
     """A retried run writes into the directory its first attempt used: a glob would also find that
     attempt's shards (other shard counts, other names) and read its examples twice."""
-    from components.common.examples_info import split_files
+    from components.common.contract.examples_info import split_files
 
     write_raw_dir(str(tmp_path / "raw"), GOOD + BAD, ["train", "eval", "test"])
     out = tmp_path / "out"

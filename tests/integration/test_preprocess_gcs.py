@@ -14,8 +14,8 @@ import time
 import pytest
 from apache_beam.portability.api import beam_runner_api_pb2
 
-from components.common import gcs
-from components.image import DATAFLOW_IMAGE
+from components.common.storage import gcs
+from components.container_image import DATAFLOW_IMAGE
 from components.ingest import core as ingest_core
 from components.preprocess import core as preprocess_core
 from components.preprocess import runner_flags

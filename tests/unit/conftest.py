@@ -2,8 +2,8 @@
 
 import pytest
 
-from components.common.base_network import BaseNetworkSpec
-from components.common.head_config import HeadConfig
+from components.common.config.head_config import HeadConfig
+from components.common.model.base_network import BaseNetworkSpec
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core

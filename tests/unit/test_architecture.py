@@ -17,7 +17,7 @@ COMPONENTS = REPO / "components"
 PIPELINE = REPO / "pipeline"
 STEPS = sorted(path.name for path in COMPONENTS.iterdir() if (path / "component.py").exists())
 # Modules of the components package that belong to no step and import none.
-SHARED = {"common", "image"}
+SHARED = {"common", "container_image"}
 
 
 # The rooms of `pipeline/` and the rooms each may import. The definition is the bottom; the

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from components.audit import core
-from components.common import storage
-from components.common.example_wire import TFRecordFileWriter
-from components.common.records import serialize_features
+from components.common.contract.example_wire import TFRecordFileWriter
+from components.common.contract.records import serialize_features
+from components.common.storage import atomic_files
 
 FLIPPED = (5, 17, 33)  # training images whose label is the other class's
 
@@ -35,13 +35,13 @@ def write_features(root, images: int, dim: int) -> None:
                                          "origin": f"{digests[-1]}.jpg", "hash": f"{rng.integers(2**62):032x}",
                                          "thumbnail": base64.b64encode(bytes(1024)).decode()}) + "\n")
             writer.close()
-            storage.write_lines(str(root / "features" / f"{split}.digests.txt"), digests)
+            atomic_files.write_lines(str(root / "features" / f"{split}.digests.txt"), digests)
             open(root / "examples" / f"{split}-0.tfrecord", "wb").close()
-    storage.write_lines(str(root / "features" / "labels.txt"), ["a", "b"])
-    storage.write_json(str(root / "features" / "features.json"),
-                       {"dim": dim, "counts": counts, "train_views": ["identity"]})
-    storage.write_json(str(root / "examples" / "stats.json"),
-                       {"image_size": 8, "shards": {split: [f"{split}-0.tfrecord"] for split in counts}})
+    atomic_files.write_lines(str(root / "features" / "labels.txt"), ["a", "b"])
+    atomic_files.write_json(str(root / "features" / "features.json"),
+                            {"dim": dim, "counts": counts, "train_views": ["identity"]})
+    atomic_files.write_json(str(root / "examples" / "stats.json"),
+                            {"image_size": 8, "shards": {split: [f"{split}-0.tfrecord"] for split in counts}})
 
 
 @pytest.mark.parametrize("images, sample", [(120, core.PROJECTION_SAMPLE), (400, 64)])
@@ -89,7 +89,7 @@ def test_a_fold_sample_is_bounded_and_keeps_a_rare_class_whole(monkeypatch):
 
 def test_only_the_closest_near_copy_pairs_are_kept_and_in_the_same_order():
     # Noisy variants of four pictures: nearly every image has copies, many at equal distances.
-    from components.common.near_duplicates import HashedImages, format_hash, hash_and_thumbnail, parse_hashes
+    from components.common.images.near_duplicates import HashedImages, format_hash, hash_and_thumbnail, parse_hashes
 
     rng = np.random.default_rng(3)
     cumulative = [np.cumsum(np.cumsum(rng.normal(size=(32, 32, 3)), axis=0), axis=1) for _ in range(4)]

@@ -6,14 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from components.common import gcs, storage
-from components.common.artifact_files import BLESSING, METRICS, PREDICTIONS
-from components.common.serving_layout import (
+from components.common.contract.artifact_files import BLESSING, METRICS, PREDICTIONS
+from components.common.contract.serving_layout import (
     EVALUATION_RECORD_FILE,
     SAVED_MODEL_FILE,
     evaluation_record,
     read_evaluation_records,
 )
+from components.common.storage import atomic_files, gcs
 from components.evaluate.blessing import (
     BlessingPolicy,
     best_in_serving,
@@ -200,14 +200,14 @@ def test_a_reused_evaluation_is_held_to_the_best_record_again(tmp_path):
     evaluation = tmp_path / "evaluation"
     labels = np.array([0, 1] * 20)
     probabilities = np.eye(2)[np.where(np.arange(40) < 34, labels, 1 - labels)]
-    storage.write_json(str(evaluation / METRICS), {"accuracy": 0.85, "auc": 0.9, "count": 40, "labels": LABELS})
-    storage.write_json(str(evaluation / BLESSING), {"blessed": True, "accuracy_threshold": 0.5, "auc_threshold": 0.0,
-                                                    "champion_tolerance": 0.01})
+    atomic_files.write_json(str(evaluation / METRICS), {"accuracy": 0.85, "auc": 0.9, "count": 40, "labels": LABELS})
+    atomic_files.write_json(str(evaluation / BLESSING), {"blessed": True, "accuracy_threshold": 0.5,
+                                                         "auc_threshold": 0.0, "champion_tolerance": 0.01})
     np.savez(evaluation / PREDICTIONS, label_indices=labels, probabilities=probabilities)
 
     blessed, reason = redecide_reused(str(evaluation), str(model_dir / "2"))
 
     assert not blessed and "more than the drift margin below the best recorded blessed accuracy: version 1" in reason
-    stored = storage.read_json(str(evaluation / BLESSING))
+    stored = atomic_files.read_json(str(evaluation / BLESSING))
     assert stored["paired"]["difference"] == 0.0 and stored["best_recorded"]["version"] == 1
     assert stored["confidence"] == 0.95 and stored["drift_margin"] == 0.05

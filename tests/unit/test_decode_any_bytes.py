@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from components.common.pixel_limit import MAX_PIXELS, gif_frame_sizes, header_pixels, oversize_reason
-from components.common.records import RawExample
+from components.common.contract.records import RawExample
+from components.common.images.pixel_limit import MAX_PIXELS, gif_frame_sizes, header_pixels, oversize_reason
 from components.preprocess.core import DecodeAndResize
 from components.preprocess.splits import SplitPolicy
 from tests.conftest import gif_bomb, make_image

@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 
-from components.common import storage
-from components.common.artifact_files import METRICS, PREDICTIONS
-from components.common.modeling import load_joined_model
+from components.common.contract.artifact_files import METRICS, PREDICTIONS
+from components.common.model.modeling import load_joined_model
+from components.common.storage import atomic_files
 from components.push import edge_export
 from components.push.edge_export import EdgeModel
 
@@ -16,7 +16,7 @@ def test_models_that_answer_like_the_evaluated_one_are_kept_and_others_left_out(
     predictions_path = os.path.join(trained["evaluation_dir"], PREDICTIONS)
     with np.load(predictions_path) as predictions:
         expected, labels = predictions["single_view_probabilities"], predictions["label_indices"]
-    accuracy = storage.read_json(os.path.join(trained["evaluation_dir"], METRICS))["accuracy"]
+    accuracy = atomic_files.read_json(os.path.join(trained["evaluation_dir"], METRICS))["accuracy"]
 
     kept = edge_export.export(model, trained["examples_dir"], str(tmp_path), predictions_path)
     assert kept["float16"]["passed"] and kept["float16"]["agreement"] >= edge_export.FLOAT16_MIN_AGREEMENT, kept

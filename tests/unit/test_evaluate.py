@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from components.common import storage
-from components.common.artifact_files import FINE_TUNE_INFO, PREDICTIONS
+from components.common.contract.artifact_files import FINE_TUNE_INFO, PREDICTIONS
+from components.common.storage import atomic_files
 from components.evaluate import core
 from components.evaluate.blessing import BlessingPolicy, decide_blessing, paired_comparison
 from components.evaluate.metrics import classification_metrics
@@ -131,7 +131,7 @@ def test_the_head_on_extracted_features_scores_as_the_whole_model_on_images(trai
 def test_a_fine_tuned_base_is_run_again_not_read_from_the_features(trained, tmp_path):
     head_dir = tmp_path / "tuned_head"
     shutil.copytree(os.path.dirname(trained["head_model_path"]), head_dir)
-    storage.write_json(str(head_dir / FINE_TUNE_INFO), {"ran": True, "reason": "on"})
+    atomic_files.write_json(str(head_dir / FINE_TUNE_INFO), {"ran": True, "reason": "on"})
     # Features that would fail to load: only a run that ignores them succeeds.
     probabilities = _evaluate(trained, tmp_path / "tuned", head_model_path=str(head_dir / "head.keras"),
                               features_dir=str(tmp_path / "no-features-here"))

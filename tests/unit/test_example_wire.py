@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common.example_wire import TFRecordFileWriter, encode_example
+from components.common.contract.example_wire import TFRecordFileWriter, encode_example
 
 
 def _tf_example(features: dict) -> tf.train.Example:

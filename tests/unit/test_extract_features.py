@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common import storage
-from components.common.artifact_files import BASE_NETWORK_INFO, FEATURES_INFO
-from components.common.base_network import BaseNetworkSpec, build_feature_extractor, load_base
-from components.common.feature_store import FeatureStore
-from components.common.image_batches import image_batches
-from components.common.record_parsing import parse_feature_batch
+from components.common.contract.artifact_files import BASE_NETWORK_INFO, FEATURES_INFO
+from components.common.contract.record_parsing import parse_feature_batch
+from components.common.images.batches import image_batches
+from components.common.model.base_network import BaseNetworkSpec, build_feature_extractor, load_base
+from components.common.model.feature_store import FeatureStore
+from components.common.storage import atomic_files
 from components.extract_features import core
 from tests.conftest import make_image, write_image
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
@@ -93,7 +93,7 @@ def test_run_writes_features_for_every_split(image_tree, tmp_path):
 
     assert result.dim == 4
     assert sum(result.counts.values()) == 40
-    info = storage.read_json(str(tmp_path / "features" / FEATURES_INFO))
+    info = atomic_files.read_json(str(tmp_path / "features" / FEATURES_INFO))
     assert info["dim"] == 4 and info["counts"] == result.counts
     train = list(tf.data.TFRecordDataset(str(tmp_path / "features" / "train.tfrecord")).batch(1).map(
         lambda records: parse_feature_batch(records, 4)).unbatch())
@@ -153,7 +153,7 @@ def test_a_second_run_extracts_only_the_images_the_store_has_not_seen(image_tree
     second = core.run(examples_dir=second_examples, features_dir=str(tmp_path / "f2"),
                       base_model_dir=str(tmp_path / "b2"), spec=spec, batch_size=7, store_dir=store_dir)
     assert second.extracted == 3 and sum(second.counts.values()) == 43
-    info = storage.read_json(str(tmp_path / "f2" / FEATURES_INFO))
+    info = atomic_files.read_json(str(tmp_path / "f2" / FEATURES_INFO))
     assert (info["extracted"], info["reused"]) == (3, 40)
 
     # Vectors from the store are the ones a full extraction writes.
@@ -188,7 +188,7 @@ def test_a_base_with_code_in_it_is_refused_unless_trusted(image_tree, tmp_path):
     assert result.dim == 2
     # The steps after extraction load the saved extractor outside safe mode only when their own
     # run trusts it, whatever the info file beside it says.
-    assert storage.read_json(str(tmp_path / "base_model" / BASE_NETWORK_INFO))["trust_base_model"]
+    assert atomic_files.read_json(str(tmp_path / "base_model" / BASE_NETWORK_INFO))["trust_base_model"]
     with pytest.raises(ValueError, match="Lambda layer"):
         load_base(result.base_model_path)
     assert load_base(result.base_model_path, trusted=True).output_shape == (None, 2)
@@ -210,7 +210,7 @@ def test_calls_in_flight_store_each_vector_under_its_own_key(tmp_path):
     import threading
     import time
 
-    from components.common.feature_writing import _Inference, _StoreFiller
+    from components.common.model.feature_writing import _Inference, _StoreFiller
 
     first_call_started = threading.Event()
 
@@ -244,8 +244,8 @@ def test_each_call_gets_its_share_of_the_cores_before_the_runtime_starts():
     # A fresh process: this one's TensorFlow runtime started with the first test.
     script = (
         "import tensorflow as tf\n"
-        "from components.common.cpu_quota import available_cpus\n"
-        "from components.common.devices import share_cores_between_calls\n"
+        "from components.common.runtime.cpu_quota import available_cpus\n"
+        "from components.common.runtime.devices import share_cores_between_calls\n"
         "threads = share_cores_between_calls(2)\n"
         "intra = tf.config.threading.get_intra_op_parallelism_threads\n"
         "print(threads, max(1, available_cpus() // 2), intra())\n"

@@ -7,7 +7,7 @@ import sys
 SCRIPT = """
 import atexit, sys
 atexit.register(lambda: print("teardown ran"))  # registered first: runs after the fast exit's
-from components.common.fast_exit import exit_fast_once_output_written
+from components.common.runtime.fast_exit import exit_fast_once_output_written
 exit_fast_once_output_written()
 if sys.argv[1] == "write":
     open(sys.argv[-1].split('"outputFile": "')[1].split('"')[0], "w").write("{}")
@@ -43,7 +43,7 @@ def test_an_exit_status_is_kept_when_nothing_was_written(tmp_path):
 
 
 def test_a_process_that_is_not_a_step_is_left_alone():
-    from components.common.fast_exit import _executor_output_file
+    from components.common.runtime.fast_exit import _executor_output_file
 
     assert _executor_output_file(["python", "-m", "pytest"]) is None
     assert _executor_output_file(["x", "--executor_input", "not json"]) is None

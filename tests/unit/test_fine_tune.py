@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from components.common.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE, HISTORY
+from components.common.contract.artifact_files import BASE_MODEL_FILE, HEAD_MODEL_FILE, HISTORY
 from components.fine_tune import core
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common.grad_cam import GradCam, NoFeatureMap, overlay
-from components.common.modeling import load_joined_model
+from components.common.model.grad_cam import GradCam, NoFeatureMap, overlay
+from components.common.model.modeling import load_joined_model
 from components.evaluate.core import _shown_images
 from components.evaluate.report import correct_sample
 from tests.unit.helpers import IMAGE_SIZE

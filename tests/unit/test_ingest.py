@@ -8,9 +8,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from components.common import audit_csv, storage
-from components.common.artifact_files import EXAMPLES_PATTERN, LABELS, REJECTS
-from components.common.records import RawExample
+from components.common.contract import audit_csv
+from components.common.contract.artifact_files import EXAMPLES_PATTERN, LABELS, REJECTS
+from components.common.contract.records import RawExample
+from components.common.storage import atomic_files
 from components.ingest import core
 from components.ingest.sources import SourceError
 from tests.conftest import CLASS_COLORS, make_image, write_image
@@ -30,7 +31,7 @@ def test_folder_tree_without_splits(image_tree, tmp_path):
     assert {e.label for e in examples} == {"blue", "red"}
     assert all(e.split == "" for e in examples)
     assert len(glob.glob(str(tmp_path / "out" / EXAMPLES_PATTERN))) == 3  # 15 + 15 + 10
-    assert storage.read_lines(str(tmp_path / "out" / LABELS)) == ["blue", "red"]
+    assert atomic_files.read_lines(str(tmp_path / "out" / LABELS)) == ["blue", "red"]
     example = examples[0]
     assert example.digest == __import__("hashlib").sha256(example.image).hexdigest()
 
@@ -113,7 +114,7 @@ def test_csv_manifest_with_relative_paths(image_tree, tmp_path):
 
     assert result.count == 2 and result.labels == ("cold", "warm")
     assert result.rejected == 1
-    [reject] = storage.read_lines(str(tmp_path / "out" / REJECTS))
+    [reject] = atomic_files.read_lines(str(tmp_path / "out" / REJECTS))
     assert "missing.png" in reject and "unreadable" in reject
 
 
@@ -128,7 +129,7 @@ def test_csv_rows_that_are_blank_or_escape_the_folder_are_rejected_with_their_li
     result = core.run(source=str(manifest), output_dir=str(tmp_path / "out"))
 
     assert result.count == 2 and result.rejected == 5
-    reasons = [json.loads(line)["reason"] for line in storage.read_lines(str(tmp_path / "out" / REJECTS))]
+    reasons = [json.loads(line)["reason"] for line in atomic_files.read_lines(str(tmp_path / "out" / REJECTS))]
     assert [reason.split(": ")[0].rsplit(":", 1)[1] for reason in reasons] == ["2", "3", "4", "5", "6"]
     assert "expected 'uri,label'" in reasons[0] and "expected 'uri,label'" in reasons[1]
     assert all("outside the manifest's folder" in reason for reason in reasons[2:])
@@ -145,9 +146,9 @@ def test_labels_with_line_breaks_or_only_blanks_are_rejected_and_the_vocabulary_
     from_csv = core.run(source=str(manifest), output_dir=str(tmp_path / "csv"))
 
     for result, out, refused in ((from_folders, "folders", 3), (from_csv, "csv", 1)):
-        assert storage.read_lines(str(tmp_path / out / LABELS)) == list(result.labels)
+        assert atomic_files.read_lines(str(tmp_path / out / LABELS)) == list(result.labels)
         assert len(result.labels) == 2 and result.rejected == refused
-        reasons = [json.loads(line)["reason"] for line in storage.read_lines(str(tmp_path / out / REJECTS))]
+        reasons = [json.loads(line)["reason"] for line in atomic_files.read_lines(str(tmp_path / out / REJECTS))]
         assert all(reason.startswith("label ") and ("blank" in reason or "one line" in reason) for reason in reasons)
 
 
@@ -164,7 +165,7 @@ def test_files_that_are_not_images_are_counted_by_reason_and_change_the_source_d
 
     assert result.count == 40
     assert result.skipped == {"hidden file": 1, "not an image file (.txt)": 2, "outside any class folder": 1}
-    assert storage.read_json(str(tmp_path / "out" / "manifest.json"))["skipped"] == result.skipped
+    assert atomic_files.read_json(str(tmp_path / "out" / "manifest.json"))["skipped"] == result.skipped
     assert source_digest(str(image_tree)) != before
 
 
@@ -203,7 +204,7 @@ def test_exclude_and_relabel_files_change_images_by_digest_or_origin(image_tree,
     assert "1 rows of the --relabel file name no image" in caplog.text and "--exclude file" not in caplog.text
     after = {e.origin: e.label for e in read_examples(tmp_path / "after")}
     assert after[red[0]] == after[red[1]] == "blue" and red[2] not in after
-    manifest = storage.read_json(str(tmp_path / "after" / "manifest.json"))
+    manifest = atomic_files.read_json(str(tmp_path / "after" / "manifest.json"))
     assert [entry["origin"] for entry in manifest["excluded"]] == [red[2]]
     assert {(e["origin"], e["label"], e["relabelled"]) for e in manifest["relabelled"]} == {
         (red[0], "red", "blue"), (red[1], "red", "blue")}

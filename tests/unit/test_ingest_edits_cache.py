@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass, field
 
-from components.common import storage
+from components.common.storage import atomic_files
 from components.ingest.executor import execute
 
 
@@ -20,8 +20,8 @@ def ingest(image_tree, tmp_path, run, *, relabel=""):
     output = Artifact(str(tmp_path / f"run{run}" / "raw_examples"))
     execute(source=str(image_tree), exclude="", relabel=relabel, cache_root=str(tmp_path / "cache"),
             use_cache=True, raw_examples=output)
-    manifest = storage.read_json(os.path.join(output.path, "manifest.json"))
-    decision = storage.read_json(os.path.join(output.path, ".headstart-cache.json"))
+    manifest = atomic_files.read_json(os.path.join(output.path, "manifest.json"))
+    decision = atomic_files.read_json(os.path.join(output.path, ".headstart-cache.json"))
     return len(manifest["relabelled"]), not decision["reused"]
 
 

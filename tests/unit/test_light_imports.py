@@ -10,9 +10,10 @@ import pytest
     # ingest writes its records without TensorFlow
     ["components.ingest.core"],
     # a skipped fine-tune and an unmeasured transfer lift decide and write without it
-    ["components.fine_tune.config", "components.common.artifact_files", "components.common.storage"],
+    ["components.fine_tune.config", "components.common.contract.artifact_files",
+     "components.common.storage.atomic_files"],
     # the cache-hit path of every step
-    ["components.common.step_cache"],
+    ["components.common.storage.step_cache"],
     # every step's executor, imported by its component before the step decides whether to work
     [f"components.{step}.executor" for step in ("ingest", "preprocess", "extract_features", "train_head",
                                                 "fine_tune", "transfer_lift", "evaluate", "push")],
@@ -28,7 +29,7 @@ def test_modules_do_not_import_tensorflow(modules):
 
 def test_keras_loads_without_scikit_learn_where_a_step_keeps_it_out():
     code = (
-        "from components.common.lean_imports import keep_scikit_learn_out; keep_scikit_learn_out()\n"
+        "from components.common.runtime.lean_imports import keep_scikit_learn_out; keep_scikit_learn_out()\n"
         "import keras, sys\n"
         "keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])\n"
         "try:\n    import sklearn\nexcept ImportError:\n    print('kept out')\n"

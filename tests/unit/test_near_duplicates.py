@@ -3,8 +3,8 @@ on synthetic data."""
 
 import numpy as np
 
-from components.common import near_duplicates
-from components.common.near_duplicates import (
+from components.common.images import near_duplicates
+from components.common.images.near_duplicates import (
     HASH_BITS,
     MAX_DISTANCE,
     MAX_THUMBNAIL_DISTANCE,

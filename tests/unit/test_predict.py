@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from components.common.images import decode_and_resize
+from components.common.images.decoding import decode_and_resize
 from pipeline.serving.predict import NOT_AN_IMAGE, Prediction, predict_files, saved_model_classifier
 from tests.conftest import make_image, write_image
 

@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common import artifact_files, storage
-from components.common.images import decode_and_resize
-from components.common.modeling import class_probabilities, load_joined_model
-from components.common.serving_layout import (
+from components.common.contract import artifact_files
+from components.common.contract.serving_layout import (
     EVALUATION_RECORD_FILE,
     _pushed_versions,
     existing_versions,
     latest_version_dir,
     read_evaluation_records,
 )
+from components.common.images.decoding import decode_and_resize
+from components.common.model.modeling import class_probabilities, load_joined_model
+from components.common.storage import atomic_files
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.push import core
@@ -63,14 +64,14 @@ def test_versions_increase_and_nothing_is_overwritten(trained, tmp_path):
 
 def test_a_model_not_blessed_is_not_pushed(trained, tmp_path):
     evaluation = tmp_path / "evaluation"
-    storage.write_json(str(evaluation / artifact_files.BLESSING), {"blessed": False, "reason": "accuracy too low"})
+    atomic_files.write_json(str(evaluation / artifact_files.BLESSING), {"blessed": False, "reason": "accuracy too low"})
 
     result = push(trained, tmp_path / "serving", tmp_path / "push", evaluation_dir=str(evaluation))
 
     assert not result.pushed and result.uri is None
     assert "accuracy too low" in result.reason
     assert not (tmp_path / "serving").exists()
-    assert storage.read_json(str(tmp_path / "push" / artifact_files.PUSH_RESULT))["pushed"] is False
+    assert atomic_files.read_json(str(tmp_path / "push" / artifact_files.PUSH_RESULT))["pushed"] is False
 
 
 def test_concurrent_commits_take_distinct_versions(tmp_path):
@@ -185,7 +186,7 @@ def test_the_champion_is_measured_on_this_runs_test_split(trained, tmp_path):
     assert result.champion["accuracy"] == pytest.approx(result.metrics["accuracy"])
     assert result.blessed and "not worse than the champion by more than the tolerance 0.0000" in result.reason
     assert "the champion (version 1)" in result.reason
-    blessing = storage.read_json(str(tmp_path / "evaluation" / artifact_files.BLESSING))
+    blessing = atomic_files.read_json(str(tmp_path / "evaluation" / artifact_files.BLESSING))
     assert blessing["champion"]["version"] == 1 and blessing["champion_tolerance"] == 0.0
     assert blessing["paired"]["difference"] == 0.0 and blessing["paired"]["count"] == result.metrics["count"]
     # The pushed version recorded its evaluation; this run is held to it as the best recorded.
@@ -197,8 +198,8 @@ def test_the_champion_is_measured_on_this_runs_test_split(trained, tmp_path):
 def test_a_pushed_version_records_the_evaluation_that_blessed_it(trained, tmp_path):
     result = push(trained, tmp_path / "serving", tmp_path / "push")
 
-    metrics = storage.read_json(os.path.join(trained["evaluation_dir"], artifact_files.METRICS))
-    record = storage.read_json(os.path.join(result.uri, EVALUATION_RECORD_FILE))
+    metrics = atomic_files.read_json(os.path.join(trained["evaluation_dir"], artifact_files.METRICS))
+    record = atomic_files.read_json(os.path.join(result.uri, EVALUATION_RECORD_FILE))
     assert record == {"accuracy": metrics["accuracy"], "test_count": metrics["count"], "labels": ["blue", "red"],
                       "run_id": ""}
     assert read_evaluation_records(str(tmp_path / "serving" / "colors")) == {1: record}

@@ -2,9 +2,9 @@
 
 import pytest
 
-from components.common import cpu_quota
-from components.common.head_config import HeadConfig
-from components.common.requested_gpus import GPUS_ENV, check_requested_gpus
+from components.common.config.head_config import HeadConfig
+from components.common.config.requested_gpus import GPUS_ENV, check_requested_gpus
+from components.common.runtime import cpu_quota
 from components.train_head import core as train_core
 
 

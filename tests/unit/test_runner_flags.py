@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.image import DATAFLOW_IMAGE
+from components.container_image import DATAFLOW_IMAGE
 from components.preprocess.runner_flags import RunnerFlagError, for_run, is_remote, runner_of, with_local_default
 
 GS_IN, GS_OUT = "gs://bucket/root/run/ingest/raw", "gs://bucket/root/run/preprocess/examples"

@@ -3,7 +3,7 @@
 import html.parser
 import json
 
-from components.common.serving_layout import EVALUATION_RECORD_FILE, evaluation_record
+from components.common.contract.serving_layout import EVALUATION_RECORD_FILE, evaluation_record
 from components.evaluate.pushed_mark import pushed_mark
 from pipeline.reporting import runs_page
 

@@ -81,7 +81,7 @@ def test_a_newly_pushed_version_is_served_without_restart(trained, served):
 
 def test_a_version_number_pushed_again_after_a_rollback_serves_the_new_model(trained, served):
     """After version 1 is deleted, the next push reuses its number: the server must load the new model."""
-    from components.common.head_config import HeadConfig
+    from components.common.config.head_config import HeadConfig
     from components.evaluate import core as evaluate_core
     from components.evaluate.blessing import BlessingPolicy
     from components.train_head import core as train_core

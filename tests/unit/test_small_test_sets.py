@@ -3,8 +3,8 @@ record does not hold later models to it."""
 
 import os
 
-from components.common.base_network_spec import BaseNetworkSpec
-from components.common.head_config import HeadConfig
+from components.common.config.base_network_spec import BaseNetworkSpec
+from components.common.config.head_config import HeadConfig
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core

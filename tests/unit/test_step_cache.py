@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from components.common import gcsfuse, step_cache, storage
+from components.common.storage import atomic_files, gcsfuse, step_cache
 from components.ingest.source_digest import source_digest
 from tests.conftest import run_at_once
 
@@ -25,14 +25,14 @@ def producing_step(cache_root, tmp_path, run, *, value="one", use_cache=True, in
                                  outputs={"out": output}, use_cache=use_cache)
     if cache.restore():
         return output, False
-    storage.write_text(os.path.join(output.path, "data.txt"), content)
+    atomic_files.write_text(os.path.join(output.path, "data.txt"), content)
     output.metadata["count"] = 3
     cache.save()
     return output, True
 
 
 def decision(artifact):
-    return storage.read_json(os.path.join(artifact.path, step_cache.DECISION_FILE))
+    return atomic_files.read_json(os.path.join(artifact.path, step_cache.DECISION_FILE))
 
 
 def test_a_second_identical_step_restores_files_metadata_and_key(tmp_path):
@@ -56,9 +56,9 @@ def test_a_changed_parameter_or_input_runs_and_says_what_changed(tmp_path):
     assert ran and decision(changed)["why"] == "changed since the last cached run: param:value"
 
     upstream = FakeArtifact(str(tmp_path / "upstream"))
-    storage.write_text(os.path.join(upstream.path, "x"), "a")
+    atomic_files.write_text(os.path.join(upstream.path, "x"), "a")
     producing_step(cache_root, tmp_path, 3, value="two", inputs={"data": upstream})
-    storage.write_text(os.path.join(upstream.path, "x"), "b")
+    atomic_files.write_text(os.path.join(upstream.path, "x"), "b")
     again, ran = producing_step(cache_root, tmp_path, 4, value="two", inputs={"data": upstream})
     assert ran and decision(again)["why"] == "changed since the last cached run: input:data"
 
@@ -98,16 +98,16 @@ def test_steps_saving_the_same_key_at_once_leave_one_complete_entry(tmp_path):
 
 
 def test_source_digest_follows_the_bytes_of_a_folder_and_a_manifest(tmp_path):
-    storage.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "a")
+    atomic_files.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "a")
     before = source_digest(str(tmp_path / "tree"))
     os.utime(tmp_path / "tree" / "cat" / "a.jpg", (0, 0))
     assert source_digest(str(tmp_path / "tree")) == before  # a touch is not a change
-    storage.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "b")
+    atomic_files.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "b")
     assert source_digest(str(tmp_path / "tree")) != before
 
-    storage.write_text(str(tmp_path / "list.csv"), "uri,label\ntree/cat/a.jpg,cat\n")
+    atomic_files.write_text(str(tmp_path / "list.csv"), "uri,label\ntree/cat/a.jpg,cat\n")
     listed = source_digest(str(tmp_path / "list.csv"))
-    storage.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "c")  # the manifest itself is unchanged
+    atomic_files.write_text(str(tmp_path / "tree" / "cat" / "a.jpg"), "c")  # the manifest itself is unchanged
     assert source_digest(str(tmp_path / "list.csv")) != listed
     assert source_digest("tfds:mnist") is None
 
@@ -160,7 +160,7 @@ def test_an_output_that_cannot_be_cached_is_keyed_by_what_was_written(tmp_path):
         cache = step_cache.open_step(str(tmp_path / "cache"), "ingest", params={"source": "tfds:beans"}, inputs={},
                                      outputs={"out": output}, not_cacheable="no content digest")
         assert not cache.restore()
-        storage.write_text(os.path.join(output.path, "examples"), content)
+        atomic_files.write_text(os.path.join(output.path, "examples"), content)
         cache.save()
         return step_cache.artifact_key(output.path), cache.key
 

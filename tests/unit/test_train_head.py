@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common import storage
-from components.common.artifact_files import FEATURES_INFO, HISTORY, LABELS
-from components.common.head_config import HeadConfig
-from components.common.head_training import TrainingStatistics
-from components.common.records import serialize_features
+from components.common.config.head_config import HeadConfig
+from components.common.contract.artifact_files import FEATURES_INFO, HISTORY, LABELS
+from components.common.contract.records import serialize_features
+from components.common.model.head_training import TrainingStatistics
+from components.common.storage import atomic_files
 from components.evaluate.report import head_search_section
 from components.train_head import core, search
 
@@ -29,8 +29,8 @@ def write_features(directory, labels, per_class=30, dim=6, seed=0):
                 vector[0] = 500.0 * label_index + rng.normal() * 40
                 writer.write(serialize_features(vector, label_index))
         counts[split] = count * len(labels)
-    storage.write_lines(os.path.join(directory, LABELS), labels)
-    storage.write_json(os.path.join(directory, FEATURES_INFO), {"dim": dim, "counts": counts})
+    atomic_files.write_lines(os.path.join(directory, LABELS), labels)
+    atomic_files.write_json(os.path.join(directory, FEATURES_INFO), {"dim": dim, "counts": counts})
 
 
 @pytest.mark.parametrize("labels, output_units", [(["cat", "dog"], 1), (["a", "b", "c"], 3)])

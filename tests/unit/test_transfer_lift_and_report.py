@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from components.common import storage
-from components.common.artifact_files import LIFT
-from components.common.head_config import HeadConfig
+from components.common.config.head_config import HeadConfig
+from components.common.contract.artifact_files import LIFT
+from components.common.storage import atomic_files
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.evaluate.report import worst_mistakes
@@ -16,7 +16,7 @@ def test_lift_trains_the_same_head_on_random_weight_features(trained, tmp_path):
                       head_config=HeadConfig(epochs=3), output_dir=str(tmp_path / "lift"))
 
     assert 0.0 <= result.random_accuracy <= 1.0
-    written = storage.read_json(str(tmp_path / "lift" / LIFT))
+    written = atomic_files.read_json(str(tmp_path / "lift" / LIFT))
     assert written["measured"] and written["random_accuracy"] == result.random_accuracy
     assert sorted(p.name for p in (tmp_path / "lift").iterdir()) == [LIFT]  # no scratch left behind
 
@@ -29,7 +29,7 @@ def test_worst_mistakes_are_the_most_confident_wrong_answers():
 
 def test_report_has_figures_lift_and_reasons(trained, tmp_path):
     lift_dir = tmp_path / "lift"
-    storage.write_json(str(lift_dir / core.LIFT), {"measured": True, "random_accuracy": 0.5, "weights": "w.h5"})
+    atomic_files.write_json(str(lift_dir / core.LIFT), {"measured": True, "random_accuracy": 0.5, "weights": "w.h5"})
 
     result = evaluate_core.run(
         examples_dir=trained["examples_dir"], base_model_path=trained["base_model_path"],

@@ -11,11 +11,11 @@ from importlib import metadata
 import pytest
 from packaging.requirements import Requirement
 
-from components.common import storage
-from components.common.artifact_files import BASE_NETWORK_INFO
-from components.common.base_network import BaseNetworkSpec, load_base
-from components.common.head_config import HeadConfig
-from components.common.modeling import load_joined_model
+from components.common.config.head_config import HeadConfig
+from components.common.contract.artifact_files import BASE_NETWORK_INFO
+from components.common.model.base_network import BaseNetworkSpec, load_base
+from components.common.model.modeling import load_joined_model
+from components.common.storage import atomic_files
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core
@@ -43,7 +43,7 @@ def planted(trained, tmp_path_factory):
     extract = extract_core.run(examples_dir=trained["examples_dir"], features_dir=str(tmp_path / "features"),
                                base_model_dir=str(tmp_path / "base"), spec=spec)
     info_path = str(tmp_path / "base" / BASE_NETWORK_INFO)
-    storage.write_json(info_path, {**storage.read_json(info_path), "trust_base_model": True})
+    atomic_files.write_json(info_path, {**atomic_files.read_json(info_path), "trust_base_model": True})
     head = train_core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
                           config=HeadConfig(epochs=1))
     return {"examples_dir": trained["examples_dir"], "base_model_path": extract.base_model_path,

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common import storage
-from components.common.artifact_files import FEATURE_DIGESTS_SUFFIX, FEATURES_INFO
-from components.common.base_network import BaseNetworkSpec
-from components.common.record_parsing import parse_feature_batch
-from components.common.view_policy import VIEW_NAMES, ViewPolicy, views_to_average
-from components.common.views import averaged_over_views, view_of
+from components.common.config.view_policy import VIEW_NAMES, ViewPolicy, views_to_average
+from components.common.contract.artifact_files import FEATURE_DIGESTS_SUFFIX, FEATURES_INFO
+from components.common.contract.record_parsing import parse_feature_batch
+from components.common.images.views import averaged_over_views, view_of
+from components.common.model.base_network import BaseNetworkSpec
+from components.common.storage import atomic_files
 from components.extract_features import core
 from tests.unit.helpers import IMAGE_SIZE, prepared_examples, save_tiny_base
 
@@ -38,8 +38,8 @@ def test_the_test_views_can_outnumber_the_training_views(tmp_path):
     assert (policy.train_views, policy.test_views) == (VIEW_NAMES[:2], VIEW_NAMES)
     assert ViewPolicy(augment_views=4, test_time_views=0).test_views == VIEW_NAMES
     assert ViewPolicy(augment_views=4, test_time_augmentation=False, test_time_views=4).test_views == ("identity",)
-    storage.write_json(str(tmp_path / FEATURES_INFO), {"train_views": list(VIEW_NAMES[:2]),
-                                                       "test_views": list(VIEW_NAMES)})
+    atomic_files.write_json(str(tmp_path / FEATURES_INFO), {"train_views": list(VIEW_NAMES[:2]),
+                                                            "test_views": list(VIEW_NAMES)})
     # Evaluate and push average the views extracted for the test split, not the training ones.
     assert views_to_average(True, str(tmp_path)) == VIEW_NAMES
     assert views_to_average(False, str(tmp_path)) == ("identity",)
@@ -71,12 +71,12 @@ def test_training_images_get_every_view_and_test_images_theirs_with_test_time_au
     train, test = plain.counts["train"], plain.counts["test"]
     assert augmented.counts == plain.counts
     # The images' own vectors came from the store; only the new views ran through the base.
-    info = storage.read_json(str(tmp_path / "views" / FEATURES_INFO))
+    info = atomic_files.read_json(str(tmp_path / "views" / FEATURES_INFO))
     assert (info["extracted"], info["vectors_computed"]) == (0, 3 * (train + test))
     assert info["train_views"] == info["test_views"] == list(VIEW_NAMES)
     views_of_train = records(str(tmp_path / "views" / "train.tfrecord"))
     assert len(views_of_train) == 4 * train
-    assert len(storage.read_lines(str(tmp_path / "views" / f"train{FEATURE_DIGESTS_SUFFIX}"))) == 4 * train
+    assert len(atomic_files.read_lines(str(tmp_path / "views" / f"train{FEATURE_DIGESTS_SUFFIX}"))) == 4 * train
     # Each image's four vectors lie together, the image's own first and the same as without views.
     np.testing.assert_allclose(np.stack(views_of_train[::4]), np.stack(records(str(tmp_path / "plain" /
                                                                                     "train.tfrecord"))), atol=1e-6)
@@ -87,8 +87,8 @@ def test_training_images_get_every_view_and_test_images_theirs_with_test_time_au
 
 def test_the_export_answers_test_images_as_evaluate_scored_them_with_every_view(trained, tmp_path):
     """Train/serve skew with all four views: the exported model's average is evaluate's, to 1e-4."""
-    from components.common.image_batches import image_batches
-    from components.common.modeling import load_joined_model
+    from components.common.images.batches import image_batches
+    from components.common.model.modeling import load_joined_model
     from components.evaluate import core as evaluate_core
     from components.evaluate.blessing import BlessingPolicy
     from components.push.export import export_serving_model

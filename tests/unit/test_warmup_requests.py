@@ -9,7 +9,7 @@ import tensorflow as tf
 from fastapi.testclient import TestClient
 from tensorflow_serving.apis import prediction_log_pb2
 
-from components.common.warmup_requests import WARMUP_BATCH_SIZES, WARMUP_FILE, read_warmup_requests
+from components.common.contract.warmup_requests import WARMUP_BATCH_SIZES, WARMUP_FILE, read_warmup_requests
 from pipeline.serving.serve import ModelRepository, create_app
 from tests.unit.test_serve import b64, png, pushed_root  # noqa: F401 (a fixture)
 

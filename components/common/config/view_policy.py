@@ -7,8 +7,8 @@ import json
 import os
 from dataclasses import dataclass
 
-from components.common.artifact_files import FEATURES_INFO
-from components.common.knobs import knob
+from components.common.config.knobs import knob
+from components.common.contract.artifact_files import FEATURES_INFO
 
 # In the order they are taken: `augment_views` N keeps the first N.
 VIEW_NAMES = ("identity", "flip", "crop85", "crop70")

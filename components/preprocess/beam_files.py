@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
-from components.common import gcs, storage
+from components.common.storage import atomic_files, gcs
 
 
 def join(directory: str, *names: str) -> str:
@@ -52,7 +52,7 @@ def open_for_writing(path: str) -> Iterator[BinaryIO]:
         with FileSystems.create(path) as f:
             yield f
         return
-    with storage.atomic_path(path) as tmp_path, open(tmp_path, "wb") as f:
+    with atomic_files.atomic_path(path) as tmp_path, open(tmp_path, "wb") as f:
         yield f
 
 

@@ -2,8 +2,8 @@
 
 import tensorflow as tf
 
-from components.common import examples_info
-from components.common.record_parsing import parse_processed
+from components.common.contract import examples_info
+from components.common.contract.record_parsing import parse_processed
 
 
 def split_files(examples_dir: str, split: str) -> list[str]:

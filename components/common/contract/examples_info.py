@@ -5,7 +5,7 @@
 
 import os
 
-from components.common import storage
+from components.common.storage import atomic_files
 
 STATS = "stats.json"
 # One JSON line per test image dropped as a near copy of a train or eval image.
@@ -22,7 +22,7 @@ SOURCE = "source"
 
 def read_stats(examples_dir: str) -> dict:
     """Counts per split and class, rejects, image size and labels of a preprocessed examples dir."""
-    return storage.read_json(os.path.join(examples_dir, STATS))
+    return atomic_files.read_json(os.path.join(examples_dir, STATS))
 
 
 def split_files(examples_dir: str, split: str) -> list[str]:
@@ -56,4 +56,4 @@ def source(examples_dir: str) -> str | None:
 def edits(examples_dir: str) -> dict:
     """The images a person excluded or relabelled at ingest (empty lists when none, or older examples)."""
     path = os.path.join(examples_dir, EDITS)
-    return storage.read_json(path) if os.path.isfile(path) else {"excluded": [], "relabelled": []}
+    return atomic_files.read_json(path) if os.path.isfile(path) else {"excluded": [], "relabelled": []}

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from components.common.knobs import knob
+from components.common.config.knobs import knob
 
 PROJECT = "headstart"
 

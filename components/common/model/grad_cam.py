@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from components.common.modeling import class_probabilities
+from components.common.model.modeling import class_probabilities
 
 # How much of the overlay is the heatmap's colour; the rest is the image.
 HEAT_WEIGHT = 0.45

@@ -23,13 +23,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
-from components.common import examples_info, storage
-from components.common.artifact_files import FEATURE_DIGESTS_SUFFIX, FEATURES_INFO, LABELS
-from components.common.example_wire import TFRecordFileWriter
-from components.common.feature_store import FeatureStore
-from components.common.image_batches import split_files
-from components.common.record_parsing import parse_processed
-from components.common.records import SPLITS, serialize_features
+from components.common.contract import examples_info
+from components.common.contract.artifact_files import FEATURE_DIGESTS_SUFFIX, FEATURES_INFO, LABELS
+from components.common.contract.example_wire import TFRecordFileWriter
+from components.common.contract.record_parsing import parse_processed
+from components.common.contract.records import SPLITS, serialize_features
+from components.common.images.batches import split_files
+from components.common.model.feature_store import FeatureStore
+from components.common.storage import atomic_files
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class _Inference:
 
         Returns once the calls before these are done, while these run.
         """
-        from components.common.views import view_of
+        from components.common.images.views import view_of
 
         self._queued.update(keys)
         part = -(-len(keys) // CALLS_IN_FLIGHT)
@@ -209,8 +210,8 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
             rows.sort()
         record_views = train_views if split == "train" else ("identity",)
         _write_split(store, os.path.join(features_dir, f"{split}.tfrecord"), rows, record_views)
-        storage.write_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"),
-                            [digest for digest, _ in rows for _ in record_views])
+        atomic_files.write_lines(os.path.join(features_dir, f"{split}{FEATURE_DIGESTS_SUFFIX}"),
+                                 [digest for digest, _ in rows for _ in record_views])
         if split == "test":
             for view in test_views[1:]:
                 _write_split(store, os.path.join(features_dir, f"test.{view}.tfrecord"), rows, (view,))
@@ -224,7 +225,7 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
 
 def _write_split(store: FeatureStore, path: str, rows: list[tuple[str, int]], views: tuple[str, ...]) -> None:
     """One feature file: for each (digest, label index), the vector of each view, one after another."""
-    with storage.atomic_path(path) as tmp_path, TFRecordFileWriter(tmp_path) as writer:
+    with atomic_files.atomic_path(path) as tmp_path, TFRecordFileWriter(tmp_path) as writer:
         for digest, label_index in rows:
             for view in views:
                 writer.write(serialize_features(store.get(store_key(digest, view)), label_index))
@@ -254,10 +255,10 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
         store = store if store is not None else FeatureStore(scratch)
         counts, extracted, vectors = _extract(infer, store, examples_dir, image_size, batch_size, features_dir,
                                               tuple(train_views), tuple(test_views))
-    labels = storage.read_lines(os.path.join(examples_dir, LABELS))
-    storage.write_lines(os.path.join(features_dir, LABELS), labels)
-    storage.write_json(os.path.join(features_dir, FEATURES_INFO),
-                       {**info, "dim": int(extractor.output_shape[-1]), "counts": counts, "extracted": extracted,
+    labels = atomic_files.read_lines(os.path.join(examples_dir, LABELS))
+    atomic_files.write_lines(os.path.join(features_dir, LABELS), labels)
+    atomic_files.write_json(os.path.join(features_dir, FEATURES_INFO),
+                            {**info, "dim": int(extractor.output_shape[-1]), "counts": counts, "extracted": extracted,
                         "reused": sum(counts.values()) - extracted, "vectors_computed": vectors,
                         "train_views": list(train_views), "test_views": list(test_views)})
     return counts

@@ -18,7 +18,7 @@ import uuid
 
 import numpy as np
 
-from components.common import gcs
+from components.common.storage import gcs
 
 _DIGESTS = ".digests.npy"
 _VECTORS = ".vectors.npy"

@@ -11,7 +11,7 @@ import atexit
 import os
 import time
 
-from components.common import storage
+from components.common.storage import atomic_files
 
 RESOURCES_FILE = ".headstart-resources.json"
 
@@ -49,8 +49,8 @@ def record_at_exit(directory: str) -> None:
 
     def record() -> None:
         if os.path.isdir(directory):
-            storage.write_json(os.path.join(directory, RESOURCES_FILE),
-                               {"peak_rss_mb": peak_rss_mb(), "bytes_written": bytes_written(),
+            atomic_files.write_json(os.path.join(directory, RESOURCES_FILE),
+                                    {"peak_rss_mb": peak_rss_mb(), "bytes_written": bytes_written(),
                                 "seconds": round(time.monotonic() - started, 3)})
 
     # Registered after the fast exit's handler, so it runs before it (atexit is last in, first out).

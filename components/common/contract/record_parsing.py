@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from components.common.images import decode_and_resize
+from components.common.images.decoding import decode_and_resize
 
 PROCESSED_FEATURES = {
     "pixels": tf.io.FixedLenFeature([], tf.string, default_value=""),

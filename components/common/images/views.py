@@ -7,7 +7,7 @@ resized back to S with bilinear filtering and rounded to uint8, as stored pixels
 
 import tensorflow as tf
 
-from components.common.view_policy import VIEW_NAMES
+from components.common.config.view_policy import VIEW_NAMES
 
 CROP_FRACTIONS = {"crop85": 0.85, "crop70": 0.70}
 

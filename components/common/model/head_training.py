@@ -15,11 +15,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.common import storage
-from components.common.artifact_files import FEATURES_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
-from components.common.devices import choose_strategy
-from components.common.head_config import HeadConfig
-from components.common.record_parsing import parse_feature_batch
+from components.common.config.head_config import HeadConfig
+from components.common.contract.artifact_files import FEATURES_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
+from components.common.contract.record_parsing import parse_feature_batch
+from components.common.runtime.devices import choose_strategy
+from components.common.storage import atomic_files
 
 logger = logging.getLogger(__name__)
 
@@ -201,8 +201,8 @@ def compiled_head(strategy, dim: int, num_classes: int, config: HeadConfig, stat
 
 def features_shape(features_dir: str) -> tuple[int, dict[str, int], list[str]]:
     """The features' vector size, images per split and class names."""
-    info = storage.read_json(os.path.join(features_dir, FEATURES_INFO))
-    return info["dim"], info["counts"], storage.read_lines(os.path.join(features_dir, LABELS))
+    info = atomic_files.read_json(os.path.join(features_dir, FEATURES_INFO))
+    return info["dim"], info["counts"], atomic_files.read_lines(os.path.join(features_dir, LABELS))
 
 
 def train(*, features_dir: str, head_model_dir: str, config: HeadConfig,
@@ -245,10 +245,10 @@ def train(*, features_dir: str, head_model_dir: str, config: HeadConfig,
     best_epoch = int(min(range(len(losses)), key=losses.__getitem__)) + 1
     os.makedirs(head_model_dir, exist_ok=True)
     head_model_path = os.path.join(head_model_dir, HEAD_MODEL_FILE)
-    with storage.atomic_path(head_model_path) as tmp_path:
+    with atomic_files.atomic_path(head_model_path) as tmp_path:
         head.save(tmp_path)
     history_values = {key: [float(v) for v in values] for key, values in history.history.items()}
-    storage.write_json(
+    atomic_files.write_json(
         os.path.join(head_model_dir, HISTORY),
         {"history": history_values, "epochs_run": len(losses), "best_epoch": best_epoch, "monitor": monitor,
          "epoch_seconds": [round(seconds, 4) for seconds in timer.seconds], "config": asdict(config),

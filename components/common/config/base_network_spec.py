@@ -1,7 +1,7 @@
 """Which base network a run uses: the spec, validated without importing TensorFlow.
 
 The CLI, the pipeline's parameters and the steps all read its defaults and help from here;
-`components.common.base_network` builds the network it describes.
+`components.common.model.base_network` builds the network it describes.
 """
 
 import dataclasses
@@ -9,8 +9,8 @@ import logging
 import os
 from dataclasses import dataclass
 
-from components.common import gcs
-from components.common.knobs import knob
+from components.common.config.knobs import knob
+from components.common.storage import gcs
 
 logger = logging.getLogger(__name__)
 

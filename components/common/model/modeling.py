@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from components.common import storage
-from components.common.artifact_files import FEATURES_INFO
-from components.common.base_network import load_base  # importing it registers the base's preprocessing layer
-from components.common.record_parsing import parse_feature_batch
+from components.common.contract.artifact_files import FEATURES_INFO
+from components.common.contract.record_parsing import parse_feature_batch
+from components.common.model.base_network import load_base  # importing it registers the base's preprocessing layer
+from components.common.storage import atomic_files
 
 
 def load_joined_model(base_model_path: str, head_model_path: str, trusted: bool = False) -> keras.Model:
@@ -41,7 +41,7 @@ def head_predictions(features_dir: str, head_model_path: str, split: str,
 
     The base network's work is already in the vectors: no image goes through it again.
     """
-    dim = storage.read_json(os.path.join(features_dir, FEATURES_INFO))["dim"]
+    dim = atomic_files.read_json(os.path.join(features_dir, FEATURES_INFO))["dim"]
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     dataset = tf.data.TFRecordDataset(os.path.join(features_dir, f"{split}.tfrecord"))
     labels, probabilities = [], []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.common.example_wire import encode_example
+from components.common.contract.example_wire import encode_example
 
 SPLITS = ("train", "eval", "test")
 

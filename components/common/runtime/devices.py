@@ -35,7 +35,7 @@ def share_cores_between_calls(calls: int) -> int | None:
     Returns:
         The threads each call gets, or None where nothing was changed (a GPU, or a started runtime).
     """
-    from components.common.cpu_quota import available_cpus
+    from components.common.runtime.cpu_quota import available_cpus
 
     if tf.config.list_physical_devices("GPU"):
         return None

@@ -10,7 +10,7 @@ import logging
 
 import keras
 
-from components.common.base_network_spec import APPLICATIONS, WEIGHTS_KEYWORDS, BaseNetworkSpec
+from components.common.config.base_network_spec import APPLICATIONS, WEIGHTS_KEYWORDS, BaseNetworkSpec
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 from typing import Iterable
 
-from components.common import gcs, storage
+from components.common.storage import atomic_files, gcs
 
 COLUMNS = ("kind", "rank", "origin", "digest", "split", "label", "suggested", "score", "matches")
 LABEL_ISSUE, OUTLIER, NEAR_DUPLICATE = "label_issue", "outlier", "near_duplicate"
@@ -24,7 +24,7 @@ LABEL_ISSUE, OUTLIER, NEAR_DUPLICATE = "label_issue", "outlier", "near_duplicate
 def write_issues(path: str, rows: Iterable[dict]) -> int:
     """Writes the rows (dicts with COLUMNS' keys; missing ones empty) atomically; returns how many."""
     count = 0
-    with storage.atomic_path(path) as partial, open(partial, "w", newline="", encoding="utf-8") as f:
+    with atomic_files.atomic_path(path) as partial, open(partial, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, COLUMNS, restval="", extrasaction="ignore")
         writer.writeheader()
         for row in rows:

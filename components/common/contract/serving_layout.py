@@ -17,7 +17,7 @@ import logging
 import os
 import re
 
-from components.common import gcs
+from components.common.storage import gcs
 
 logger = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.common import gcs, gcsfuse, storage
-from components.common.step_resources import RESOURCES_FILE
+from components.common.config.step_resources import RESOURCES_FILE
+from components.common.storage import atomic_files, gcs, gcsfuse
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ KEY_FILE = ".headstart-key"
 DECISION_FILE = ".headstart-cache.json"
 ENTRY_FILE = "entry.json"
 LATEST_FILE = "latest.json"
-_COMPONENTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# components/, whose code the key covers: this file is components/common/storage/step_cache.py.
+_COMPONENTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _NOT_CONTENT = (DECISION_FILE, RESOURCES_FILE)
 # What entry.json says each output was, so a gs:// entry is restored without listing it.
 _DIRECTORY, _FILE, _ABSENT = "directory", "file", "absent"
@@ -223,7 +224,7 @@ def _read_json_if_present(location: str) -> Any | None:
     """The JSON at a local path or gs:// URI, or None if there is nothing there."""
     if gcs.is_gcs(location):
         return json.loads(gcs.read_bytes(location)) if gcs.exists(location) else None
-    return storage.read_json(location) if os.path.isfile(location) else None
+    return atomic_files.read_json(location) if os.path.isfile(location) else None
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -357,7 +358,7 @@ class StepCache:
         written_key = self._written_key() if self.not_cacheable else self.key
         for artifact in self.outputs.values():
             if os.path.isdir(artifact.path):
-                storage.write_text(os.path.join(artifact.path, KEY_FILE), written_key + "\n")
+                atomic_files.write_text(os.path.join(artifact.path, KEY_FILE), written_key + "\n")
         self._write_decision()
         if not self.root or self.not_cacheable:
             return
@@ -371,7 +372,7 @@ class StepCache:
         if gcs.is_gcs(latest_location):
             gcs.upload_bytes(_json_bytes(latest), latest_location, overwrite=True)
         else:
-            storage.write_json(latest_location, latest)
+            atomic_files.write_json(latest_location, latest)
 
     def _written_key(self) -> str:
         """A digest of the outputs' files as written; called before the key files go in."""
@@ -393,7 +394,7 @@ class StepCache:
         try:
             for name, artifact in self.outputs.items():
                 _copy_output(artifact.path, os.path.join(staging, name))
-            storage.write_json(os.path.join(staging, ENTRY_FILE), record)
+            atomic_files.write_json(os.path.join(staging, ENTRY_FILE), record)
             os.chmod(staging, 0o755)
             _commit_local(staging, self._entry_location(), self.step)
         finally:
@@ -433,7 +434,7 @@ class StepCache:
 
     def _write_decision(self) -> None:
         first = next(iter(self.outputs.values()))
-        storage.write_json(os.path.join(first.path, DECISION_FILE), {"key": self.key, **self._decision})
+        atomic_files.write_json(os.path.join(first.path, DECISION_FILE), {"key": self.key, **self._decision})
 
 
 def open_step(cache_root: str, step: str, *, params: dict[str, Any], inputs: dict[str, Artifact],

@@ -1,0 +1,1 @@
+"""The typed configuration: knobs with their help, and the settings each step takes."""

@@ -1,0 +1,1 @@
+"""The artifact contract between steps: file names, record formats, the serving layout."""

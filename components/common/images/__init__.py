@@ -1,0 +1,1 @@
+"""Image pixels: decoding and resizing, batches, the pixel limit, views, near duplicates."""
