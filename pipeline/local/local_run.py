@@ -23,6 +23,24 @@ from pipeline.local.progress import ProgressView
 from pipeline.local.summary import collect_summary
 from pipeline.local.warm_steps import warm_steps
 
+# kfp.local's warnings that say what a local run expects, as `warnings.filterwarnings` takes them
+# (a message pattern matched at the start of the text, and the category). They match kfp's wording,
+# which tests/unit/test_kfp_local_hooks.py checks against the warnings kfp emits.
+KFP_WARNINGS_SILENCED = (
+    # The steps name a container image that the SubprocessRunner will not use: that is the point
+    # of the SubprocessRunner, and the image has the same package this environment has.
+    ("You may be attemping to run a task", RuntimeWarning),  # "attemping": kfp's spelling
+    # The CPU, memory and GPU settings are for a cluster (pipeline/definition/deployment.py); kfp.local says
+    # for every task that it ignores them, which is expected here.
+    ("Task .* have no effect in the current local runner", UserWarning),
+)
+
+
+def silence_kfp_warnings() -> None:
+    """Has this process ignore kfp.local's expected warnings (`KFP_WARNINGS_SILENCED`)."""
+    for message, category in KFP_WARNINGS_SILENCED:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -69,13 +87,7 @@ def run_locally(config: PipelineConfig, pipeline_root: str, *, terminal: TextIO 
     os.makedirs(os.path.join(pipeline_root, "logs"), exist_ok=True)
     # Steps inherit this environment: keep TensorFlow's start-up chatter out of their output.
     quiet_tensorflow()
-    # kfp.local warns that the steps name a container image it will not use: that is the point
-    # of the SubprocessRunner, and the image has the same package this environment has.
-    warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
-    # The CPU, memory and GPU settings are for a cluster (pipeline/definition/deployment.py); kfp.local says
-    # for every task that it ignores them, which is expected here.
-    warnings.filterwarnings("ignore", message="Task .* have no effect in the current local runner",
-                            category=UserWarning)
+    silence_kfp_warnings()
     # No step retries here: kfp.local retries every failure alike, so a data error (one class, a
     # bad parameter) would wait 30 + 60 + 120 s for nothing. Storage calls retry their transient
     # errors themselves (components/common/storage/gcs.py); a cluster keeps its retries (deployment.py).

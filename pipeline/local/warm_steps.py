@@ -4,16 +4,20 @@ Every step of `headstart run` is still its own process, started by kfp.local's S
 with the compiled pipeline's command. Within `warm_steps()`, the `python3` of that command is
 `python -m pipeline.local.step_fork_client SOCKET`, which has the step fork server
 (`pipeline/local/step_fork_server.py`) fork the step's process from its copy with TensorFlow and Keras
-imported. That import, about 3 s per step on a 2-core machine, is paid once per run instead of
-once per step. Steps that come before the server is ready start fresh, as without it: ingest (which
-never imports TensorFlow), usually preprocess, and every step of a repeat run that reuses its
-cached outputs and so needs no TensorFlow.
+imported. That import, seconds of CPU for every step that needs TensorFlow (docs/performance.md), is
+paid once per run instead of once per step. Steps that come before the server is ready start fresh,
+as without it: ingest (which never imports TensorFlow), usually preprocess, and every step of a
+repeat run that reuses its cached outputs and so needs no TensorFlow.
 
 What a step sees differs from a fresh process in its memory figure: a forked process counts only
 the pages of TensorFlow's libraries that it touches itself, not those the import touched, so
-`peak_rss_mb` reads about 250 MB lower than a pod's would (a skipped fine-tune, which touches
-nothing, reports the server's 270 MB). `headstart run --cold-steps` starts each step in a fresh
-Python, as a pod does; `make bench-scale` runs that way.
+`peak_rss_mb` reads lower than a pod's would, and a skipped fine-tune, which touches nothing,
+reports about the server's own figure (docs/performance.md). `headstart run --cold-steps` starts
+each step in a fresh Python, as a pod does; `make bench-scale` runs that way.
+
+The hook is kfp.local's private `subprocess_task_handler.environment`, which the SubprocessRunner's
+handler calls for the Python executable that replaces `python3` in each step's command;
+tests/unit/test_kfp_local_hooks.py fails when a kfp release changes it.
 """
 
 import contextlib
