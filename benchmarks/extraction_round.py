@@ -3,7 +3,7 @@
     python -m benchmarks.extraction_round EXAMPLES_DIR FEATURES_DIR
 
 The step gives each of its concurrent base calls its own share of the cores before TensorFlow's
-runtime starts (`devices.share_cores_between_calls`), which a process that has run TensorFlow
+runtime starts (`call_threads.share_cores_between_calls`), which a process that has run TensorFlow
 before can no longer do; the bench's tight loop keeps TensorFlow's default threads, as a plain
 script does. Prints one JSON line: the images written, `write_features`' seconds (its trace
 included), and the base's images per second in the same process when nothing but its calls run,
@@ -22,14 +22,14 @@ def main(argv=None) -> int:
     from benchmarks.bench import IMAGE_SIZE, base_spec
     from components.common.model.base_network import build_feature_extractor
     from components.common.model.feature_writing import CALLS_IN_FLIGHT, write_features
-    from components.common.runtime.devices import share_cores_between_calls
+    from components.common.runtime.call_threads import share_cores_between_calls
 
     share_cores_between_calls(CALLS_IN_FLIGHT)
     extractor = build_feature_extractor(base_spec())
     started = time.perf_counter()
-    counts = write_features(extractor, examples_dir, features_dir, IMAGE_SIZE, 32, {"base_model": "bench"})
+    written = write_features(extractor, examples_dir, features_dir, IMAGE_SIZE, 32, {"base_model": "bench"})
     seconds = time.perf_counter() - started
-    images = sum(counts.values())
+    images = sum(written.counts.values())
     print(json.dumps({"images": images, "seconds": seconds,
                       "limit_two_calls_images_per_second": _calls_at_once(extractor, images, CALLS_IN_FLIGHT)}))
     return 0

@@ -38,12 +38,12 @@ from components.common.contract.artifact_files import (
     AUDIT_REPORT,
     FEATURE_DIGESTS_SUFFIX,
     FEATURES_INFO,
+    HASHES,
     LABELS,
 )
 from components.common.contract.record_parsing import PROCESSED_FEATURES, parse_feature_batch, parse_processed
 from components.common.contract.records import SPLITS
 from components.common.images import near_duplicates
-from components.common.images.batches import split_files
 from components.common.storage import atomic_files
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ OUTLIER_MADS = 5.2
 # logistic regression then takes seconds at 50,000 flattened 12,544-float vectors too.
 MAX_DIMENSIONS = 256
 # Vectors the projection is fitted on, evenly spread over the images: at most this many, and at
-# most PROJECTION_SAMPLE_BYTES of them (2,048 flattened MobileNet alpha 0.25 vectors are 100 MB;
-# ResNet50's are eight times longer), whatever the number of images.
+# most PROJECTION_SAMPLE_BYTES of them (flattened vectors of a large base are long), whatever the
+# number of images.
 PROJECTION_SAMPLE = 2048
 PROJECTION_SAMPLE_BYTES = 256 * 1024 * 1024
 # Features up to this size are kept after the first pass rather than read again for the second.
@@ -76,7 +76,6 @@ THUMBNAIL = 64
 READ_BATCH = 1024  # feature vectors per batch
 # Processed records read at a time while looking for the ones to show.
 THUMBNAIL_SCAN_BATCH = 256
-HASHES = "hashes.jsonl"  # preprocess's per-image hashes and origins
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,8 @@ class _Features:
     """The features artifact, one vector per image, in batches, as often as needed.
 
     Up to KEEP_READ_BYTES of them are kept after the first reading, so a second pass costs no
-    reading (4,000 flattened vectors: each pass read the 560 MB of four views); more are read
-    again, so that memory does not grow with the images.
+    reading (flattened vectors of several views are large); more are read again, so that memory
+    does not grow with the images.
     """
 
     def __init__(self, features_dir: str):
@@ -179,15 +178,14 @@ def _read_features(features_dir: str, origin_of: dict[tuple[str, str], str], cla
     if project:
         from sklearn.decomposition import PCA
 
-        # Fitted on a sample: at 50,000 flattened 12,544-float vectors the whole would be 2.5 GB.
+        # Fitted on a sample: the whole of many long vectors would not fit in memory.
         # The projection never sees a label, so fitting it on held-out images too tells the
         # classifier nothing about their labels.
-        # As many components as the sample allows: fewer than 256 where vectors are very long.
-        # 2,048 vectors and one power iteration rather than sklearn's seven: on 4,000 flattened
-        # photo-variant vectors with 2% of the labels flipped, the flips ranked as well (recall in
-        # the top 57: 0.90 against 0.88 with 4,096 vectors and three iterations), and reading
-        # with the fit took 1.2 s instead of 4.1 s. An audit's ranking needs the leading
-        # components, not exact ones.
+        # As many components as the sample allows: fewer than MAX_DIMENSIONS where vectors are
+        # very long. One power iteration rather than sklearn's seven, on PROJECTION_SAMPLE
+        # vectors: flipped labels ranked as well as with a larger sample and more iterations, in
+        # a fraction of the time (docs/performance.md, "The audit"). An audit's ranking
+        # needs the leading components, not exact ones.
         projection = PCA(min(MAX_DIMENSIONS, len(sample)), svd_solver="randomized", iterated_power=1,
                          random_state=seed).fit(sample)
     del sample
@@ -329,9 +327,10 @@ def near_duplicate_pairs(images: near_duplicates.HashedImages, top: int) -> tupl
 
 def _thumbnails(examples_dir: str, digests: set[str]) -> dict[str, str]:
     """Small PNG thumbnails (base64) of the processed images with these digests, for the report."""
-    image_size = examples_info.image_size(examples_dir)
+    stats = examples_info.read_stats(examples_dir)
+    image_size = stats.image_size
     found = {}
-    files = [path for split in SPLITS for path in split_files(examples_dir, split)]
+    files = [path for split in SPLITS for path in stats.split_files(split)]
     # Digests are parsed a batch at a time; pixels only for the few records wanted.
     for batch in tf.data.TFRecordDataset(files).batch(THUMBNAIL_SCAN_BATCH):
         batch_digests = tf.io.parse_example(batch, {"digest": PROCESSED_FEATURES["digest"]})["digest"].numpy()

@@ -30,9 +30,10 @@ from components.common.contract.artifact_files import (
     METRICS,
     PREDICTIONS,
 )
+from components.common.contract.examples_info import ExampleStats
 from components.common.contract.record_parsing import parse_processed
 from components.common.contract.serving_layout import latest_version_dir, model_directory
-from components.common.images.batches import image_batches, split_files
+from components.common.images.batches import image_batches
 from components.common.images.views import answers_over_views
 from components.common.model.accuracy_evidence import too_small, wilson_interval
 from components.common.model.grad_cam import GradCam, NoFeatureMap, overlay
@@ -109,20 +110,12 @@ def score_champion(champion_dir: str, examples_dir: str, image_size: int, labels
     return summary, label_indices, probabilities.argmax(axis=1) == label_indices
 
 
-def evaluate_champion(champion_dir: str, examples_dir: str, image_size: int, labels: list[str],
-                      batch_size: int, version: int | None = None) -> dict | None:
-    """The serving model's accuracy and AUC on this run's test images, or None if not comparable."""
-    found = score_champion(champion_dir, examples_dir, image_size, labels, batch_size, version=version)
-    return found[0] if found else None
-
-
-def _shown_images(examples_dir: str, image_size: int, chosen: list[int], label_indices, probabilities,
-                  labels) -> list[dict]:
+def _shown_images(stats: ExampleStats, chosen: list[int], label_indices, probabilities, labels) -> list[dict]:
     """The chosen test images' pixels, labels and origins, for the report's thumbnails, in `chosen`'s order."""
     wanted = set(chosen)
     found: dict[int, dict] = {}
-    records = tf.data.TFRecordDataset(split_files(examples_dir, "test"))
-    for index, record in enumerate(records.map(lambda r: parse_processed(r, image_size))):
+    records = tf.data.TFRecordDataset(stats.split_files("test"))
+    for index, record in enumerate(records.map(lambda r: parse_processed(r, stats.image_size))):
         if len(found) == len(wanted):
             break  # the rest of the split holds none of them
         if index in wanted:
@@ -184,14 +177,14 @@ def _file_name(value: str) -> str:
     return value if value.startswith("gs://") else os.path.basename(value.rstrip("/")) or value
 
 
-def _what_the_report_covers(run_id: str | None, examples_dir: str, base_model_path: str, history: dict,
+def _what_the_report_covers(run_id: str | None, source: str | None, base_model_path: str, history: dict,
                             views: tuple[str, ...], model_name: str | None, champion: dict | None) -> dict:
     """The report's head: which run, on what data, with which base, settings and model name."""
     base_info = os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)
     base = atomic_files.read_json(base_info) if os.path.isfile(base_info) else None
     config = history.get("config") or {}
     return {
-        "run": run_id, "source": examples_info.source(examples_dir),
+        "run": run_id, "source": source,
         "base": (f"{_file_name(base['base_model'])} (weights {_file_name(base['base_weights'])}, alpha "
                  f"{base['alpha']}, {base['image_size']} px, {base['pooling']} pooling, {base['dim']} features)"
                  if base else None),
@@ -232,7 +225,8 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
         views: the views the model averages its answers over (`ViewPolicy.test_views`).
         run_id: the pipeline run evaluating, named at the head of the report.
     """
-    image_size = examples_info.image_size(examples_dir)
+    stats = examples_info.read_stats(examples_dir)
+    image_size = stats.image_size
     labels = atomic_files.read_lines(os.path.join(examples_dir, LABELS))
     label_indices, probabilities, single_view = _test_predictions(
         examples_dir, features_dir, base_model_path, head_model_path, image_size, batch_size, trust_base_model,
@@ -275,15 +269,15 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, output
     if report_path:
         history = atomic_files.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
         mistakes, correct = worst_mistakes(label_indices, probabilities), correct_sample(label_indices, probabilities)
-        shown = _shown_images(examples_dir, image_size, mistakes + correct, label_indices, probabilities, labels)
+        shown = _shown_images(stats, mistakes + correct, label_indices, probabilities, labels)
         no_grad_cam = _explain(shown, (base_model_path, head_model_path), trust_base_model)
-        about = _what_the_report_covers(run_id, examples_dir, base_model_path, history, views, model_name, champion)
+        about = _what_the_report_covers(run_id, stats.source, base_model_path, history, views, model_name, champion)
         page = render_report(
             metrics=metrics, labels=labels, history=history, lift=lift, about=about,
             blessing={"blessed": blessed, "reasons": reasons, "champion": champion},
             mistakes=shown[:len(mistakes)], correct=shown[len(mistakes):], no_grad_cam=no_grad_cam,
             audit=atomic_files.read_json(os.path.join(audit_dir, AUDIT_REPORT)) if audit_dir else None,
-            near_duplicates=examples_info.near_duplicates_dropped(examples_dir),
+            near_duplicates=stats.near_duplicates_dropped,
             edits=examples_info.edits(examples_dir),
         )
         atomic_files.write_text(report_path, page)

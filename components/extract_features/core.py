@@ -17,11 +17,11 @@ from components.common.config.head_config import HeadConfig
 from components.common.config.requested_gpus import check_requested_gpus
 from components.common.config.view_policy import ViewPolicy
 from components.common.contract import examples_info
-from components.common.contract.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO, FEATURES_INFO
+from components.common.contract.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO
 from components.common.model.base_network import BaseNetworkSpec, build_feature_extractor
 from components.common.model.feature_store import FeatureStore
 from components.common.model.feature_writing import CALLS_IN_FLIGHT, write_features
-from components.common.runtime.devices import share_cores_between_calls
+from components.common.runtime.call_threads import share_cores_between_calls
 from components.common.storage import atomic_files
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ class ExtractResult:
 
     dim: int
     counts: dict[str, int]
-    base_model_path: str
     extracted: int
 
 
@@ -69,7 +68,7 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
     if threads:
         logger.info("extract_features: %d base network calls at once; TensorFlow threads per call: %d",
                     CALLS_IN_FLIGHT, threads)
-    resized_to = examples_info.image_size(examples_dir)
+    resized_to = examples_info.read_stats(examples_dir).image_size
     if resized_to != spec.image_size:
         raise ValueError(f"examples were resized to {resized_to} but the base network takes {spec.image_size}")
     with tempfile.TemporaryDirectory(prefix="headstart-base-") as fetched:
@@ -86,7 +85,6 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
         # A random base is drawn afresh on every build: vectors of two draws must never mix.
         store_dir = f"{store_dir}-weights-{weights_digest(extractor)[:16]}"
     store = FeatureStore(store_dir, ignore_existing=not reuse_features) if store_dir else None
-    counts = write_features(extractor, examples_dir, features_dir, spec.image_size, batch_size,
-                            {"base_model": asdict(spec)}, store, views.train_views, views.test_views)
-    extracted = atomic_files.read_json(os.path.join(features_dir, FEATURES_INFO))["extracted"]
-    return ExtractResult(dim, counts, base_model_path, extracted)
+    written = write_features(extractor, examples_dir, features_dir, spec.image_size, batch_size,
+                             {"base_model": asdict(spec)}, store, views.train_views, views.test_views)
+    return ExtractResult(dim, written.counts, written.extracted)

@@ -98,9 +98,9 @@ def run(*, examples_dir: str, base_model_path: str, head_model_path: str, base_o
     copy_unchanged(base_model_path, head_model_path, base_output_dir, head_output_dir)
 
     keras.utils.set_random_seed(config.seed)
-    image_size = examples_info.image_size(examples_dir)
+    image_size = examples_info.read_stats(examples_dir).image_size
     num_classes = len(atomic_files.read_lines(os.path.join(examples_dir, LABELS)))
-    base = base_network.load_base(base_model_path, trust_base_model)
+    base = base_network.load_saved_model(base_model_path, trust_base_model)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     before = _accuracy(base, head, examples_dir, "eval", image_size, config.batch_size)
     unfrozen = unfreeze_top(base, config.fine_tune_fraction)

@@ -38,10 +38,14 @@ from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineResult, PipelineState
 
-from components.common.contract.artifact_files import EXAMPLES_PATTERN, INDEX, LABELS, MANIFEST
-from components.common.contract.examples_info import (
+from components.common.contract.artifact_files import (
     COMPACT_EXAMPLES,
     EDITS,
+    EXAMPLES_PATTERN,
+    HASHES,
+    INDEX,
+    LABELS,
+    MANIFEST,
     NEAR_DUPLICATES,
     NEAR_DUPLICATES_DROPPED,
     SOURCE,
@@ -62,7 +66,6 @@ COUNTS = "counts.jsonl"
 SHARDS = "shards.txt"
 # Images decoded per call into TensorFlow (DecodeAndResize).
 DECODE_CHUNK = 16
-HASHES = "hashes.jsonl"
 HASH_SHARDS_PREFIX = "hashes"
 DEDUPLICATED_TEST_PREFIX = "test-deduplicated"
 
@@ -111,8 +114,8 @@ class DecodeAndResize(beam.DoFn):
         """Once per worker: imports TensorFlow, traces the decoders and starts the decoding thread.
 
         numpy's BLAS is held to one thread: the hash and thumbnail are small matrix products, and
-        BLAS threads of their own would compete with the decoding for the same cores (measured on
-        4,000 photos: 3 to 4 s more wall time, 8 to 10 more CPU seconds).
+        BLAS threads of their own would compete with the decoding for the same cores, costing wall
+        time and CPU (docs/performance.md, "Preprocess").
         """
         import tensorflow as tf
         import threadpoolctl

@@ -81,7 +81,7 @@ def _write_model_card(staging_dir, *, model_name, run_id, labels, examples_dir, 
     history = atomic_files.read_json(os.path.join(os.path.dirname(head_model_path), HISTORY))
     card = model_card(
         model_name=model_name, run_id=run_id, labels=labels,
-        counts=examples_info.read_stats(examples_dir)["counts"],
+        counts=examples_info.read_stats(examples_dir).counts,
         metrics=atomic_files.read_json(os.path.join(evaluation_dir, METRICS)),
         blessing=atomic_files.read_json(os.path.join(evaluation_dir, BLESSING)),
         base_network=atomic_files.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO)),
@@ -128,7 +128,7 @@ def run(*, evaluation_dir: str, examples_dir: str, base_model_path: str, head_mo
     if not blessing["blessed"]:
         result = PushResult(False, None, None, f"not blessed: {blessing['reason']}")
     else:
-        image_size = examples_info.image_size(examples_dir)
+        image_size = examples_info.read_stats(examples_dir).image_size
         labels = atomic_files.read_lines(os.path.join(examples_dir, LABELS))
         model_dir = model_directory(serving_root, model_name)
         remote = gcs.is_gcs(model_dir)

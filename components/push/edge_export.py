@@ -165,7 +165,7 @@ def _edge_answers(models: dict[str, bytes], examples_dir: str, sample: np.ndarra
     interpreter runs with the GIL released), and the sampled images are read once, a chunk at a
     time: the test split is never held in memory.
     """
-    image_size = examples_info.image_size(examples_dir)
+    image_size = examples_info.read_stats(examples_dir).image_size
     edge_models = {variant: EdgeModel(model_content=content, threads=1) for variant, content in models.items()}
     answers: dict[str, list[np.ndarray]] = {variant: [] for variant in models}
     with ThreadPoolExecutor(len(edge_models)) as threads:
@@ -223,7 +223,7 @@ def export(model, examples_dir: str, version_dir: str, predictions_path: str) ->
 
     `predictions_path` is evaluate's test predictions: the models are checked against its answers.
     """
-    image_size = examples_info.image_size(examples_dir)
+    image_size = examples_info.read_stats(examples_dir).image_size
     models = convert(model, image_size, examples_dir)
     with np.load(predictions_path, allow_pickle=False) as predictions:
         expected, label_indices = predictions["single_view_probabilities"], predictions["label_indices"]

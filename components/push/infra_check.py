@@ -27,7 +27,7 @@ def check(export_dir: str, examples_dir: str, predictions_path: str) -> str | No
     from components.common.contract import examples_info
     from components.common.images.batches import image_batches
 
-    image_size = examples_info.image_size(examples_dir)
+    image_size = examples_info.read_stats(examples_dir).image_size
     images, _ = next(iter(image_batches(examples_dir, "test", image_size, CHECK_IMAGES)))
     # PNG is lossless: the served model decodes exactly the pixels the evaluate step saw.
     encoded = tf.stack([tf.io.encode_png(tf.cast(image, tf.uint8)) for image in images])

@@ -36,7 +36,7 @@ from components.common.model.head_training import (
     features_shape,
     training_statistics,
 )
-from components.common.runtime.devices import choose_strategy
+from components.common.runtime.training_strategy import choose_strategy
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import keras
 from components.common.config.head_config import HeadConfig
 from components.common.contract import examples_info
 from components.common.contract.artifact_files import BASE_NETWORK_INFO, LIFT
-from components.common.model.base_network import load_base
+from components.common.model.base_network import load_saved_model
 from components.common.model.feature_writing import write_features
 from components.common.model.head_training import train
 from components.common.model.modeling import head_predictions
@@ -48,7 +48,7 @@ def run(*, examples_dir: str, base_model_path: str, head_config: HeadConfig, out
     """
     os.makedirs(output_dir, exist_ok=True)
     base_info = atomic_files.read_json(os.path.join(os.path.dirname(base_model_path), BASE_NETWORK_INFO))
-    base = load_base(base_model_path, trust_base_model)
+    base = load_saved_model(base_model_path, trust_base_model)
     keras.utils.set_random_seed(head_config.seed)
     # Rebuilding every layer from its config gives the same architecture, freshly initialized. A
     # Lambda layer is deserialized again there, so the rebuild needs the same trust as the load
@@ -56,7 +56,7 @@ def run(*, examples_dir: str, base_model_path: str, head_config: HeadConfig, out
     random_base = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(base),
                                                         safe_mode=not trust_base_model)
     random_base.trainable = False
-    image_size = examples_info.image_size(examples_dir)
+    image_size = examples_info.read_stats(examples_dir).image_size
     with tempfile.TemporaryDirectory(dir=output_dir) as work:
         features_dir, head_dir = os.path.join(work, "features"), os.path.join(work, "head")
         write_features(random_base, examples_dir, features_dir, image_size, batch_size, {"base_model": "random"})

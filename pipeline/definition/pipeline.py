@@ -1,11 +1,13 @@
 """The headstart pipeline: the six steps, the data audit, the optional fine-tuning phase and transfer-lift baseline."""
 
 import contextlib
+from types import SimpleNamespace
 
 from kfp import dsl
 
 from components.audit.component import audit_data
-from components.common.config.knobs import documented
+from components.common.config.head_config import HeadConfig
+from components.common.config.knobs import documented, knob_fields
 from components.common.config.run_settings import PROJECT
 from components.evaluate.component import evaluate
 from components.extract_features.component import extract_features
@@ -27,6 +29,43 @@ STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tu
               "evaluate", "push"]
 # A cluster run's exit task, run however the steps ended.
 NOTIFY_STEP = "notify-run"
+
+
+# The parameters handed on by name: the head's to train_head, and to transfer_lift, which trains the
+# same head on a random-weight base with no search (so no tune_seconds); the cache's to every step.
+HEAD_PARAMETERS = tuple(knob_fields(HeadConfig))
+LIFT_HEAD_PARAMETERS = tuple(name for name in HEAD_PARAMETERS if name != "tune_seconds")
+CACHE_PARAMETERS = ("cache_root", "use_cache")
+
+
+def _arguments(parameters: SimpleNamespace, names: tuple[str, ...]) -> dict:
+    """The pipeline's parameters of these names, as a step's arguments of the same names."""
+    return {name: getattr(parameters, name) for name in names}
+
+
+def _examples_features_and_audit(p: SimpleNamespace, **views):
+    """Ingest, preprocess, extract-features and audit-data, wired as both pipelines run them.
+
+    Args:
+        p: the pipeline's parameters (both pipelines name them alike).
+        views: extract-features' augment_views, test_time_augmentation and test_time_views.
+    """
+    cache = _arguments(p, CACHE_PARAMETERS)
+    ingest_task = ingest(source=p.source, exclude=p.exclude, relabel=p.relabel, **cache)
+    preprocess_task = preprocess(
+        raw_examples=ingest_task.outputs["raw_examples"], image_size=p.image_size, train_fraction=p.train_fraction,
+        eval_fraction=p.eval_fraction, beam_args=p.beam_args, compact_examples=p.compact_examples, **cache,
+    )
+    examples = preprocess_task.outputs["examples"]
+    extract_task = extract_features(
+        examples=examples, base_model=p.base_model, base_weights=p.base_weights, alpha=p.alpha,
+        image_size=p.image_size, pooling=p.pooling, batch_size=p.batch_size, trust_base_model=p.trust_base_model,
+        **views, **cache,
+    )
+    # The audit needs only the examples and the features: on a cluster it runs beside training.
+    audit_task = audit_data(examples=examples, features=extract_task.outputs["features"], audit_top=p.audit_top,
+                            **cache)
+    return ingest_task, preprocess_task, extract_task, audit_task
 
 
 def _exit_notification(deployment: Deployment, source, model_name):
@@ -94,62 +133,40 @@ def build_pipeline(deployment: Deployment | None = None):
         A frozen pretrained base network turns images into features, an MLP head is trained on them,
         and the model is evaluated, blessed against the one serving, and pushed to serving.
         """
+        p = SimpleNamespace(**locals())  # every parameter, before any other name is bound
         with _exit_notification(deployment, source, model_name):
-            ingest_task = ingest(source=source, exclude=exclude, relabel=relabel, cache_root=cache_root,
-                                 use_cache=use_cache)
-            preprocess_task = preprocess(
-                raw_examples=ingest_task.outputs["raw_examples"], image_size=image_size,
-                train_fraction=train_fraction, eval_fraction=eval_fraction, beam_args=beam_args,
-                compact_examples=compact_examples, cache_root=cache_root, use_cache=use_cache,
-            )
-            extract_task = extract_features(
-                examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights,
-                alpha=alpha, image_size=image_size, pooling=pooling, batch_size=batch_size,
-                trust_base_model=trust_base_model, augment_views=augment_views,
-                test_time_augmentation=test_time_augmentation, test_time_views=test_time_views, cache_root=cache_root,
-                use_cache=use_cache,
-            )
-            train_task = train_head(
-                features=extract_task.outputs["features"], hidden_units=hidden_units, dropout=dropout,
-                learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
-                label_smoothing=label_smoothing, class_weights=class_weights, tune_seconds=tune_seconds,
-                cache_root=cache_root, use_cache=use_cache,
-            )
+            ingest_task, preprocess_task, extract_task, audit_task = _examples_features_and_audit(
+                p, augment_views=augment_views, test_time_augmentation=test_time_augmentation,
+                test_time_views=test_time_views)
+            examples, features = preprocess_task.outputs["examples"], extract_task.outputs["features"]
+            base_network = extract_task.outputs["base_network"]
+            cache = _arguments(p, CACHE_PARAMETERS)
+            train_task = train_head(features=features, **_arguments(p, HEAD_PARAMETERS), **cache)
             tune_task = fine_tune(
-                examples=preprocess_task.outputs["examples"], base_network=extract_task.outputs["base_network"],
-                head=train_task.outputs["head"], fine_tune_mode=fine_tune_mode, fine_tune_fraction=fine_tune_fraction,
+                examples=examples, base_network=base_network, head=train_task.outputs["head"],
+                fine_tune_mode=fine_tune_mode, fine_tune_fraction=fine_tune_fraction,
                 fine_tune_learning_rate=fine_tune_learning_rate, fine_tune_epochs=fine_tune_epochs,
-                batch_size=batch_size, seed=seed, trust_base_model=trust_base_model, cache_root=cache_root,
-                use_cache=use_cache,
+                batch_size=batch_size, seed=seed, trust_base_model=trust_base_model, **cache,
             )
             lift_task = transfer_lift(
-                measure_transfer_lift=measure_transfer_lift, examples=preprocess_task.outputs["examples"],
-                base_network=extract_task.outputs["base_network"], hidden_units=hidden_units, dropout=dropout,
-                learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed, l2=l2,
-                label_smoothing=label_smoothing, class_weights=class_weights, trust_base_model=trust_base_model,
-                cache_root=cache_root, use_cache=use_cache,
+                measure_transfer_lift=measure_transfer_lift, examples=examples, base_network=base_network,
+                trust_base_model=trust_base_model, **_arguments(p, LIFT_HEAD_PARAMETERS), **cache,
             )
-            audit_task = audit_data(
-                examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],
-                audit_top=audit_top, cache_root=cache_root, use_cache=use_cache,
-            )
+            tuned_base, tuned_head = tune_task.outputs["tuned_base_network"], tune_task.outputs["tuned_head"]
             evaluate_task = evaluate(
-                examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],
-                audit=audit_task.outputs["audit"],
-                base_network=tune_task.outputs["tuned_base_network"], head=tune_task.outputs["tuned_head"],
-                lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
-                auc_threshold=auc_threshold,
-                champion_tolerance=champion_tolerance, max_test_interval=max_test_interval,
-                bless_small_test_set=bless_small_test_set, serving_root=serving_root, model_name=model_name,
-                run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                examples=examples, features=features, audit=audit_task.outputs["audit"], base_network=tuned_base,
+                head=tuned_head, lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
+                auc_threshold=auc_threshold, champion_tolerance=champion_tolerance,
+                max_test_interval=max_test_interval, bless_small_test_set=bless_small_test_set,
+                serving_root=serving_root, model_name=model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
                 batch_size=batch_size, trust_base_model=trust_base_model, test_time_augmentation=test_time_augmentation,
-                cache_root=cache_root, use_cache=use_cache,
+                **cache,
             )
             push_task = push(
-                evaluation=evaluate_task.outputs["evaluation"], examples=preprocess_task.outputs["examples"],
-                base_network=tune_task.outputs["tuned_base_network"], head=tune_task.outputs["tuned_head"],
-                serving_root=serving_root, model_name=model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                edge_export=edge_export, trust_base_model=trust_base_model, cache_root=cache_root, use_cache=use_cache,
+                evaluation=evaluate_task.outputs["evaluation"], examples=examples, base_network=tuned_base,
+                head=tuned_head, serving_root=serving_root, model_name=model_name,
+                run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, edge_export=edge_export, trust_base_model=trust_base_model,
+                **cache,
             )
             tasks = (ingest_task, preprocess_task, extract_task, train_task, tune_task, lift_task, audit_task,
                      evaluate_task, push_task)
@@ -188,21 +205,8 @@ def audit_pipeline(
     use_cache: bool = DEFAULTS.use_cache,
 ) -> dsl.Artifact:
     """The data audit alone: ingest, preprocess and extract the features, then audit them."""
-    ingest_task = ingest(source=source, exclude=exclude, relabel=relabel, cache_root=cache_root,
-                         use_cache=use_cache)
-    preprocess_task = preprocess(
-        raw_examples=ingest_task.outputs["raw_examples"], image_size=image_size, train_fraction=train_fraction,
-        eval_fraction=eval_fraction, beam_args=beam_args, compact_examples=compact_examples, cache_root=cache_root,
-        use_cache=use_cache,
-    )
-    extract_task = extract_features(
-        examples=preprocess_task.outputs["examples"], base_model=base_model, base_weights=base_weights, alpha=alpha,
-        image_size=image_size, pooling=pooling, batch_size=batch_size, trust_base_model=trust_base_model,
-        augment_views=1, test_time_augmentation=False, test_time_views=0, cache_root=cache_root,
-        use_cache=use_cache,
-    )
-    audit_task = audit_data(
-        examples=preprocess_task.outputs["examples"], features=extract_task.outputs["features"],
-        audit_top=audit_top, cache_root=cache_root, use_cache=use_cache,
-    )
+    p = SimpleNamespace(**locals())
+    # One view per image, none at test time: the audit looks at the images themselves.
+    *_, audit_task = _examples_features_and_audit(p, augment_views=1, test_time_augmentation=False,
+                                                  test_time_views=0)
     return audit_task.outputs["audit"]

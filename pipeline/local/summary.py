@@ -16,9 +16,10 @@ from components.common.contract.artifact_files import (
     FEATURES_INFO,
     FINE_TUNE_INFO,
     METRICS,
+    NEAR_DUPLICATES_DROPPED,
     PUSH_RESULT,
+    STATS,
 )
-from components.common.contract.examples_info import NEAR_DUPLICATES_DROPPED, STATS
 from components.common.storage import atomic_files
 from components.common.storage.step_cache import DECISION_FILE
 from components.ingest.sources import skipped_text

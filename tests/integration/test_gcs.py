@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from components.common.contract.serving_layout import existing_versions, latest_version_dir
 from components.common.storage import gcs
-from components.evaluate.core import evaluate_champion
+from components.evaluate.core import score_champion
 from components.ingest import core as ingest_core
 from components.ingest.source_digest import source_digest
 from components.push.export import export_serving_model
@@ -149,8 +149,8 @@ def test_a_champion_in_a_bucket_is_downloaded_and_scored_like_a_local_one(emulat
     export_serving_model(model, ["blue", "red"], IMAGE_SIZE, str(tmp_path / "export"))
     upload_tree(tmp_path / "export", "gs://models/colors/3")
 
-    local = evaluate_champion(str(tmp_path / "export"), examples_dir, IMAGE_SIZE, ["blue", "red"], 8, version=3)
-    remote = evaluate_champion("gs://models/colors/3", examples_dir, IMAGE_SIZE, ["blue", "red"], 8)
+    local, *_ = score_champion(str(tmp_path / "export"), examples_dir, IMAGE_SIZE, ["blue", "red"], 8, version=3)
+    remote, *_ = score_champion("gs://models/colors/3", examples_dir, IMAGE_SIZE, ["blue", "red"], 8)
     assert remote == {**local, "uri": "gs://models/colors/3"}
     assert remote["version"] == 3 and remote["accuracy"] == 1.0
 

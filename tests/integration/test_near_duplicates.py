@@ -8,7 +8,8 @@ import shutil
 import tensorflow as tf
 from PIL import Image
 
-from components.common.contract import examples_info
+from components.common.contract.artifact_files import HASHES
+from components.common.contract.examples_info import read_stats
 from components.common.contract.record_parsing import parse_processed
 from components.common.storage import atomic_files
 from components.ingest import core as ingest_core
@@ -64,17 +65,17 @@ def test_test_copies_of_train_photos_are_dropped_and_distinct_test_photos_stay(s
                for line in atomic_files.read_lines(os.path.join(examples_dir, "near_duplicates.jsonl"))]
     assert {copy["origin"]: copy["matches"] for copy in dropped} == expected_dropped
     assert all(0 <= copy["distance"] <= 16 for copy in dropped)
-    stats = examples_info.read_stats(examples_dir)
-    assert result.near_duplicates_dropped == examples_info.near_duplicates_dropped(examples_dir) == 36
-    assert stats["counts"]["test"] == result.counts["test"] == {"cats": 4, "dogs": 4}
-    assert {label: stats["counts"]["train"][label] + stats["counts"]["eval"].get(label, 0)
+    stats = read_stats(examples_dir)
+    assert result.near_duplicates_dropped == stats.near_duplicates_dropped == 36
+    assert stats.counts["test"] == result.counts["test"] == {"cats": 4, "dogs": 4}
+    assert {label: stats.counts["train"][label] + stats.counts["eval"].get(label, 0)
             for label in ("cats", "dogs")} == {"cats": 10, "dogs": 10}
-    assert all(name.startswith("test-deduplicated-") for name in stats["shards"]["test"])
-    test_files = examples_info.split_files(examples_dir, "test")
+    assert all(name.startswith("test-deduplicated-") for name in stats.shards["test"])
+    test_files = stats.split_files("test")
     assert {origin_of(record) for record in tf.data.TFRecordDataset(test_files)} == distinct_test
     # Only the shards stats.json names are left, and no temporary file.
     left = sorted(name for name in os.listdir(examples_dir) if name.startswith(("test-", ".tmp")))
-    assert left == sorted(stats["shards"]["test"])
+    assert left == sorted(stats.shards["test"])
 
 
 def test_distinct_images_that_hash_alike_are_not_dropped(tmp_path):
@@ -86,7 +87,7 @@ def test_distinct_images_that_hash_alike_are_not_dropped(tmp_path):
     result = preprocess_core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(tmp_path / "examples"),
                                  image_size=32)
 
-    images = [json.loads(line) for line in open(tmp_path / "examples" / preprocess_core.HASHES)]
+    images = [json.loads(line) for line in open(tmp_path / "examples" / HASHES)]
     test = near_duplicates.parse_hashes([image["hash"] for image in images if image["split"] == "test"])
     seen = near_duplicates.parse_hashes([image["hash"] for image in images if image["split"] != "test"])
     hash_close = sum(

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from kfp import compiler
 
-from components.common.config.knobs import help_text, knob_fields
+from components.common.config.knobs import HELP, knob_fields
 from components.common.contract.artifact_files import ARTIFACTS
 from pipeline.cli.commands import build_parser
 from pipeline.cli.run_options import config_from_args, knob_arguments, option_name
@@ -39,6 +39,11 @@ def compiled(tmp_path_factory):
     path = tmp_path_factory.mktemp("compiled") / "pipeline.yaml"
     compiler.Compiler().compile(headstart_pipeline, str(path))
     return yaml.safe_load(path.read_text())
+
+
+def help_text(config: type, name: str) -> str:
+    """The help one knob of `config` declares."""
+    return knob_fields(config)[name].metadata[HELP]
 
 
 def run_options() -> dict[str, argparse.Action]:

@@ -14,8 +14,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from PIL import Image
 
-from components.common.contract import examples_info
-from components.common.contract.artifact_files import INDEX, LABELS, MANIFEST
+from components.common.contract.artifact_files import INDEX, LABELS, MANIFEST, STATS
+from components.common.contract.examples_info import read_stats
 from components.common.contract.record_parsing import parse_processed
 from components.common.contract.records import RawExample
 from components.common.images.decoding import decode_and_resize
@@ -99,7 +99,7 @@ def test_run_writes_splits_rejects_and_counts(tmp_path):
 
     assert result.counts == {"train": {"red": 1, "blue": 1}, "eval": {}, "test": {"blue": 1}}
     assert result.rejected == len(BAD) + 1  # undecodable or too large here, one unreadable at ingest
-    stats = atomic_files.read_json(str(tmp_path / "out" / core.STATS))
+    stats = atomic_files.read_json(str(tmp_path / "out" / STATS))
     assert stats["counts"] == result.counts and stats["image_size"] == 8
     train_files = glob.glob(str(tmp_path / "out" / "train-*.tfrecord"))
     assert sum(1 for _ in tf.data.TFRecordDataset(train_files)) == 2
@@ -119,7 +119,7 @@ def test_compact_examples_keep_the_source_bytes_and_parse_to_the_full_examples_p
     full, compact = parsed_by_origin("full"), parsed_by_origin("compact")
     sources = {example.origin: example.image for example in GOOD}
     assert sorted(full) == sorted(compact) == sorted(sources)
-    assert examples_info.compact(str(tmp_path / "compact")) and not examples_info.compact(str(tmp_path / "full"))
+    assert read_stats(str(tmp_path / "compact")).compact and not read_stats(str(tmp_path / "full")).compact
     for origin, record in compact.items():
         assert record["image"].numpy() == sources[origin]  # the encoded bytes, not 8x8x3 pixels
         assert full[origin]["image"].numpy() == b""
@@ -138,8 +138,6 @@ def test_too_few_classes_fail_with_one_clear_message(tmp_path):
 def test_readers_take_the_shards_this_run_wrote_not_an_earlier_attempts(tmp_path):
     """A retried run writes into the directory its first attempt used: a glob would also find that
     attempt's shards (other shard counts, other names) and read its examples twice."""
-    from components.common.contract.examples_info import split_files
-
     write_raw_dir(str(tmp_path / "raw"), GOOD + BAD, ["train", "eval", "test"])
     out = tmp_path / "out"
     out.mkdir()
@@ -149,7 +147,7 @@ def test_readers_take_the_shards_this_run_wrote_not_an_earlier_attempts(tmp_path
 
     result = core.run(raw_dir=str(tmp_path / "raw"), output_dir=str(out), image_size=8)
 
-    train_files = split_files(str(out), "train")
+    train_files = read_stats(str(out)).split_files("train")
     assert train_files and str(out / "train-00003-of-00004.tfrecord") not in train_files
     assert sum(1 for _ in tf.data.TFRecordDataset(train_files)) == 2
     assert result.rejected == len(BAD) + 1  # the earlier attempt's rejects are not counted

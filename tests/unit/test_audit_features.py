@@ -41,7 +41,8 @@ def write_features(root, images: int, dim: int) -> None:
     atomic_files.write_json(str(root / "features" / "features.json"),
                             {"dim": dim, "counts": counts, "train_views": ["identity"]})
     atomic_files.write_json(str(root / "examples" / "stats.json"),
-                            {"image_size": 8, "shards": {split: [f"{split}-0.tfrecord"] for split in counts}})
+                            {"image_size": 8, "labels": ["a", "b"], "counts": {split: {} for split in counts},
+                             "shards": {split: [f"{split}-0.tfrecord"] for split in counts}})
 
 
 @pytest.mark.parametrize("images, sample", [(120, core.PROJECTION_SAMPLE), (400, 64)])

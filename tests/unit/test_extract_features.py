@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.common.contract.artifact_files import BASE_NETWORK_INFO, FEATURES_INFO
+from components.common.contract.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO, FEATURES_INFO
 from components.common.contract.record_parsing import parse_feature_batch
 from components.common.images.batches import image_batches
-from components.common.model.base_network import BaseNetworkSpec, build_feature_extractor, load_base
+from components.common.model.base_network import BaseNetworkSpec, build_feature_extractor, load_saved_model
 from components.common.model.feature_store import FeatureStore
 from components.common.storage import atomic_files
 from components.extract_features import core
@@ -102,7 +102,7 @@ def test_run_writes_features_for_every_split(image_tree, tmp_path):
     # digest order, so each image's vector is looked up among them, not by position).
     import keras
 
-    saved = keras.saving.load_model(result.base_model_path)
+    saved = keras.saving.load_model(str(tmp_path / "base_model" / BASE_MODEL_FILE))
     images = np.concatenate([pixels for pixels, _ in image_batches(examples_dir, "train", IMAGE_SIZE, 8)])
     from_images = saved(images).numpy()
     written = np.stack([vector.numpy() for vector, _ in train])
@@ -190,8 +190,8 @@ def test_a_base_with_code_in_it_is_refused_unless_trusted(image_tree, tmp_path):
     # run trusts it, whatever the info file beside it says.
     assert atomic_files.read_json(str(tmp_path / "base_model" / BASE_NETWORK_INFO))["trust_base_model"]
     with pytest.raises(ValueError, match="Lambda layer"):
-        load_base(result.base_model_path)
-    assert load_base(result.base_model_path, trusted=True).output_shape == (None, 2)
+        load_saved_model(str(tmp_path / "base_model" / BASE_MODEL_FILE))
+    assert load_saved_model(str(tmp_path / "base_model" / BASE_MODEL_FILE), trusted=True).output_shape == (None, 2)
 
 
 def test_random_bases_never_share_a_store(image_tree, tmp_path):
@@ -245,7 +245,7 @@ def test_each_call_gets_its_share_of_the_cores_before_the_runtime_starts():
     script = (
         "import tensorflow as tf\n"
         "from components.common.runtime.cpu_quota import available_cpus\n"
-        "from components.common.runtime.devices import share_cores_between_calls\n"
+        "from components.common.runtime.call_threads import share_cores_between_calls\n"
         "threads = share_cores_between_calls(2)\n"
         "intra = tf.config.threading.get_intra_op_parallelism_threads\n"
         "print(threads, max(1, available_cpus() // 2), intra())\n"

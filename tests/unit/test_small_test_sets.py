@@ -5,6 +5,7 @@ import os
 
 from components.common.config.base_network_spec import BaseNetworkSpec
 from components.common.config.head_config import HeadConfig
+from components.common.contract.artifact_files import BASE_MODEL_FILE
 from components.evaluate import core as evaluate_core
 from components.evaluate.blessing import BlessingPolicy
 from components.extract_features import core as extract_core
@@ -27,12 +28,12 @@ def photo_tree(shared_fixtures, root, per_class):
 
 def trained_on(tree, tmp_path, base):
     examples_dir = prepared_examples(tree, tmp_path)
-    extract = extract_core.run(examples_dir=examples_dir, features_dir=str(tmp_path / "features"),
-                               base_model_dir=str(tmp_path / "base"),
-                               spec=BaseNetworkSpec(base_model=base, image_size=IMAGE_SIZE))
+    extract_core.run(examples_dir=examples_dir, features_dir=str(tmp_path / "features"),
+                     base_model_dir=str(tmp_path / "base"),
+                     spec=BaseNetworkSpec(base_model=base, image_size=IMAGE_SIZE))
     train = train_core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
                            config=HeadConfig(epochs=3))
-    return {"examples_dir": examples_dir, "base_model_path": extract.base_model_path,
+    return {"examples_dir": examples_dir, "base_model_path": str(tmp_path / "base" / BASE_MODEL_FILE),
             "head_model_path": train.head_model_path}
 
 

@@ -12,8 +12,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from components.common.config.head_config import HeadConfig
-from components.common.contract.artifact_files import BASE_NETWORK_INFO
-from components.common.model.base_network import BaseNetworkSpec, load_base
+from components.common.contract.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO
+from components.common.model.base_network import BaseNetworkSpec, load_saved_model
 from components.common.model.modeling import load_joined_model
 from components.common.storage import atomic_files
 from components.evaluate import core as evaluate_core
@@ -40,23 +40,24 @@ def planted(trained, tmp_path_factory):
     source = str(tmp_path / "lambda_base.keras")
     keras.Model(images, keras.layers.Conv2D(2, 3)(scaled)).save(source)
     spec = BaseNetworkSpec(base_model=source, image_size=IMAGE_SIZE, trust_base_model=True)
-    extract = extract_core.run(examples_dir=trained["examples_dir"], features_dir=str(tmp_path / "features"),
-                               base_model_dir=str(tmp_path / "base"), spec=spec)
+    extract_core.run(examples_dir=trained["examples_dir"], features_dir=str(tmp_path / "features"),
+                     base_model_dir=str(tmp_path / "base"), spec=spec)
     info_path = str(tmp_path / "base" / BASE_NETWORK_INFO)
     atomic_files.write_json(info_path, {**atomic_files.read_json(info_path), "trust_base_model": True})
     head = train_core.run(features_dir=str(tmp_path / "features"), head_model_dir=str(tmp_path / "head"),
                           config=HeadConfig(epochs=1))
-    return {"examples_dir": trained["examples_dir"], "base_model_path": extract.base_model_path,
+    return {"examples_dir": trained["examples_dir"],
+            "base_model_path": str(tmp_path / "base" / BASE_MODEL_FILE),
             "head_model_path": head.head_model_path}
 
 
 def test_loading_the_base_takes_trust_from_the_caller_not_the_file(planted):
     with pytest.raises(ValueError, match=REFUSED):
-        load_base(planted["base_model_path"])
+        load_saved_model(planted["base_model_path"])
     with pytest.raises(ValueError, match=REFUSED):
         load_joined_model(planted["base_model_path"], planted["head_model_path"])
 
-    assert load_base(planted["base_model_path"], trusted=True).output_shape == (None, 2)
+    assert load_saved_model(planted["base_model_path"], trusted=True).output_shape == (None, 2)
     joined = load_joined_model(planted["base_model_path"], planted["head_model_path"], trusted=True)
     assert joined.input_shape == (None, IMAGE_SIZE, IMAGE_SIZE, 3)
 

@@ -40,11 +40,6 @@ def knob_fields(config: type) -> dict[str, dataclasses.Field]:
     return {field.name: field for field in dataclasses.fields(config) if HELP in field.metadata}
 
 
-def help_text(config: type, name: str) -> str:
-    """The help of one knob."""
-    return knob_fields(config)[name].metadata[HELP]
-
-
 def documented(*configs: type, more: dict[str, str] | None = None) -> Callable:
     """Appends a Google-style `Args:` section to a function's docstring, one line per parameter.
 

@@ -17,6 +17,20 @@ REJECTS = "rejects.jsonl"
 MANIFEST = "manifest.json"
 INDEX = "index.jsonl"
 
+# Examples (preprocess): the split shards and `stats.json` beside them (counts per split and class,
+# rejects, image size, labels, the shards of each split, and the keys below), the perceptual hash of
+# every image, the test images dropped as near copies of train or eval images (one JSON line each),
+# and the images --exclude and --relabel changed at ingest ({"excluded": [...], "relabelled": [...]}).
+STATS = "stats.json"
+HASHES = "hashes.jsonl"
+NEAR_DUPLICATES = "near_duplicates.jsonl"
+EDITS = "edits.json"
+# stats.json's keys for the count of near copies dropped, whether the examples hold encoded images
+# rather than pixels, and the source the examples came from, as the run gave it.
+NEAR_DUPLICATES_DROPPED = "near_duplicates_dropped"
+COMPACT_EXAMPLES = "compact_examples"
+SOURCE = "source"
+
 # Features (extract-features): per-split feature records, and what produced them.
 FEATURES_INFO = "features.json"
 # Beside each split's feature records, `<split>.digests.txt`: each record's image digest, in order.

@@ -30,7 +30,7 @@ def write_warmup_requests(version_dir: str, model_name: str, examples_dir: str) 
     from components.common.contract import examples_info
     from components.common.images.batches import image_batches
 
-    image_size = examples_info.image_size(examples_dir)
+    image_size = examples_info.read_stats(examples_dir).image_size
     images, _ = next(iter(image_batches(examples_dir, "test", image_size, max(WARMUP_BATCH_SIZES))))
     encoded = [tf.io.encode_png(tf.cast(image, tf.uint8)).numpy() for image in images]
     path = os.path.join(version_dir, WARMUP_FILE)

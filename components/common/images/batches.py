@@ -6,15 +6,9 @@ from components.common.contract import examples_info
 from components.common.contract.record_parsing import parse_processed
 
 
-def split_files(examples_dir: str, split: str) -> list[str]:
-    """The processed-example shards of one split (see `examples_info.split_files`)."""
-    return examples_info.split_files(examples_dir, split)
-
-
 def image_batches(examples_dir: str, split: str, image_size: int, batch_size: int) -> tf.data.Dataset:
     """Processed images of a split as batches of (float32 pixels, label_index), in file order."""
-    files = split_files(examples_dir, split)
-    dataset = tf.data.TFRecordDataset(files)
+    dataset = tf.data.TFRecordDataset(examples_info.read_stats(examples_dir).split_files(split))
     dataset = dataset.map(
         lambda record: parse_processed(record, image_size), num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,

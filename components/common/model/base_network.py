@@ -70,7 +70,16 @@ def _is_download_failure(error: Exception) -> bool:
 
 
 def load_saved_model(path: str, trusted: bool = False) -> keras.Model:
-    """Loads a .keras file; in safe mode unless trusted, naming the way out when safe mode refuses."""
+    """Loads a .keras file (a user's base, or the one extract_features saved), in Keras safe mode unless trusted.
+
+    Args:
+        path: the `.keras` file.
+        trusted: the run's own `trust_base_model`. Nothing stored beside the model decides it, as
+            a shared cache or pipeline root may be writable by others.
+
+    Raises:
+        ValueError: safe mode refused the file; the message names the way out.
+    """
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not trusted)
     except ValueError as error:
@@ -78,17 +87,6 @@ def load_saved_model(path: str, trusted: bool = False) -> keras.Model:
             raise
         raise ValueError(f"{path} holds code (a Lambda layer) that Keras safe mode will not run; if you made "
                          "this file or trust it, pass --trust-base-model") from error
-
-
-def load_base(base_model_path: str, trusted: bool = False) -> keras.Model:
-    """Loads a saved feature extractor, in Keras safe mode unless this run trusts its base.
-
-    Args:
-        base_model_path: the `.keras` file extract_features saved.
-        trusted: the run's own `trust_base_model`. Nothing stored beside the model decides it, as
-            a shared cache or pipeline root may be writable by others.
-    """
-    return load_saved_model(base_model_path, trusted)
 
 
 def _user_model(spec: BaseNetworkSpec, images):

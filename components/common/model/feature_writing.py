@@ -15,6 +15,7 @@ naming each image once per view); eval and test hold the image itself.
 """
 
 import collections
+import dataclasses
 import logging
 import os
 import tempfile
@@ -23,12 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
-from components.common.contract import examples_info
 from components.common.contract.artifact_files import FEATURE_DIGESTS_SUFFIX, FEATURES_INFO, LABELS
 from components.common.contract.example_wire import TFRecordFileWriter
+from components.common.contract.examples_info import ExampleStats, read_stats
 from components.common.contract.record_parsing import parse_processed
 from components.common.contract.records import SPLITS, serialize_features
-from components.common.images.batches import split_files
 from components.common.model.feature_store import FeatureStore
 from components.common.storage import atomic_files
 
@@ -39,26 +39,34 @@ STORE_CHUNK_ROWS = 1024
 # Base network calls running at once, each on its own thread, each on an equal part of a batch.
 # One call's intra-op threads leave cores idle between MobileNet's small layers; a second call
 # fills them, and the loop parses the next batch meanwhile. extract-features also gives each call
-# its own share of the cores (`devices.share_cores_between_calls`). Splitting the batch keeps the
-# activations held at once those of one batch: two whole batches at once were no faster and held
-# 100 MB more. At 4,000 images on 2 cores (alpha 0.25, one view, batch 32, medians of 8 alternating
-# rounds), one call against two halves: 4.89 s against 4.28 average-pooled, 5.48 against 5.17
-# flattened; peak RSS 769 against 799 MB.
+# its own share of the cores (`call_threads.share_cores_between_calls`). Splitting the batch keeps
+# the activations held at once those of one batch: two whole batches at once were no faster and
+# held more. Two halves beat one call at about the same peak memory (docs/performance.md,
+# "Feature extraction").
 CALLS_IN_FLIGHT = 2
 
 
-def _record_batches(examples_dir: str, image_size: int, batch_size: int) -> tf.data.Dataset:
+@dataclasses.dataclass(frozen=True)
+class WrittenFeatures:
+    """What `write_features` wrote: images per split, and how many images and vectors the base ran on."""
+
+    counts: dict[str, int]
+    extracted: int
+    vectors_computed: int
+
+
+def _record_batches(stats: ExampleStats, image_size: int, batch_size: int) -> tf.data.Dataset:
     """Every split's processed records, split after split in file order, in batches.
 
     Each batch is (uint8 pixels, digests, label indices, split indices into SPLITS).
 
     One dataset for all splits: its functions are traced once, not once per split. Pixels stay
     uint8 until inside the network: a quarter of the bytes through the input pipeline. Stored
-    pixels are parsed in the loop's own thread while the network's calls run on theirs (0.3 s
-    against the network's 4.3 s at 4,000 images). Compact examples' images are decoded on
+    pixels are parsed in the loop's own thread while the network's calls run on theirs (parsing
+    is a small part of the network's time). Compact examples' images are decoded on
     tf.data's threads, in order, a batch ahead of the network.
     """
-    files = [(path, index) for index, split in enumerate(SPLITS) for path in split_files(examples_dir, split)]
+    files = [(path, index) for index, split in enumerate(SPLITS) for path in stats.split_files(split)]
     paths = tf.constant([path for path, _ in files], tf.string)
     split_indices = tf.constant([index for _, index in files], tf.int64)
     records = (tf.data.Dataset.from_tensor_slices((paths, split_indices))
@@ -67,7 +75,7 @@ def _record_batches(examples_dir: str, image_size: int, batch_size: int) -> tf.d
     def parsed(record, split):
         return _pixels_digest_label_split(parse_processed(record, image_size), split)
 
-    if not examples_info.compact(examples_dir):
+    if not stats.compact:
         return records.map(parsed).batch(batch_size)
     return records.map(parsed, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size).prefetch(1)
 
@@ -174,18 +182,18 @@ def _views_of_split(split: str, train_views: tuple[str, ...], test_views: tuple[
 
 
 def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, batch_size: int, features_dir: str,
-             train_views: tuple[str, ...], test_views: tuple[str, ...]) -> tuple[dict[str, int], int, int]:
-    """Writes every split's feature records; returns (images per split, images and vectors the base ran on).
+             train_views: tuple[str, ...], test_views: tuple[str, ...]) -> WrittenFeatures:
+    """Writes every split's feature records; returns the images per split, and those the base ran on.
 
     One pass over the records runs the base on the views the store lacks; each split's records
     are then written from the store, train and eval in digest order, test in file order.
     """
     digests: dict[str, list[str]] = {split: [] for split in SPLITS}
     label_indices: dict[str, list[int]] = {split: [] for split in SPLITS}
-    preprocessed = examples_info.read_stats(examples_dir)["counts"]
-    filler = _StoreFiller(store, sum(sum(per_label.values()) for per_label in preprocessed.values()))
+    stats = read_stats(examples_dir)
+    filler = _StoreFiller(store, sum(sum(per_label.values()) for per_label in stats.counts.values()))
     with _Inference(infer, filler) as inference:
-        for pixels, batch_digests, batch_labels, batch_splits in _record_batches(examples_dir, image_size, batch_size):
+        for pixels, batch_digests, batch_labels, batch_splits in _record_batches(stats, image_size, batch_size):
             names = [digest.decode() for digest in batch_digests.numpy()]
             splits = [SPLITS[index] for index in batch_splits.numpy()]
             for view in dict.fromkeys(train_views + test_views):
@@ -220,7 +228,7 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
                 "computed, views %s for train, %s for test)",
                 ", ".join(f"{split} {count}" for split, count in counts.items()), filler.images_added,
                 sum(counts.values()) - filler.images_added, filler.added, "+".join(train_views), "+".join(test_views))
-    return counts, filler.images_added, filler.added
+    return WrittenFeatures(counts, filler.images_added, filler.added)
 
 
 def _write_split(store: FeatureStore, path: str, rows: list[tuple[str, int]], views: tuple[str, ...]) -> None:
@@ -233,8 +241,8 @@ def _write_split(store: FeatureStore, path: str, rows: list[tuple[str, int]], vi
 
 def write_features(extractor, examples_dir: str, features_dir: str, image_size: int, batch_size: int,
                    info: dict, store: FeatureStore | None = None, train_views: tuple[str, ...] = ("identity",),
-                   test_views: tuple[str, ...] = ("identity",)) -> dict[str, int]:
-    """Writes every split's feature vectors, the labels and features.json; returns counts per split.
+                   test_views: tuple[str, ...] = ("identity",)) -> WrittenFeatures:
+    """Writes every split's feature vectors, the labels and features.json; returns what it wrote.
 
     Args:
         extractor: the feature extractor (see `base_network`): float32 images in [0, 255] to one
@@ -253,12 +261,12 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
     infer = inference_function(extractor, image_size)
     with tempfile.TemporaryDirectory() as scratch:
         store = store if store is not None else FeatureStore(scratch)
-        counts, extracted, vectors = _extract(infer, store, examples_dir, image_size, batch_size, features_dir,
-                                              tuple(train_views), tuple(test_views))
+        written = _extract(infer, store, examples_dir, image_size, batch_size, features_dir, tuple(train_views),
+                           tuple(test_views))
     labels = atomic_files.read_lines(os.path.join(examples_dir, LABELS))
     atomic_files.write_lines(os.path.join(features_dir, LABELS), labels)
-    atomic_files.write_json(os.path.join(features_dir, FEATURES_INFO),
-                            {**info, "dim": int(extractor.output_shape[-1]), "counts": counts, "extracted": extracted,
-                        "reused": sum(counts.values()) - extracted, "vectors_computed": vectors,
-                        "train_views": list(train_views), "test_views": list(test_views)})
-    return counts
+    atomic_files.write_json(os.path.join(features_dir, FEATURES_INFO), {
+        **info, "dim": int(extractor.output_shape[-1]), "counts": written.counts, "extracted": written.extracted,
+        "reused": sum(written.counts.values()) - written.extracted, "vectors_computed": written.vectors_computed,
+        "train_views": list(train_views), "test_views": list(test_views)})
+    return written

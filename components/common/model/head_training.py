@@ -18,7 +18,7 @@ import tensorflow as tf
 from components.common.config.head_config import HeadConfig
 from components.common.contract.artifact_files import FEATURES_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
 from components.common.contract.record_parsing import parse_feature_batch
-from components.common.runtime.devices import choose_strategy
+from components.common.runtime.training_strategy import choose_strategy
 from components.common.storage import atomic_files
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from components.common.contract.artifact_files import FEATURES_INFO
 from components.common.contract.record_parsing import parse_feature_batch
-from components.common.model.base_network import load_base  # importing it registers the base's preprocessing layer
+from components.common.model.base_network import load_saved_model  # also registers the base's layers
 from components.common.storage import atomic_files
 
 
@@ -18,7 +18,7 @@ def load_joined_model(base_model_path: str, head_model_path: str, trusted: bool 
     `trusted` is the run's own `trust_base_model`: only it lets the base load outside safe mode.
     The head, which this project's own code wrote, is always loaded in safe mode.
     """
-    base = load_base(base_model_path, trusted)
+    base = load_saved_model(base_model_path, trusted)
     head = keras.saving.load_model(head_model_path, compile=False, safe_mode=True)
     images = keras.Input(shape=base.input_shape[1:], name="image")
     return keras.Model(images, head(base(images, training=False), training=False), name="classifier")

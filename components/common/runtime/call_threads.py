@@ -11,9 +11,9 @@ def share_cores_between_calls(calls: int) -> int | None:
     """On CPU, gives each of `calls` concurrent calls into TensorFlow its own share of the cores.
 
     TensorFlow's default is one pool of a thread per core of the node that every call shares:
-    two calls at once then contend for the same threads (on 2 cores the base network ran at about
-    1,150 images/s that way, against 1,300 to 1,400 with one thread per call), and a pod with a
-    CPU quota below the node's cores gets more threads than CPUs. Must run before TensorFlow's
+    two calls at once then contend for the same threads (the base network runs slower that way
+    than with a share each: docs/performance.md, "Feature extraction"), and a pod with a CPU quota
+    below the node's cores gets more threads than CPUs. Must run before TensorFlow's
     runtime starts (its first op); after that its pools are fixed and this leaves them as they are.
 
     Returns:

@@ -1,4 +1,4 @@
-"""Device choice: every GPU found for training, mixed precision on GPU, CPU threads for concurrent calls."""
+"""Where a head trains: on every GPU the process sees, in mixed precision, or on the CPU."""
 
 import logging
 
@@ -13,36 +13,11 @@ def choose_strategy() -> tf.distribute.Strategy:
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         keras.mixed_precision.set_global_policy("float32")
-        logger.info("train_head: no GPU found, training on CPU in float32")
+        logger.info("no GPU found: training the head on CPU in float32")
         return tf.distribute.get_strategy()
     keras.mixed_precision.set_global_policy("mixed_float16")
     if len(gpus) == 1:
-        logger.info("train_head: training on 1 GPU with mixed precision")
+        logger.info("training the head on 1 GPU with mixed precision")
         return tf.distribute.OneDeviceStrategy("/gpu:0")
-    logger.info("train_head: training on %d GPUs (MirroredStrategy) with mixed precision", len(gpus))
+    logger.info("training the head on %d GPUs (MirroredStrategy) with mixed precision", len(gpus))
     return tf.distribute.MirroredStrategy()
-
-
-def share_cores_between_calls(calls: int) -> int | None:
-    """On CPU, gives each of `calls` concurrent calls into TensorFlow its own share of the cores.
-
-    TensorFlow's default is one pool of a thread per core of the node that every call shares:
-    two calls at once then contend for the same threads (on 2 cores the base network ran at about
-    1,150 images/s that way, against 1,300 to 1,400 with one thread per call), and a pod with a
-    CPU quota below the node's cores gets more threads than CPUs. Must run before TensorFlow's
-    runtime starts (its first op); after that its pools are fixed and this leaves them as they are.
-
-    Returns:
-        The threads each call gets, or None where nothing was changed (a GPU, or a started runtime).
-    """
-    from components.common.runtime.cpu_quota import available_cpus
-
-    if tf.config.list_physical_devices("GPU"):
-        return None
-    threads = max(1, available_cpus() // calls)
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-    except RuntimeError:  # the runtime has started: a test, or a caller that ran an op first
-        logger.info("TensorFlow's runtime had started; its threads stay as they are")
-        return None
-    return threads
