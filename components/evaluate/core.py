@@ -30,10 +30,10 @@ from components.common.contract.artifact_files import (
     METRICS,
     PREDICTIONS,
 )
+from components.common.contract.example_batches import image_batches
 from components.common.contract.examples_info import ExampleStats
 from components.common.contract.record_parsing import parse_processed
 from components.common.contract.serving_layout import latest_version_dir, model_directory
-from components.common.images.batches import image_batches
 from components.common.images.views import answers_over_views
 from components.common.model.accuracy_evidence import too_small, wilson_interval
 from components.common.model.grad_cam import GradCam, NoFeatureMap, overlay

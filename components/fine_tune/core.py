@@ -24,7 +24,7 @@ import tensorflow as tf
 from components.common.config.requested_gpus import check_requested_gpus
 from components.common.contract import examples_info
 from components.common.contract.artifact_files import BASE_MODEL_FILE, FINE_TUNE_INFO, HEAD_MODEL_FILE, HISTORY, LABELS
-from components.common.images.batches import image_batches
+from components.common.contract.example_batches import image_batches
 from components.common.model import base_network
 from components.common.model.head_training import loss_and_metric, target_encoding
 from components.common.model.modeling import class_probabilities

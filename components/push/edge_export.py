@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common.contract import examples_info
-from components.common.images.batches import image_batches
+from components.common.contract.example_batches import image_batches
 from components.common.model.modeling import class_probabilities
 from components.push.int8_correction import corrected_for_int8
 

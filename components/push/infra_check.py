@@ -25,7 +25,7 @@ def check(export_dir: str, examples_dir: str, predictions_path: str) -> str | No
     import tensorflow as tf
 
     from components.common.contract import examples_info
-    from components.common.images.batches import image_batches
+    from components.common.contract.example_batches import image_batches
 
     image_size = examples_info.read_stats(examples_dir).image_size
     images, _ = next(iter(image_batches(examples_dir, "test", image_size, CHECK_IMAGES)))

@@ -8,7 +8,6 @@ import glob
 import os
 from typing import Any
 
-from components.common.config.step_resources import RESOURCES_FILE
 from components.common.contract.artifact_files import (
     AUDIT_REPORT,
     BLESSING,
@@ -18,6 +17,7 @@ from components.common.contract.artifact_files import (
     METRICS,
     NEAR_DUPLICATES_DROPPED,
     PUSH_RESULT,
+    RESOURCES_FILE,
     STATS,
 )
 from components.common.storage import atomic_files

@@ -2,7 +2,8 @@
 
 A step never imports another step: what two steps share (file names, record formats, the base
 network, head training) lives in `components/common/`, which imports no step. The components never
-import `pipeline`, and inside `pipeline/` each room imports only the rooms below it (`ROOM_IMPORTS`).
+import `pipeline`, and inside `pipeline/` and `components/common/` each room imports only the rooms
+below it (`ROOM_IMPORTS`, `COMMON_ROOM_IMPORTS`).
 These tests read the source, so an import inside a function (where components import their cores)
 counts as much as one at the top.
 """
@@ -32,6 +33,20 @@ ROOM_IMPORTS = {
     "cli": {"definition", "local", "cluster", "serving", "reporting"},
     "devtools": {"definition", "local", "cluster", "serving", "reporting", "cli"},
 }
+
+# The rooms of `components/common/` and the rooms each may import: storage at the bottom, then the
+# typed configuration, image pixels, and the contract's readers and writers; what a step's process
+# does stands beside them on storage alone; the model uses them all. The contract's file names
+# (`contract/artifact_files.py`) import nothing, so every room may import them.
+COMMON_ROOM_IMPORTS = {
+    "storage": set(),
+    "config": {"storage"},
+    "images": {"config"},
+    "contract": {"storage", "config", "images"},
+    "runtime": {"storage"},
+    "model": {"storage", "config", "images", "contract", "runtime"},
+}
+FILE_NAMES = "components.common.contract.artifact_files"
 
 
 def _imported_names(path: pathlib.Path) -> set[str]:
@@ -109,3 +124,25 @@ def test_the_room_rule_sees_every_form_of_import(tmp_path):
     module.write_text("def f():\n    from pipeline.local import local_run\n    import pipeline.cli.commands\n"
                       "from pipeline import serving\n")
     assert _imported_packages(module, "pipeline") == {"local", "cli", "serving"}
+
+
+def test_every_common_module_is_in_a_room():
+    common = COMPONENTS / "common"
+    assert {path.name for path in common.iterdir() if (path / "__init__.py").exists()} == set(COMMON_ROOM_IMPORTS)
+    assert sorted(path.name for path in common.glob("*.py")) == ["__init__.py"]
+
+
+def test_the_file_names_import_nothing():
+    path = COMPONENTS / "common" / "contract" / "artifact_files.py"
+    assert not _imported_names(path), "artifact_files is the bottom every room may import: it imports nothing"
+
+
+@pytest.mark.parametrize("room", sorted(COMMON_ROOM_IMPORTS))
+def test_a_common_room_imports_only_the_rooms_below_it(room):
+    strays = {}
+    for path in sorted((COMPONENTS / "common" / room).rglob("*.py")):
+        names = {name for name in _imported_names(path) if not name.startswith(FILE_NAMES)}
+        rooms = {name.split(".")[2] for name in names if name.startswith("components.common.") and name.count(".") >= 2}
+        if rooms - COMMON_ROOM_IMPORTS[room] - {room}:
+            strays[str(path.relative_to(COMPONENTS))] = sorted(rooms - COMMON_ROOM_IMPORTS[room] - {room})
+    assert not strays, f"modules that import a room {room} may not (see COMMON_ROOM_IMPORTS): {strays}"

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from components.common.contract.artifact_files import BASE_MODEL_FILE, BASE_NETWORK_INFO, FEATURES_INFO
+from components.common.contract.example_batches import image_batches
 from components.common.contract.record_parsing import parse_feature_batch
-from components.common.images.batches import image_batches
 from components.common.model.base_network import BaseNetworkSpec, build_feature_extractor, load_saved_model
 from components.common.model.feature_store import FeatureStore
 from components.common.storage import atomic_files

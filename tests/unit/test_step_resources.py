@@ -4,13 +4,13 @@ import json
 import subprocess
 import sys
 
-from components.common.config.step_resources import RESOURCES_FILE
+from components.common.contract.artifact_files import RESOURCES_FILE
 
 
 def test_a_process_records_its_peak_memory_and_the_bytes_it_wrote_at_exit(tmp_path):
     code = (
         "import os\n"
-        "from components.common.config.step_resources import record_at_exit\n"
+        "from components.common.runtime.step_resources import record_at_exit\n"
         f"record_at_exit({str(tmp_path)!r})\n"
         "block = b'x' * (300 * 1024 * 1024)\n"  # written pages count toward the peak
         f"open({str(tmp_path / 'out.bin')!r}, 'wb').write(os.urandom(8_000_000))\n"
@@ -25,6 +25,6 @@ def test_a_process_records_its_peak_memory_and_the_bytes_it_wrote_at_exit(tmp_pa
 
 def test_nothing_is_recorded_where_the_output_was_never_made(tmp_path):
     missing = tmp_path / "never-made"
-    code = f"from components.common.config.step_resources import record_at_exit\nrecord_at_exit({str(missing)!r})\n"
+    code = f"from components.common.runtime.step_resources import record_at_exit\nrecord_at_exit({str(missing)!r})\n"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert not missing.exists()

@@ -87,7 +87,7 @@ def test_training_images_get_every_view_and_test_images_theirs_with_test_time_au
 
 def test_the_export_answers_test_images_as_evaluate_scored_them_with_every_view(trained, tmp_path):
     """Train/serve skew with all four views: the exported model's average is evaluate's, to 1e-4."""
-    from components.common.images.batches import image_batches
+    from components.common.contract.example_batches import image_batches
     from components.common.model.modeling import load_joined_model
     from components.evaluate import core as evaluate_core
     from components.evaluate.blessing import BlessingPolicy

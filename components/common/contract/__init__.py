@@ -1,1 +1,1 @@
-"""The artifact contract between steps: file names, record formats, the serving layout."""
+"""The artifact contract between steps: file names, record formats and batches of them, the serving layout."""

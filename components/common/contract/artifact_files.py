@@ -65,6 +65,10 @@ PUSH_RESULT = "push.json"
 # ... and, when edge export ran, each TFLite model's size and parity check (also in the version).
 EDGE_REPORT = "edge.json"
 
+# Beside every step's first output: what its process used (peak memory, bytes written, seconds),
+# which the run summary reads and the step cache leaves out of the output's content.
+RESOURCES_FILE = ".headstart-resources.json"
+
 # What each artifact passed between steps holds, by the name every component gives it: the text
 # KFP shows beside a component's inputs and outputs (see `knobs.documented`).
 ARTIFACTS = {

@@ -28,7 +28,7 @@ def write_warmup_requests(version_dir: str, model_name: str, examples_dir: str) 
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     from components.common.contract import examples_info
-    from components.common.images.batches import image_batches
+    from components.common.contract.example_batches import image_batches
 
     image_size = examples_info.read_stats(examples_dir).image_size
     images, _ = next(iter(image_batches(examples_dir, "test", image_size, max(WARMUP_BATCH_SIZES))))

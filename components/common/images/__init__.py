@@ -1,1 +1,1 @@
-"""Image pixels: decoding and resizing, batches, the pixel limit, views, near duplicates."""
+"""Image pixels: decoding and resizing, the pixel limit, views, near duplicates."""

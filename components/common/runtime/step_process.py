@@ -6,10 +6,10 @@ optional packages kept out of TensorFlow's import. It then opens its
 cache (`step_cache.open_step`) with the parameters and artifacts that make its key.
 """
 
-from components.common.config.step_resources import record_at_exit
 from components.common.runtime.fast_exit import exit_fast_once_output_written
 from components.common.runtime.lean_imports import keep_scikit_learn_out
 from components.common.runtime.logs import setup_step_logging
+from components.common.runtime.step_resources import record_at_exit
 
 
 def prepare_step_process(first_output, *, keep_scikit_learn: bool = False) -> None:

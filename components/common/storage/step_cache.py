@@ -40,7 +40,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.common.config.step_resources import RESOURCES_FILE
+from components.common.contract.artifact_files import RESOURCES_FILE
 from components.common.storage import atomic_files, gcs, gcsfuse
 
 logger = logging.getLogger(__name__)

@@ -11,9 +11,8 @@ import atexit
 import os
 import time
 
+from components.common.contract.artifact_files import RESOURCES_FILE
 from components.common.storage import atomic_files
-
-RESOURCES_FILE = ".headstart-resources.json"
 
 
 def _proc_fields(path: str, separator: str) -> dict[str, str]:
