@@ -52,7 +52,6 @@ from components.evaluate.report import correct_sample, render_report, worst_mist
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class EvaluateResult:
     """The test metrics and the blessing decision."""

@@ -4,7 +4,6 @@ from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 from components.common.config.base_network_spec import BaseNetworkSpec
-from components.common.config.head_config import HeadConfig
 from components.common.config.knobs import documented
 from components.common.config.run_settings import RunSettings
 from components.common.contract.artifact_files import ARTIFACTS
@@ -12,27 +11,18 @@ from components.container_image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-@documented(RunSettings, HeadConfig, BaseNetworkSpec, more=ARTIFACTS)
+@documented(RunSettings, BaseNetworkSpec, more=ARTIFACTS)
 def transfer_lift(
     measure_transfer_lift: bool,
     examples: Input[Dataset],
     base_network: Input[Model],
-    hidden_units: list,
-    dropout: float,
-    learning_rate: float,
-    epochs: int,
-    batch_size: int,
-    patience: int,
-    seed: int,
-    l2: float,
-    label_smoothing: float,
-    class_weights: bool,
+    head: Input[Model],
     trust_base_model: bool,
     cache_root: str,
     use_cache: bool,
     lift: Output[Artifact],
 ):
-    """Trains the same head on features of the base's architecture with random weights."""
+    """Trains the head train_head trained, as recorded, on features of the base's architecture, weights random."""
     arguments = dict(locals())  # every input and output, before the import adds a name
     from components.transfer_lift.executor import execute
 

@@ -20,10 +20,9 @@ from components.train_head.component import train_head
 from components.transfer_lift.component import transfer_lift
 from pipeline.definition.config import PipelineConfig
 from pipeline.definition.deployment import Deployment
+from pipeline.definition.parameters import takes_parameters
 
 PIPELINE_NAME = PROJECT
-# Every parameter's default, from the typed configs that declare them.
-DEFAULTS = PipelineConfig()
 # The pipeline's tasks in run order, as KFP names them.
 STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tune", "transfer-lift", "audit-data",
               "evaluate", "push"]
@@ -31,10 +30,8 @@ STEP_NAMES = ["ingest", "preprocess", "extract-features", "train-head", "fine-tu
 NOTIFY_STEP = "notify-run"
 
 
-# The parameters handed on by name: the head's to train_head, and to transfer_lift, which trains the
-# same head on a random-weight base with no search (so no tune_seconds); the cache's to every step.
+# The parameters handed on by name: the head's to train_head, the cache's to every step.
 HEAD_PARAMETERS = tuple(knob_fields(HeadConfig))
-LIFT_HEAD_PARAMETERS = tuple(name for name in HEAD_PARAMETERS if name != "tune_seconds")
 CACHE_PARAMETERS = ("cache_root", "use_cache")
 
 
@@ -83,90 +80,47 @@ def build_pipeline(deployment: Deployment | None = None):
 
     @dsl.pipeline(name=PIPELINE_NAME)
     @documented(PipelineConfig)
-    def headstart_pipeline(
-        source: str = DEFAULTS.source,
-        exclude: str = DEFAULTS.exclude,
-        relabel: str = DEFAULTS.relabel,
-        base_model: str = DEFAULTS.base_model,
-        base_weights: str = DEFAULTS.base_weights,
-        alpha: float = DEFAULTS.alpha,
-        image_size: int = DEFAULTS.image_size,
-        pooling: str = DEFAULTS.pooling,
-        trust_base_model: bool = DEFAULTS.trust_base_model,
-        train_fraction: float = DEFAULTS.train_fraction,
-        eval_fraction: float = DEFAULTS.eval_fraction,
-        beam_args: list = list(DEFAULTS.beam_args),
-        compact_examples: bool = DEFAULTS.compact_examples,
-        hidden_units: list = list(DEFAULTS.hidden_units),
-        dropout: float = DEFAULTS.dropout,
-        learning_rate: float = DEFAULTS.learning_rate,
-        epochs: int = DEFAULTS.epochs,
-        batch_size: int = DEFAULTS.batch_size,
-        patience: int = DEFAULTS.patience,
-        seed: int = DEFAULTS.seed,
-        l2: float = DEFAULTS.l2,
-        label_smoothing: float = DEFAULTS.label_smoothing,
-        class_weights: bool = DEFAULTS.class_weights,
-        tune_seconds: int = DEFAULTS.tune_seconds,
-        augment_views: int = DEFAULTS.augment_views,
-        test_time_augmentation: bool = DEFAULTS.test_time_augmentation,
-        test_time_views: int = DEFAULTS.test_time_views,
-        fine_tune_mode: str = DEFAULTS.fine_tune_mode,
-        fine_tune_fraction: float = DEFAULTS.fine_tune_fraction,
-        fine_tune_learning_rate: float = DEFAULTS.fine_tune_learning_rate,
-        fine_tune_epochs: int = DEFAULTS.fine_tune_epochs,
-        measure_transfer_lift: bool = DEFAULTS.measure_transfer_lift,
-        accuracy_threshold: float = DEFAULTS.accuracy_threshold,
-        auc_threshold: float = DEFAULTS.auc_threshold,
-        champion_tolerance: float = DEFAULTS.champion_tolerance,
-        max_test_interval: float = DEFAULTS.max_test_interval,
-        bless_small_test_set: bool = DEFAULTS.bless_small_test_set,
-        serving_root: str = DEFAULTS.serving_root,
-        model_name: str = DEFAULTS.model_name,
-        audit_top: int = DEFAULTS.audit_top,
-        edge_export: bool = DEFAULTS.edge_export,
-        cache_root: str = DEFAULTS.cache_root,
-        use_cache: bool = DEFAULTS.use_cache,
-    ):
+    @takes_parameters()
+    def headstart_pipeline(p: SimpleNamespace):
         """Transfer learning for image classification.
 
         A frozen pretrained base network turns images into features, an MLP head is trained on them,
         and the model is evaluated, blessed against the one serving, and pushed to serving.
         """
-        p = SimpleNamespace(**locals())  # every parameter, before any other name is bound
-        with _exit_notification(deployment, source, model_name):
+        with _exit_notification(deployment, p.source, p.model_name):
             ingest_task, preprocess_task, extract_task, audit_task = _examples_features_and_audit(
-                p, augment_views=augment_views, test_time_augmentation=test_time_augmentation,
-                test_time_views=test_time_views)
+                p, augment_views=p.augment_views, test_time_augmentation=p.test_time_augmentation,
+                test_time_views=p.test_time_views)
             examples, features = preprocess_task.outputs["examples"], extract_task.outputs["features"]
             base_network = extract_task.outputs["base_network"]
             cache = _arguments(p, CACHE_PARAMETERS)
             train_task = train_head(features=features, **_arguments(p, HEAD_PARAMETERS), **cache)
             tune_task = fine_tune(
                 examples=examples, base_network=base_network, head=train_task.outputs["head"],
-                fine_tune_mode=fine_tune_mode, fine_tune_fraction=fine_tune_fraction,
-                fine_tune_learning_rate=fine_tune_learning_rate, fine_tune_epochs=fine_tune_epochs,
-                batch_size=batch_size, seed=seed, trust_base_model=trust_base_model, **cache,
+                fine_tune_mode=p.fine_tune_mode, fine_tune_fraction=p.fine_tune_fraction,
+                fine_tune_learning_rate=p.fine_tune_learning_rate, fine_tune_epochs=p.fine_tune_epochs,
+                batch_size=p.batch_size, seed=p.seed, trust_base_model=p.trust_base_model, **cache,
             )
+            # The lift trains the head train_head trained (its searched settings too), on a random base.
             lift_task = transfer_lift(
-                measure_transfer_lift=measure_transfer_lift, examples=examples, base_network=base_network,
-                trust_base_model=trust_base_model, **_arguments(p, LIFT_HEAD_PARAMETERS), **cache,
+                measure_transfer_lift=p.measure_transfer_lift, examples=examples, base_network=base_network,
+                head=train_task.outputs["head"], trust_base_model=p.trust_base_model, **cache,
             )
             tuned_base, tuned_head = tune_task.outputs["tuned_base_network"], tune_task.outputs["tuned_head"]
             evaluate_task = evaluate(
                 examples=examples, features=features, audit=audit_task.outputs["audit"], base_network=tuned_base,
-                head=tuned_head, lift=lift_task.outputs["lift"], accuracy_threshold=accuracy_threshold,
-                auc_threshold=auc_threshold, champion_tolerance=champion_tolerance,
-                max_test_interval=max_test_interval, bless_small_test_set=bless_small_test_set,
-                serving_root=serving_root, model_name=model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-                batch_size=batch_size, trust_base_model=trust_base_model, test_time_augmentation=test_time_augmentation,
-                **cache,
+                head=tuned_head, lift=lift_task.outputs["lift"], accuracy_threshold=p.accuracy_threshold,
+                auc_threshold=p.auc_threshold, champion_tolerance=p.champion_tolerance,
+                max_test_interval=p.max_test_interval, bless_small_test_set=p.bless_small_test_set,
+                serving_root=p.serving_root, model_name=p.model_name, run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                batch_size=p.batch_size, trust_base_model=p.trust_base_model,
+                test_time_augmentation=p.test_time_augmentation, **cache,
             )
             push_task = push(
                 evaluation=evaluate_task.outputs["evaluation"], examples=examples, base_network=tuned_base,
-                head=tuned_head, serving_root=serving_root, model_name=model_name,
-                run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, edge_export=edge_export, trust_base_model=trust_base_model,
-                **cache,
+                head=tuned_head, serving_root=p.serving_root, model_name=p.model_name,
+                run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, edge_export=p.edge_export,
+                trust_base_model=p.trust_base_model, **cache,
             )
             tasks = (ingest_task, preprocess_task, extract_task, train_task, tune_task, lift_task, audit_task,
                      evaluate_task, push_task)
@@ -180,32 +134,17 @@ def build_pipeline(deployment: Deployment | None = None):
 # For kfp.local and the default compiled YAML: the default image, no GPUs.
 headstart_pipeline = build_pipeline()
 
-# `headstart audit`: the steps up to extraction, then the audit alone.
+# `headstart audit`: the steps up to extraction, then the audit alone, with their parameters.
 AUDIT_STEP_NAMES = ["ingest", "preprocess", "extract-features", "audit-data"]
+AUDIT_PARAMETERS = ("source", "exclude", "relabel", "base_model", "base_weights", "alpha", "image_size", "pooling",
+                    "trust_base_model", "train_fraction", "eval_fraction", "beam_args", "compact_examples",
+                    "batch_size", "audit_top", "cache_root", "use_cache")
 
 
 @dsl.pipeline(name=PIPELINE_NAME + "-audit")
-def audit_pipeline(
-    source: str = DEFAULTS.source,
-    exclude: str = DEFAULTS.exclude,
-    relabel: str = DEFAULTS.relabel,
-    base_model: str = DEFAULTS.base_model,
-    base_weights: str = DEFAULTS.base_weights,
-    alpha: float = DEFAULTS.alpha,
-    image_size: int = DEFAULTS.image_size,
-    pooling: str = DEFAULTS.pooling,
-    trust_base_model: bool = DEFAULTS.trust_base_model,
-    train_fraction: float = DEFAULTS.train_fraction,
-    eval_fraction: float = DEFAULTS.eval_fraction,
-    beam_args: list = list(DEFAULTS.beam_args),
-    compact_examples: bool = DEFAULTS.compact_examples,
-    batch_size: int = DEFAULTS.batch_size,
-    audit_top: int = DEFAULTS.audit_top,
-    cache_root: str = DEFAULTS.cache_root,
-    use_cache: bool = DEFAULTS.use_cache,
-) -> dsl.Artifact:
+@takes_parameters(AUDIT_PARAMETERS)
+def audit_pipeline(p: SimpleNamespace) -> dsl.Artifact:
     """The data audit alone: ingest, preprocess and extract the features, then audit them."""
-    p = SimpleNamespace(**locals())
     # One view per image, none at test time: the audit looks at the images themselves.
     *_, audit_task = _examples_features_and_audit(p, augment_views=1, test_time_augmentation=False,
                                                   test_time_views=0)

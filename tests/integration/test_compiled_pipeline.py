@@ -42,9 +42,11 @@ def test_tasks_are_wired_as_designed():
     assert artifact_sources("preprocess") == {"raw_examples": ("ingest", "raw_examples")}
     assert artifact_sources("extract-features") == {"examples": ("preprocess", "examples")}
     assert artifact_sources("train-head") == {"features": ("extract-features", "features")}
+    # The lift trains the head train-head trained, as it recorded it, on a random-weight base.
     assert artifact_sources("transfer-lift") == {
         "examples": ("preprocess", "examples"),
         "base_network": ("extract-features", "base_network"),
+        "head": ("train-head", "head"),
     }
     assert artifact_sources("fine-tune") == {
         "examples": ("preprocess", "examples"),

@@ -256,3 +256,9 @@ def train(*, features_dir: str, head_model_dir: str, config: HeadConfig,
     )
     logger.info("train_head: %d epochs, best at epoch %d (%s %.4f)", len(losses), best_epoch, monitor, min(losses))
     return TrainResult(head_model_path, len(losses), best_epoch, history_values, timer.seconds, config)
+
+
+def recorded_config(head_model_dir: str) -> HeadConfig:
+    """The settings a head was trained with, as `train` recorded them beside it (searched values included)."""
+    recorded = atomic_files.read_json(os.path.join(head_model_dir, HISTORY))["config"]
+    return HeadConfig(**{**recorded, "hidden_units": tuple(recorded["hidden_units"])})
