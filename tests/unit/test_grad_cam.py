@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.common.contract.examples_info import read_stats
 from components.common.model.grad_cam import GradCam, NoFeatureMap, overlay
 from components.common.model.modeling import load_joined_model
 from components.evaluate.core import _shown_images
@@ -52,7 +53,7 @@ def test_the_report_explains_a_spread_sample_of_correct_images(trained):
     labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
     probabilities = np.tile([[0.9, 0.1]], (8, 1))
     assert correct_sample(labels, probabilities, limit=3) == [0, 4, 6]  # correct: 0, 2, 4, 6; ends and middle
-    shown = _shown_images(trained["examples_dir"], IMAGE_SIZE, [1, 0], np.zeros(50, int),
+    shown = _shown_images(read_stats(trained["examples_dir"]), [1, 0], np.zeros(50, int),
                           np.tile([[0.8, 0.2]], (50, 1)), ["blue", "red"])
     assert [image["true"] for image in shown] == ["blue", "blue"]
     assert shown[0]["pixels"].shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
