@@ -56,11 +56,11 @@ logger = logging.getLogger(__name__)
 class EvaluateResult:
     """The test metrics and the blessing decision."""
 
-    metrics: dict
+    metrics: dict  # `classification_metrics` on the test split: accuracy and its interval, AUC, per class
     labels: tuple[str, ...]
     blessed: bool
-    reason: str
-    champion: dict | None
+    reason: str  # the decision's reasons, joined with "; "
+    champion: dict | None  # the serving model's scores on this run's test images; None when none is comparable
 
 
 def predict_split(predict, examples_dir: str, split: str, image_size: int, batch_size: int):

@@ -10,6 +10,8 @@ from typing import Sequence
 from components.common.config.run_settings import PROJECT, RunSettings
 from components.common.runtime.logs import import_tensorflow_quietly, quiet_tensorflow
 from components.common.storage.step_cache import check_cache_root
+from pipeline.cli.demo import DEMO_HELP, demo_base_ready, demo_defaults, uses_demo_base
+from pipeline.cli.run_options import add_knob_options, chosen, config_from_args
 from pipeline.cluster.endpoint_errors import cluster_command
 
 # In the working directory: the checkout's own pipeline/pipeline.yaml is written by `make compile`.
@@ -20,9 +22,6 @@ COLD_STEPS_HELP = ("start each step in a fresh Python process, as a pod does, in
 
 
 def _add_run_parser(commands) -> None:
-    from pipeline.cli.demo import DEMO_HELP
-    from pipeline.cli.run_options import add_knob_options
-
     run = commands.add_parser(
         "run", help="run the whole pipeline on this machine (kfp.local)",
         description="Compile the pipeline and run every step on this machine through kfp.local. "
@@ -49,9 +48,6 @@ def _add_run_parser(commands) -> None:
 
 
 def _add_audit_parser(commands) -> None:
-    from pipeline.cli.demo import DEMO_HELP
-    from pipeline.cli.run_options import add_knob_options
-
     audit = commands.add_parser(
         "audit", help="audit the data alone: likely mislabelled images, near duplicates, outliers, balance",
         description="Run ingest, preprocess and feature extraction on this machine, then the data audit, and "
@@ -182,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write each image's Grad-CAM overlay (its predicted class) beside it, as "
                          "NAME.gradcam.png")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, GIF, BMP, WebP)")
+    _add_serving_parsers(commands)
+    return parser
+
+
+def _add_serving_parsers(commands) -> None:
+    """`serve` and `label`: the pushed models served here, and the labels that name their versions."""
     serve = commands.add_parser(
         "serve", help="serve the newest pushed version over TF Serving's REST API",
         description="Serve <serving-root>/<model-name>/<newest version>/ at /v1/models/<model-name>, "
@@ -191,11 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8501, help="port to listen on (default: %(default)s)")
     _add_batching_options(serve.add_argument_group("server-side batching (TF Serving's names)"))
-    _add_label_parser(commands)
-    return parser
-
-
-def _add_label_parser(commands) -> None:
     label = commands.add_parser(
         "label", help="point a version label (stable, canary) at a pushed version, or list the labels",
         description="Set, remove or list a model's version labels. They are written as TF Serving reads them, "
@@ -252,9 +249,6 @@ def _missing_inputs(config) -> list[str]:
 
 def _config_from_args(args):
     """The validated configuration of `headstart run`: the demo's defaults made and applied explicitly."""
-    from pipeline.cli.demo import demo_base_ready, demo_defaults, uses_demo_base
-    from pipeline.cli.run_options import chosen, config_from_args
-
     defaults = None
     if uses_demo_base(chosen(args, "source"), args.base_model):
         if not demo_base_ready(args.pipeline_root):
@@ -267,9 +261,6 @@ def _config_from_args(args):
 
 def _check_isolated_args(args) -> None:
     """What --isolated needs before anything is prepared: containers, and no demo base made here."""
-    from pipeline.cli.demo import uses_demo_base
-    from pipeline.cli.run_options import chosen
-
     if not args.containers:
         raise ValueError("--isolated runs each step in a container: add --containers")
     if uses_demo_base(chosen(args, "source"), args.base_model):
