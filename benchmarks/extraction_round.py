@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 def main(argv=None) -> int:
     """Extracts EXAMPLES_DIR's features into FEATURES_DIR and prints the figures."""
     examples_dir, features_dir = argv if argv is not None else sys.argv[1:]
-    from benchmarks.bench import IMAGE_SIZE, base_spec
+    from benchmarks.bench import base_spec
     from components.common.model.base_network import build_feature_extractor
     from components.common.model.feature_writing import CALLS_IN_FLIGHT, write_features
     from components.common.runtime.call_threads import share_cores_between_calls
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     share_cores_between_calls(CALLS_IN_FLIGHT)
     extractor = build_feature_extractor(base_spec())
     started = time.perf_counter()
-    written = write_features(extractor, examples_dir, features_dir, IMAGE_SIZE, 32, {"base_model": "bench"})
+    written = write_features(extractor, examples_dir, features_dir, 32, {"base_model": "bench"})
     seconds = time.perf_counter() - started
     images = sum(written.counts.values())
     print(json.dumps({"images": images, "seconds": seconds,

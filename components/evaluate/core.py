@@ -31,7 +31,6 @@ from components.common.contract.artifact_files import (
     PREDICTIONS,
 )
 from components.common.contract.example_batches import image_batches
-from components.common.contract.examples_info import ExampleStats
 from components.common.contract.record_parsing import parse_processed
 from components.common.contract.serving_layout import latest_version_dir, model_directory
 from components.common.images.views import answers_over_views
@@ -109,7 +108,8 @@ def score_champion(champion_dir: str, examples_dir: str, image_size: int, labels
     return summary, label_indices, probabilities.argmax(axis=1) == label_indices
 
 
-def _shown_images(stats: ExampleStats, chosen: list[int], label_indices, probabilities, labels) -> list[dict]:
+def _shown_images(stats: examples_info.ExampleStats, chosen: list[int], label_indices, probabilities,
+                  labels) -> list[dict]:
     """The chosen test images' pixels, labels and origins, for the report's thumbnails, in `chosen`'s order."""
     wanted = set(chosen)
     found: dict[int, dict] = {}

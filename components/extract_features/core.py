@@ -85,6 +85,6 @@ def run(*, examples_dir: str, features_dir: str, base_model_dir: str, spec: Base
         # A random base is drawn afresh on every build: vectors of two draws must never mix.
         store_dir = f"{store_dir}-weights-{weights_digest(extractor)[:16]}"
     store = FeatureStore(store_dir, ignore_existing=not reuse_features) if store_dir else None
-    written = write_features(extractor, examples_dir, features_dir, spec.image_size, batch_size,
+    written = write_features(extractor, examples_dir, features_dir, batch_size,
                              {"base_model": asdict(spec)}, store, views.train_views, views.test_views)
     return ExtractResult(dim, written.counts, written.extracted)

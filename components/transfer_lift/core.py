@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import keras
 
 from components.common.config.head_config import HeadConfig
-from components.common.contract import examples_info
 from components.common.contract.artifact_files import BASE_NETWORK_INFO, LIFT
 from components.common.model.base_network import load_saved_model
 from components.common.model.feature_writing import write_features
@@ -56,10 +55,9 @@ def run(*, examples_dir: str, base_model_path: str, head_config: HeadConfig, out
     random_base = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(base),
                                                         safe_mode=not trust_base_model)
     random_base.trainable = False
-    image_size = examples_info.read_stats(examples_dir).image_size
     with tempfile.TemporaryDirectory(dir=output_dir) as work:
         features_dir, head_dir = os.path.join(work, "features"), os.path.join(work, "head")
-        write_features(random_base, examples_dir, features_dir, image_size, batch_size, {"base_model": "random"})
+        write_features(random_base, examples_dir, features_dir, batch_size, {"base_model": "random"})
         trained = train(features_dir=features_dir, head_model_dir=head_dir, config=head_config)
         accuracy = _test_accuracy(features_dir, trained.head_model_path)
     atomic_files.write_json(os.path.join(output_dir, LIFT),

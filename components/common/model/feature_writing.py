@@ -55,7 +55,7 @@ class WrittenFeatures:
     vectors_computed: int
 
 
-def _record_batches(stats: ExampleStats, image_size: int, batch_size: int) -> tf.data.Dataset:
+def _record_batches(stats: ExampleStats, batch_size: int) -> tf.data.Dataset:
     """Every split's processed records, split after split in file order, in batches.
 
     Each batch is (uint8 pixels, digests, label indices, split indices into SPLITS).
@@ -73,7 +73,7 @@ def _record_batches(stats: ExampleStats, image_size: int, batch_size: int) -> tf
                .flat_map(lambda path, split: tf.data.TFRecordDataset(path).map(lambda record: (record, split))))
 
     def parsed(record, split):
-        return _pixels_digest_label_split(parse_processed(record, image_size), split)
+        return _pixels_digest_label_split(parse_processed(record, stats.image_size), split)
 
     if not stats.compact:
         return records.map(parsed).batch(batch_size)
@@ -87,8 +87,7 @@ def _pixels_digest_label_split(example: dict[str, tf.Tensor], split: tf.Tensor) 
 def inference_function(extractor, image_size: int):
     """The base over a batch of uint8 images, as a function traced once for every batch size.
 
-    One trace for all batch sizes matters: a trace costs about as much as a hundred images'
-    inference on a small machine.
+    One trace for all batch sizes matters: a trace costs as much as the inference of many images.
     """
     return tf.function(
         lambda pixels: extractor(tf.cast(pixels, tf.float32), training=False),
@@ -181,7 +180,7 @@ def _views_of_split(split: str, train_views: tuple[str, ...], test_views: tuple[
     return {"train": train_views, "test": test_views}.get(split, ("identity",))
 
 
-def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, batch_size: int, features_dir: str,
+def _extract(infer, store: FeatureStore, stats: ExampleStats, batch_size: int, features_dir: str,
              train_views: tuple[str, ...], test_views: tuple[str, ...]) -> WrittenFeatures:
     """Writes every split's feature records; returns the images per split, and those the base ran on.
 
@@ -190,10 +189,9 @@ def _extract(infer, store: FeatureStore, examples_dir: str, image_size: int, bat
     """
     digests: dict[str, list[str]] = {split: [] for split in SPLITS}
     label_indices: dict[str, list[int]] = {split: [] for split in SPLITS}
-    stats = read_stats(examples_dir)
     filler = _StoreFiller(store, sum(sum(per_label.values()) for per_label in stats.counts.values()))
     with _Inference(infer, filler) as inference:
-        for pixels, batch_digests, batch_labels, batch_splits in _record_batches(stats, image_size, batch_size):
+        for pixels, batch_digests, batch_labels, batch_splits in _record_batches(stats, batch_size):
             names = [digest.decode() for digest in batch_digests.numpy()]
             splits = [SPLITS[index] for index in batch_splits.numpy()]
             for view in dict.fromkeys(train_views + test_views):
@@ -239,7 +237,7 @@ def _write_split(store: FeatureStore, path: str, rows: list[tuple[str, int]], vi
                 writer.write(serialize_features(store.get(store_key(digest, view)), label_index))
 
 
-def write_features(extractor, examples_dir: str, features_dir: str, image_size: int, batch_size: int,
+def write_features(extractor, examples_dir: str, features_dir: str, batch_size: int,
                    info: dict, store: FeatureStore | None = None, train_views: tuple[str, ...] = ("identity",),
                    test_views: tuple[str, ...] = ("identity",)) -> WrittenFeatures:
     """Writes every split's feature vectors, the labels and features.json; returns what it wrote.
@@ -249,7 +247,6 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
             feature vector each.
         examples_dir: preprocess's output: each split's processed records and the labels.
         features_dir: where the feature records, the labels and features.json are written.
-        image_size: the side of the stored square images, in pixels.
         batch_size: images read at a time; the base runs on each batch in CALLS_IN_FLIGHT parts at once.
         info: what features.json records about the base; the vector size and the counts are added.
         store: vectors computed before, by image digest (and view); only views missing there run
@@ -258,11 +255,11 @@ def write_features(extractor, examples_dir: str, features_dir: str, image_size: 
         test_views: the views of each test image; beyond the image itself, each in its own file.
     """
     os.makedirs(features_dir, exist_ok=True)
-    infer = inference_function(extractor, image_size)
+    stats = read_stats(examples_dir)
+    infer = inference_function(extractor, stats.image_size)
     with tempfile.TemporaryDirectory() as scratch:
         store = store if store is not None else FeatureStore(scratch)
-        written = _extract(infer, store, examples_dir, image_size, batch_size, features_dir, tuple(train_views),
-                           tuple(test_views))
+        written = _extract(infer, store, stats, batch_size, features_dir, tuple(train_views), tuple(test_views))
     labels = atomic_files.read_lines(os.path.join(examples_dir, LABELS))
     atomic_files.write_lines(os.path.join(features_dir, LABELS), labels)
     atomic_files.write_json(os.path.join(features_dir, FEATURES_INFO), {
